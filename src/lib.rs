@@ -1,0 +1,10 @@
+//! ifstress: races the kernel's network-interface lifecycle from userspace.
+//!
+//! The crate is split the way the run flows: `suite` (what to do) ->
+//! `plan` (which op next) -> `engine` (workers, deadline, signals) ->
+//! `platform` (the only place that names an OS) -> `check` and `report`.
+
+pub mod model;
+pub mod plan;
+pub mod suite;
+pub mod world;

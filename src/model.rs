@@ -1,0 +1,417 @@
+//! The vocabulary shared by suites, the engine and the backends: what kinds of
+//! links exist, what an op is, and how the run names the objects it creates.
+//!
+//! Names are platform-neutral on purpose: a suite says `pair`, the FreeBSD
+//! backend makes an epair and the Linux one a veth.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A kind of interface a suite can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkKind {
+    /// Two ends joined back to back: epair(4) / veth.
+    Pair,
+    /// Layer-3 tunnel device: tun(4) / tun.
+    Tun,
+    /// Layer-2 tunnel device: tap(4) / tap.
+    Tap,
+    /// if_bridge(4) / Linux bridge.
+    Bridge,
+    /// Link aggregation: lagg(4) / bonding.
+    Lagg,
+    /// 802.1Q VLAN on top of a pair end: vlan(4) / 8021q.
+    Vlan,
+    /// A MAC-address child of a pair end; Linux only (FreeBSD has no peer).
+    Macvlan,
+    /// A standalone Ethernet interface: netgraph ng_eiface / Linux dummy.
+    Eiface,
+}
+
+impl LinkKind {
+    pub const ALL: [LinkKind; 8] = [
+        LinkKind::Pair,
+        LinkKind::Tun,
+        LinkKind::Tap,
+        LinkKind::Bridge,
+        LinkKind::Lagg,
+        LinkKind::Vlan,
+        LinkKind::Macvlan,
+        LinkKind::Eiface,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkKind::Pair => "pair",
+            LinkKind::Tun => "tun",
+            LinkKind::Tap => "tap",
+            LinkKind::Bridge => "bridge",
+            LinkKind::Lagg => "lagg",
+            LinkKind::Vlan => "vlan",
+            LinkKind::Macvlan => "macvlan",
+            LinkKind::Eiface => "eiface",
+        }
+    }
+
+    /// One letter in interface names; names must fit IFNAMSIZ on both systems.
+    pub fn letter(self) -> u8 {
+        match self {
+            LinkKind::Pair => b'p',
+            LinkKind::Tun => b't',
+            LinkKind::Tap => b'a',
+            LinkKind::Bridge => b'b',
+            LinkKind::Lagg => b'l',
+            LinkKind::Vlan => b'v',
+            LinkKind::Macvlan => b'm',
+            LinkKind::Eiface => b'e',
+        }
+    }
+
+    /// Kinds that live on top of a parent link (a pair end).
+    pub fn needs_parent(self) -> bool {
+        matches!(self, LinkKind::Vlan | LinkKind::Macvlan)
+    }
+
+    /// Kinds that can take member links.
+    pub fn has_members(self) -> bool {
+        matches!(self, LinkKind::Bridge | LinkKind::Lagg)
+    }
+
+    pub fn is_tunnel(self) -> bool {
+        matches!(self, LinkKind::Tun | LinkKind::Tap)
+    }
+}
+
+impl fmt::Display for LinkKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One kind of kernel action. Each maps to one syscall path per backend; the
+/// mapping is listed in ARCHITECTURE.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+#[repr(u8)]
+pub enum OpKind {
+    /// Clone-create the target link (a pair creates both ends).
+    Create,
+    /// Destroy through the backend's primary path (SIOCIFDESTROY / RTM_DELLINK).
+    Destroy,
+    /// Destroy through netlink RTM_DELLINK, to race the ioctl path.
+    DestroyNetlink,
+    /// Move the link into another (non-home) stack.
+    Move,
+    /// Move the link back into the home stack.
+    MoveBack,
+    /// Toggle IFF_UP with SIOCGIFFLAGS/SIOCSIFFLAGS.
+    UpDown,
+    /// Alternate the MTU with SIOCSIFMTU.
+    Mtu,
+    /// Toggle between the link's two names with SIOCSIFNAME.
+    Rename,
+    /// Query media/link settings through the driver (SIOCGIFMEDIA / SIOCETHTOOL).
+    Media,
+    Addr4Add,
+    Addr4Del,
+    Addr6Add,
+    Addr6Del,
+    /// UDP to 224.0.0.1 out of the link.
+    SendUdp4,
+    /// UDP to ff02::1%link.
+    SendUdp6,
+    /// A raw Ethernet frame out of the link (bpf write / AF_PACKET).
+    SendRaw,
+    /// Attach a capture to the link and read without blocking (bpf / AF_PACKET).
+    Capture,
+    /// Open the tun/tap device node inside a stack, creating an interface whose
+    /// life is the descriptor's, and hold it for a while.
+    TunOpen,
+    /// Add a member to a bridge or lagg.
+    MemberAdd,
+    /// Remove a member from a bridge or lagg.
+    MemberDel,
+    /// Create a churn stack and move a link into it at creation.
+    StackCreate,
+    /// Remove a churn stack with whatever is still inside it.
+    StackRemove,
+}
+
+impl OpKind {
+    pub const ALL: [OpKind; 22] = [
+        OpKind::Create,
+        OpKind::Destroy,
+        OpKind::DestroyNetlink,
+        OpKind::Move,
+        OpKind::MoveBack,
+        OpKind::UpDown,
+        OpKind::Mtu,
+        OpKind::Rename,
+        OpKind::Media,
+        OpKind::Addr4Add,
+        OpKind::Addr4Del,
+        OpKind::Addr6Add,
+        OpKind::Addr6Del,
+        OpKind::SendUdp4,
+        OpKind::SendUdp6,
+        OpKind::SendRaw,
+        OpKind::Capture,
+        OpKind::TunOpen,
+        OpKind::MemberAdd,
+        OpKind::MemberDel,
+        OpKind::StackCreate,
+        OpKind::StackRemove,
+    ];
+    pub const COUNT: usize = Self::ALL.len();
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpKind::Create => "create",
+            OpKind::Destroy => "destroy",
+            OpKind::DestroyNetlink => "destroy-netlink",
+            OpKind::Move => "move",
+            OpKind::MoveBack => "move-back",
+            OpKind::UpDown => "up-down",
+            OpKind::Mtu => "mtu",
+            OpKind::Rename => "rename",
+            OpKind::Media => "media",
+            OpKind::Addr4Add => "addr4-add",
+            OpKind::Addr4Del => "addr4-del",
+            OpKind::Addr6Add => "addr6-add",
+            OpKind::Addr6Del => "addr6-del",
+            OpKind::SendUdp4 => "send-udp4",
+            OpKind::SendUdp6 => "send-udp6",
+            OpKind::SendRaw => "send-raw",
+            OpKind::Capture => "capture",
+            OpKind::TunOpen => "tun-open",
+            OpKind::MemberAdd => "member-add",
+            OpKind::MemberDel => "member-del",
+            OpKind::StackCreate => "stack-create",
+            OpKind::StackRemove => "stack-remove",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn from_index(i: usize) -> Option<OpKind> {
+        Self::ALL.get(i).copied()
+    }
+
+    /// What an op acts on, which decides the links the planner may pick.
+    pub fn target(self) -> OpTarget {
+        match self {
+            OpKind::StackCreate | OpKind::StackRemove => OpTarget::Stack,
+            OpKind::TunOpen => OpTarget::Stack,
+            OpKind::MemberAdd | OpKind::MemberDel => OpTarget::Master,
+            OpKind::Create | OpKind::Destroy | OpKind::DestroyNetlink => OpTarget::Creatable,
+            _ => OpTarget::AnyLink,
+        }
+    }
+
+    /// Ops that need a second stack besides the target's own.
+    pub fn picks_stack(self) -> bool {
+        matches!(
+            self,
+            OpKind::Move | OpKind::StackCreate | OpKind::StackRemove | OpKind::TunOpen
+        )
+    }
+}
+
+impl fmt::Display for OpKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpTarget {
+    /// Any interface the run created.
+    AnyLink,
+    /// A link that is created and destroyed as a whole (a pair's first end, a
+    /// tun, a bridge ...), never the second end of a pair.
+    Creatable,
+    /// A bridge or lagg, with a member picked among pair ends.
+    Master,
+    /// A stack rather than a link.
+    Stack,
+}
+
+/// The run's tag: every object the run creates carries it, and teardown and
+/// `ifstress cleanup` touch nothing without it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag {
+    /// Four lowercase hex digits, unique per run.
+    pub id: String,
+}
+
+/// Prefix of every stack name (jail or netns) any run ever creates.
+pub const STACK_PREFIX: &str = "ifstress-";
+/// Prefix of every interface description/alias any run ever sets.
+pub const ALIAS_PREFIX: &str = "ifstress:";
+/// Interface names start with this, then the run id.
+pub const LINK_PREFIX: &str = "is";
+
+impl Tag {
+    pub fn new(id: u16) -> Tag {
+        Tag {
+            id: format!("{id:04x}"),
+        }
+    }
+
+    pub fn parse(id: &str) -> Option<Tag> {
+        (id.len() == 4 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+            .then(|| Tag { id: id.to_string() })
+    }
+
+    pub fn stack_name(&self, role: StackRole, index: usize) -> String {
+        let r = match role {
+            StackRole::Home => "h",
+            StackRole::Fixed => "s",
+            StackRole::Churn => "c",
+        };
+        format!("{STACK_PREFIX}{}-{r}{index}", self.id)
+    }
+
+    pub fn alias(&self) -> String {
+        format!("{ALIAS_PREFIX}{}", self.id)
+    }
+
+    /// Interface name for link `index` of `kind`; `alt` is the rename target,
+    /// `end` distinguishes the second end of a pair.
+    pub fn link_name(&self, kind: LinkKind, index: usize, end: u8, alt: bool) -> IfName {
+        let mut s = format!("{LINK_PREFIX}{}{}{index}", self.id, kind.letter() as char);
+        if end != 0 {
+            s.push((b'a' + end) as char);
+        }
+        if alt {
+            s.push('r');
+        }
+        IfName::new(&s).expect("link names are short by construction")
+    }
+
+    /// Does a stack name belong to this run (or, with `None`, to any run)?
+    pub fn owns_stack(tag: Option<&Tag>, name: &str) -> bool {
+        let Some(rest) = name.strip_prefix(STACK_PREFIX) else {
+            return false;
+        };
+        match tag {
+            Some(t) => rest.starts_with(&t.id) && rest.as_bytes().get(4) == Some(&b'-'),
+            None => rest.len() > 5 && Tag::parse(&rest[..4]).is_some() && rest.as_bytes()[4] == b'-',
+        }
+    }
+
+    /// Does an interface alias/description belong to this run (or any run)?
+    pub fn owns_alias(tag: Option<&Tag>, alias: &str) -> bool {
+        let Some(rest) = alias.strip_prefix(ALIAS_PREFIX) else {
+            return false;
+        };
+        match tag {
+            Some(t) => rest == t.id,
+            None => Tag::parse(rest).is_some(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StackRole {
+    /// Where links are created and where move-back returns them.
+    Home,
+    /// Lives for the whole run.
+    Fixed,
+    /// Created and removed by stack-create/stack-remove.
+    Churn,
+}
+
+/// Maximum interface name length including the NUL, the same on FreeBSD and Linux.
+pub const IFNAMSIZ: usize = 16;
+
+/// An interface name kept inline, NUL-terminated, so that ops copy it into
+/// ioctl and netlink buffers without allocating.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IfName {
+    bytes: [u8; IFNAMSIZ],
+    len: u8,
+}
+
+impl IfName {
+    pub fn new(s: &str) -> Option<IfName> {
+        let b = s.as_bytes();
+        if b.is_empty() || b.len() >= IFNAMSIZ || b.contains(&0) {
+            return None;
+        }
+        let mut bytes = [0u8; IFNAMSIZ];
+        bytes[..b.len()].copy_from_slice(b);
+        Some(IfName {
+            bytes,
+            len: b.len() as u8,
+        })
+    }
+
+    /// The name without its NUL.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+
+    /// The whole IFNAMSIZ buffer, NUL-padded, as ifreq wants it.
+    pub fn raw(&self) -> &[u8; IFNAMSIZ] {
+        &self.bytes
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(self.as_bytes()).unwrap_or("?")
+    }
+}
+
+impl fmt::Debug for IfName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+impl fmt::Display for IfName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn op_kind_index_round_trips() {
+        for (i, k) in OpKind::ALL.iter().enumerate() {
+            assert_eq!(k.index(), i);
+            assert_eq!(OpKind::from_index(i), Some(*k));
+        }
+        assert_eq!(OpKind::from_index(OpKind::COUNT), None);
+    }
+
+    #[test]
+    fn names_fit_ifnamsiz_and_are_tagged() {
+        let t = Tag::new(0xbeef);
+        let n = t.link_name(LinkKind::Pair, 999, 1, true);
+        assert_eq!(n.as_str(), "isbeefp999br");
+        assert!(n.as_bytes().len() < IFNAMSIZ);
+        assert_eq!(t.stack_name(StackRole::Churn, 3), "ifstress-beef-c3");
+        assert!(Tag::owns_stack(Some(&t), "ifstress-beef-c3"));
+        assert!(!Tag::owns_stack(Some(&t), "ifstress-beee-c3"));
+        assert!(Tag::owns_stack(None, "ifstress-beee-c3"));
+        assert!(!Tag::owns_stack(None, "ifstress-xyzw-c3"));
+        assert!(!Tag::owns_stack(None, "docker"));
+        assert!(Tag::owns_alias(Some(&t), "ifstress:beef"));
+        assert!(!Tag::owns_alias(None, "ifstress:BEEF"));
+        assert!(!Tag::owns_alias(None, "my uplink"));
+    }
+
+    #[test]
+    fn ifname_rejects_overlong_and_nul() {
+        assert!(IfName::new("0123456789abcdef").is_none());
+        assert!(IfName::new("").is_none());
+        assert!(IfName::new("a\0b").is_none());
+        assert_eq!(IfName::new("epair0a").unwrap().raw()[7], 0);
+    }
+}

@@ -1,0 +1,376 @@
+//! Suites are data: TOML files that say what to build, which ops to race and
+//! for how long. The shipped ones are embedded in the binary; users load their
+//! own by path.
+
+mod embedded;
+
+use crate::model::{LinkKind, OpKind, OpTarget};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+pub use embedded::EMBEDDED;
+
+/// Why a suite could not be loaded. Every variant renders as one line that
+/// names the file, the line when known, and the field.
+#[derive(Debug, thiserror::Error)]
+pub enum SuiteError {
+    #[error("unknown suite `{0}` (try `ifstress list`, or give a path to a .toml file)")]
+    Unknown(String),
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}: {field}: {message}")]
+    Invalid {
+        file: String,
+        line: usize,
+        field: String,
+        message: String,
+    },
+}
+
+/// A loaded and validated suite.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Suite {
+    pub name: String,
+    pub description: String,
+    /// Bug references the suite aims at (PR numbers, reviews).
+    #[serde(default)]
+    pub targets: Vec<String>,
+    /// Default run length, in human form ("30s", "24h").
+    #[serde(default = "default_duration")]
+    pub duration: String,
+    pub topology: Topology,
+    #[serde(rename = "loop")]
+    pub loops: Vec<LoopSpec>,
+    #[serde(default)]
+    pub checks: Checks,
+}
+
+fn default_duration() -> String {
+    "60s".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Topology {
+    /// Stacks that live the whole run, besides the home stack.
+    #[serde(default)]
+    pub stacks: usize,
+    /// Stacks that stack-create/stack-remove make and remove again.
+    #[serde(default)]
+    pub churn_stacks: usize,
+    pub links: Vec<LinkSpec>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSpec {
+    pub kind: LinkKind,
+    pub count: usize,
+    /// When the kernel lacks this kind, skip it (visibly) instead of refusing to run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
+}
+
+/// A group of identical worker threads, each running a weighted mix of ops.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LoopSpec {
+    pub name: String,
+    pub workers: usize,
+    /// Op kind -> relative weight.
+    pub ops: BTreeMap<OpKind, u32>,
+    /// Cap per worker, ops per second; none means as fast as the kernel goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Checks {
+    /// Scan the kernel message buffer for panics, warnings, LORs.
+    #[serde(default = "yes")]
+    pub kernel_log: bool,
+    /// After teardown, anything tagged that is still present is a finding.
+    #[serde(default = "yes")]
+    pub leftovers: bool,
+    /// An op that has not returned after this long is a hang finding.
+    #[serde(default = "default_hang")]
+    pub hang_after: String,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_hang() -> String {
+    "120s".into()
+}
+
+impl Default for Checks {
+    fn default() -> Self {
+        Checks {
+            kernel_log: true,
+            leftovers: true,
+            hang_after: default_hang(),
+        }
+    }
+}
+
+/// Parse a human duration ("30s", "90m", "24h", "1h30m").
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|e| format!("invalid duration `{s}`: {e} (examples: 30s, 90m, 24h)"))?;
+    if d.is_zero() {
+        return Err(format!("invalid duration `{s}`: must be longer than zero"));
+    }
+    Ok(d)
+}
+
+impl Suite {
+    pub fn duration(&self) -> Duration {
+        parse_duration(&self.duration).expect("validated at load")
+    }
+
+    pub fn hang_after(&self) -> Duration {
+        parse_duration(&self.checks.hang_after).expect("validated at load")
+    }
+
+    /// Every op kind any loop uses.
+    pub fn op_kinds(&self) -> Vec<OpKind> {
+        let mut v: Vec<OpKind> = self.loops.iter().flat_map(|l| l.ops.keys().copied()).collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    pub fn has_kind(&self, kind: LinkKind) -> bool {
+        self.topology.links.iter().any(|l| l.kind == kind)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a suite always serialises")
+    }
+
+    /// Drop link kinds the kernel lacks (only optional ones reach here), and
+    /// the ops left with nothing to act on. Returns what was dropped, for the
+    /// run to say so.
+    pub fn without_kinds(&self, missing: &[LinkKind]) -> (Suite, Vec<String>) {
+        let mut s = self.clone();
+        let mut notes = Vec::new();
+        s.topology.links.retain(|l| !missing.contains(&l.kind));
+        for lp in &mut s.loops {
+            let before: Vec<OpKind> = lp.ops.keys().copied().collect();
+            lp.ops.retain(|op, _| op_has_targets(&s.topology, *op));
+            for op in before {
+                if !lp.ops.contains_key(&op) {
+                    notes.push(format!("loop `{}`: op {op} has no target left, dropped", lp.name));
+                }
+            }
+        }
+        s.loops.retain(|l| !l.ops.is_empty());
+        (s, notes)
+    }
+}
+
+/// Could the planner find something for this op to act on?
+pub fn op_has_targets(t: &Topology, op: OpKind) -> bool {
+    let has = |k: LinkKind| t.links.iter().any(|l| l.kind == k && l.count > 0);
+    let any_link = t.links.iter().any(|l| l.count > 0);
+    match op {
+        OpKind::StackCreate | OpKind::StackRemove => t.churn_stacks > 0,
+        OpKind::TunOpen => has(LinkKind::Tun) || has(LinkKind::Tap),
+        OpKind::MemberAdd | OpKind::MemberDel => {
+            (has(LinkKind::Bridge) || has(LinkKind::Lagg)) && has(LinkKind::Pair)
+        }
+        OpKind::Move => any_link && t.stacks + t.churn_stacks > 0,
+        _ => {
+            debug_assert!(matches!(op.target(), OpTarget::AnyLink | OpTarget::Creatable));
+            any_link
+        }
+    }
+}
+
+/// Where a suite's text came from, for error messages.
+fn find_line(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+}
+
+/// Parse and validate a suite's TOML text; `file` is only used in messages.
+pub fn parse(text: &str, file: &str) -> Result<Suite, SuiteError> {
+    let invalid = |line: usize, field: String, message: String| SuiteError::Invalid {
+        file: file.to_string(),
+        line,
+        field,
+        message,
+    };
+    let de = toml::Deserializer::parse(text).map_err(|e| {
+        let line = e.span().map(|s| find_line(text, s.start)).unwrap_or(1);
+        invalid(line, "(syntax)".into(), e.message().trim().replace('\n', " "))
+    })?;
+    let suite: Suite = serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        let line = inner.span().map(|s| find_line(text, s.start)).unwrap_or(1);
+        invalid(line, field, inner.message().trim().replace('\n', " "))
+    })?;
+    validate(&suite).map_err(|(field, message)| {
+        invalid(locate(text, &field), field, message)
+    })?;
+    Ok(suite)
+}
+
+/// Best-effort line of a field path like `loop[2].workers`: the line of the
+/// n-th `[[loop]]` header, then the key inside it.
+fn locate(text: &str, field: &str) -> usize {
+    let (table, rest) = match field.split_once('[') {
+        Some((t, r)) => (t, r),
+        None => {
+            let key = field.split('.').next_back().unwrap_or(field);
+            return line_of_key(text, 0, key).unwrap_or(1);
+        }
+    };
+    let header = match table {
+        "loop" => "[[loop]]",
+        "topology.links" => "[[topology.links]]",
+        _ => return 1,
+    };
+    let idx: usize = rest.split(']').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+    let mut start = None;
+    let mut seen = 0;
+    let mut off = 0;
+    for line in text.split_inclusive('\n') {
+        if line.trim() == header {
+            if seen == idx {
+                start = Some(off);
+                break;
+            }
+            seen += 1;
+        }
+        off += line.len();
+    }
+    let Some(start) = start else { return 1 };
+    let key = rest.split('.').nth(1).unwrap_or("");
+    line_of_key(text, start, key).unwrap_or_else(|| find_line(text, start))
+}
+
+fn line_of_key(text: &str, from: usize, key: &str) -> Option<usize> {
+    if key.is_empty() {
+        return None;
+    }
+    let mut off = from;
+    for (i, line) in text[from..].split_inclusive('\n').enumerate() {
+        let t = line.trim_start();
+        if i > 0 && t.starts_with('[') {
+            return None;
+        }
+        if t.starts_with(key) && t[key.len()..].trim_start().starts_with('=') {
+            return Some(find_line(text, off));
+        }
+        off += line.len();
+    }
+    None
+}
+
+/// Semantic checks serde cannot express. Errors are (field path, message).
+fn validate(s: &Suite) -> Result<(), (String, String)> {
+    let err = |f: &str, m: String| Err((f.to_string(), m));
+    if s.name.trim().is_empty() {
+        return err("name", "must not be empty".into());
+    }
+    parse_duration(&s.duration).map_err(|m| ("duration".to_string(), m))?;
+    parse_duration(&s.checks.hang_after).map_err(|m| ("checks.hang_after".to_string(), m))?;
+    let t = &s.topology;
+    if t.stacks > 64 {
+        return err("topology.stacks", format!("{} is more than 64", t.stacks));
+    }
+    if t.churn_stacks > 64 {
+        return err("topology.churn_stacks", format!("{} is more than 64", t.churn_stacks));
+    }
+    if t.links.is_empty() {
+        return err("topology.links", "a suite needs at least one link".into());
+    }
+    let mut total = 0;
+    for (i, l) in t.links.iter().enumerate() {
+        if l.count == 0 || l.count > 999 {
+            return err(
+                &format!("topology.links[{i}].count"),
+                format!("{} is outside 1..=999", l.count),
+            );
+        }
+        if l.kind.needs_parent() && !s.has_kind(LinkKind::Pair) {
+            return err(
+                &format!("topology.links[{i}].kind"),
+                format!("{} links sit on a pair end; add a `pair` entry", l.kind),
+            );
+        }
+        total += l.count * if l.kind == LinkKind::Pair { 2 } else { 1 };
+    }
+    if total > 4096 {
+        return err("topology.links", format!("{total} links is more than 4096"));
+    }
+    if s.loops.is_empty() {
+        return err("loop", "a suite needs at least one [[loop]]".into());
+    }
+    for (i, lp) in s.loops.iter().enumerate() {
+        if lp.workers == 0 || lp.workers > 256 {
+            return err(
+                &format!("loop[{i}].workers"),
+                format!("{} is outside 1..=256", lp.workers),
+            );
+        }
+        if lp.ops.is_empty() {
+            return err(&format!("loop[{i}].ops"), "names no op".into());
+        }
+        if lp.rate == Some(0) {
+            return err(&format!("loop[{i}].rate"), "must be above zero".into());
+        }
+        for (op, w) in &lp.ops {
+            if *w == 0 {
+                return err(&format!("loop[{i}].ops"), format!("weight of {op} is zero"));
+            }
+            if !op_has_targets(t, *op) {
+                return err(&format!("loop[{i}].ops"), format!("{op} has nothing to act on: {}", needs(*op)));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn needs(op: OpKind) -> &'static str {
+    match op {
+        OpKind::StackCreate | OpKind::StackRemove => "set topology.churn_stacks",
+        OpKind::TunOpen => "add a tun or tap link",
+        OpKind::MemberAdd | OpKind::MemberDel => "add a bridge or lagg and a pair",
+        OpKind::Move => "set topology.stacks or churn_stacks",
+        _ => "add a link",
+    }
+}
+
+/// Load a suite by embedded name or by path (anything with a `/` or ending in `.toml`).
+pub fn load(name_or_path: &str) -> Result<Suite, SuiteError> {
+    if name_or_path.contains('/') || name_or_path.ends_with(".toml") {
+        let text = std::fs::read_to_string(name_or_path).map_err(|source| SuiteError::Read {
+            file: name_or_path.to_string(),
+            source,
+        })?;
+        return parse(&text, name_or_path);
+    }
+    let (_, text) = EMBEDDED
+        .iter()
+        .find(|(n, _)| *n == name_or_path)
+        .ok_or_else(|| SuiteError::Unknown(name_or_path.to_string()))?;
+    parse(text, &format!("suites/{name_or_path}.toml"))
+}
+
+/// Load from a path that must exist (used for `Path` arguments in tests).
+pub fn load_path(p: &Path) -> Result<Suite, SuiteError> {
+    load(&p.to_string_lossy())
+}
+
+#[cfg(test)]
+mod tests;
