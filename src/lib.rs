@@ -4,7 +4,13 @@
 //! `plan` (which op next) -> `engine` (workers, deadline, signals) ->
 //! `platform` (the only place that names an OS) -> `check` and `report`.
 
+pub mod addr;
 pub mod model;
+pub mod netlink;
 pub mod plan;
+pub mod platform;
 pub mod suite;
 pub mod world;
+pub mod check;
+pub mod journal;
+pub mod stats;

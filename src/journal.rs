@@ -1,0 +1,304 @@
+//! A durable, bounded record of the most recent ops of every worker, so that
+//! what ran just before a panic can be read after the reboot.
+//!
+//! Workers write fixed-size records into a lock-free ring of their own (three
+//! relaxed stores and a release store per op, no allocation, no formatting).
+//! A flusher thread formats what is new every `FLUSH_EVERY`, appends it to
+//! `worker-N.log`, fdatasyncs, and rotates the file to `worker-N.log.1` when it
+//! passes its share of the size limit, so the directory never holds more than
+//! the limit.
+
+use crate::model::OpKind;
+use crate::platform::Outcome;
+use crate::world::Layout;
+use std::fmt::Write as _;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
+use std::time::Duration;
+
+pub const FLUSH_EVERY: Duration = Duration::from_millis(500);
+const RING: usize = 1 << 16;
+
+pub struct Ring {
+    slots: Box<[[AtomicU64; 3]]>,
+    head: AtomicU64,
+}
+
+impl Default for Ring {
+    fn default() -> Self {
+        Ring {
+            slots: (0..RING).map(|_| Default::default()).collect(),
+            head: AtomicU64::new(0),
+        }
+    }
+}
+
+/// One decoded record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record {
+    pub seq: u64,
+    pub t_us: u64,
+    pub kind: OpKind,
+    pub link: u16,
+    pub stack: u8,
+    pub outcome: Outcome,
+    pub latency_us: u32,
+}
+
+impl Ring {
+    #[inline]
+    pub fn push(&self, t_us: u64, kind: OpKind, link: u16, stack: u8, out: Outcome, latency_us: u32) {
+        let h = self.head.load(Relaxed);
+        let s = &self.slots[(h as usize) & (RING - 1)];
+        let code: u64 = match out {
+            Outcome::Ok => 0,
+            Outcome::Skipped => 0xffff,
+            Outcome::Err(e) => (e.clamp(1, 0xfffe)) as u64,
+        };
+        s[0].store(t_us, Relaxed);
+        s[1].store(kind.index() as u64 | (link as u64) << 8 | (stack as u64) << 24 | code << 32, Relaxed);
+        s[2].store(latency_us as u64, Relaxed);
+        self.head.store(h + 1, Release);
+    }
+
+    /// Records from `from` up to the head, oldest first; those overwritten
+    /// meanwhile are skipped. Returns the new read position.
+    pub fn drain(&self, from: u64, mut f: impl FnMut(Record)) -> u64 {
+        let head = self.head.load(Acquire);
+        let start = from.max(head.saturating_sub(RING as u64));
+        for seq in start..head {
+            let s = &self.slots[(seq as usize) & (RING - 1)];
+            let t_us = s[0].load(Relaxed);
+            let w = s[1].load(Relaxed);
+            let latency_us = s[2].load(Relaxed) as u32;
+            // The writer may have lapped us while we read: drop what it could have touched.
+            if self.head.load(Acquire) >= seq + RING as u64 {
+                continue;
+            }
+            let code = (w >> 32) & 0xffff;
+            let outcome = match code {
+                0 => Outcome::Ok,
+                0xffff => Outcome::Skipped,
+                e => Outcome::Err(e as i32),
+            };
+            let Some(kind) = OpKind::from_index((w & 0xff) as usize) else { continue };
+            f(Record {
+                seq,
+                t_us,
+                kind,
+                link: (w >> 8) as u16,
+                stack: (w >> 24) as u8,
+                outcome,
+                latency_us,
+            });
+        }
+        head
+    }
+}
+
+/// The flusher's side.
+pub struct Journal {
+    dir: PathBuf,
+    rings: Vec<Arc<Ring>>,
+    layout: Arc<Layout>,
+    /// Bytes per file; two files (current and .1) per worker.
+    per_file: u64,
+    epoch_unix_us: u64,
+}
+
+pub struct Handle {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Handle {
+    /// Flush what is left and stop.
+    pub fn close(mut self) -> std::io::Result<()> {
+        self.stop.store(true, Relaxed);
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(std::io::Error::other("journal thread panicked")),
+            None => Ok(()),
+        }
+    }
+}
+
+pub fn format_record(out: &mut String, worker: usize, epoch_unix_us: u64, r: &Record, layout: &Layout) {
+    let link = layout
+        .links
+        .get(r.link as usize)
+        .map(|l| l.names[0].as_str())
+        .unwrap_or("?");
+    let stack = layout
+        .stacks
+        .get(r.stack as usize)
+        .map(|s| s.name.as_str())
+        .unwrap_or("?");
+    let res = match r.outcome {
+        Outcome::Ok => "ok".to_string(),
+        Outcome::Skipped => "skipped".to_string(),
+        Outcome::Err(e) => crate::stats::errno_name(e),
+    };
+    let _ = writeln!(
+        out,
+        "{} w{worker} #{} {} {link} {stack} {res} {}us",
+        epoch_unix_us + r.t_us,
+        r.seq,
+        r.kind,
+        r.latency_us
+    );
+}
+
+impl Journal {
+    /// Create the directory and its `run.txt` header.
+    pub fn create(
+        dir: &Path,
+        workers: usize,
+        max_bytes: u64,
+        layout: Arc<Layout>,
+        header: &str,
+        epoch_unix_us: u64,
+    ) -> std::io::Result<(Journal, Vec<Arc<Ring>>)> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("run.txt"), header)?;
+        let rings: Vec<Arc<Ring>> = (0..workers).map(|_| Arc::new(Ring::default())).collect();
+        let per_file = (max_bytes / (2 * workers.max(1) as u64)).max(4096);
+        Ok((
+            Journal {
+                dir: dir.to_path_buf(),
+                rings: rings.clone(),
+                layout,
+                per_file,
+                epoch_unix_us,
+            },
+            rings,
+        ))
+    }
+
+    pub fn start(self) -> std::io::Result<Handle> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s2 = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("ifstress-journal".into())
+            .spawn(move || self.run(&s2))?;
+        Ok(Handle {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    fn open(&self, w: usize) -> std::io::Result<(File, u64)> {
+        let f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("worker-{w}.log")))?;
+        let len = f.metadata()?.len();
+        Ok((f, len))
+    }
+
+    fn run(self, stop: &AtomicBool) -> std::io::Result<()> {
+        let mut files = Vec::new();
+        for w in 0..self.rings.len() {
+            files.push(self.open(w)?);
+        }
+        let mut pos = vec![0u64; self.rings.len()];
+        let mut text = String::new();
+        loop {
+            let last = stop.load(Relaxed);
+            for (w, ring) in self.rings.iter().enumerate() {
+                text.clear();
+                pos[w] = ring.drain(pos[w], |r| {
+                    format_record(&mut text, w, self.epoch_unix_us, &r, &self.layout)
+                });
+                if text.is_empty() {
+                    continue;
+                }
+                // More than a file's share in one batch: keep the newest lines.
+                let mut bytes = text.as_bytes();
+                if bytes.len() as u64 > self.per_file {
+                    let cut = bytes.len() - self.per_file as usize;
+                    let nl = bytes[cut..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| cut + i + 1);
+                    bytes = &bytes[nl..];
+                }
+                if files[w].1 + bytes.len() as u64 > self.per_file {
+                    let cur = self.dir.join(format!("worker-{w}.log"));
+                    std::fs::rename(&cur, self.dir.join(format!("worker-{w}.log.1")))?;
+                    files[w] = self.open(w)?;
+                }
+                files[w].0.write_all(bytes)?;
+                files[w].0.sync_data()?;
+                files[w].1 += bytes.len() as u64;
+            }
+            if last {
+                return Ok(());
+            }
+            std::thread::sleep(FLUSH_EVERY);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Tag;
+
+    fn layout() -> Arc<Layout> {
+        Arc::new(Layout::new(&crate::suite::load("vmove").unwrap(), &Tag::new(0xa1)))
+    }
+
+    #[test]
+    fn ring_round_trips_and_skips_what_was_overwritten() {
+        let r = Ring::default();
+        r.push(5, OpKind::Move, 3, 2, Outcome::Err(19), 77);
+        r.push(6, OpKind::Create, 1, 0, Outcome::Skipped, 1);
+        let mut got = Vec::new();
+        let pos = r.drain(0, |x| got.push(x));
+        assert_eq!(pos, 2);
+        assert_eq!(
+            got[0],
+            Record { seq: 0, t_us: 5, kind: OpKind::Move, link: 3, stack: 2, outcome: Outcome::Err(19), latency_us: 77 }
+        );
+        assert_eq!(got[1].outcome, Outcome::Skipped);
+        for i in 0..(RING as u64 + 10) {
+            r.push(i, OpKind::UpDown, 0, 0, Outcome::Ok, 1);
+        }
+        let mut n = 0;
+        let mut first = None;
+        r.drain(pos, |x| {
+            n += 1;
+            first.get_or_insert(x.seq);
+        });
+        // The oldest slot is the one a writer would overwrite next, so it is
+        // never trusted: RING - 1 records survive.
+        assert_eq!(n, RING - 1);
+        assert_eq!(first, Some(13));
+    }
+
+    #[test]
+    fn files_are_flushed_rotated_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let max = 64 * 1024;
+        let (j, rings) = Journal::create(dir.path(), 2, max, layout(), "suite = vmove\n", 1_000_000).unwrap();
+        let h = j.start().unwrap();
+        for i in 0..20_000u64 {
+            rings[(i % 2) as usize].push(i, OpKind::Move, (i % 12) as u16, 1, Outcome::Ok, 3);
+            if i % 5000 == 0 {
+                std::thread::sleep(FLUSH_EVERY + Duration::from_millis(100));
+            }
+        }
+        h.close().unwrap();
+        let mut total = 0;
+        for e in std::fs::read_dir(dir.path()).unwrap() {
+            total += e.unwrap().metadata().unwrap().len();
+        }
+        assert!(total <= max + 64, "journal holds {total} bytes, limit {max}");
+        assert!(dir.path().join("worker-0.log.1").exists(), "never rotated");
+        let last = std::fs::read_to_string(dir.path().join("worker-1.log")).unwrap();
+        let tail = last.lines().last().unwrap();
+        assert!(tail.starts_with("1019999 w1 #9999 move is00a1p3b "), "{tail}");
+        assert!(tail.ends_with(" ifstress-00a1-s1 ok 3us"), "{tail}");
+    }
+}

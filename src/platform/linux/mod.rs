@@ -1,0 +1,268 @@
+//! Linux backend: stacks are network namespaces, links are rtnetlink and
+//! /dev/net/tun objects, ops are ioctls and netlink messages on sockets opened
+//! inside each namespace and used from the worker threads.
+//!
+//! Safety: every worker thread lives in the run's home namespace for its whole
+//! life, and every socket an op uses was opened inside one of the run's own
+//! namespaces. Nothing an op does can reach the host's interfaces.
+
+mod exec;
+mod kmsg;
+pub mod netns;
+pub mod sys;
+
+use super::{EnvError, Executor, KernelLog, KindProbe, Platform, Session};
+use crate::model::{LinkKind, StackRole, Tag};
+use crate::netlink::NewLink;
+use crate::world::{StackId, World};
+use anyhow::{Context, anyhow};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::{Arc, Mutex};
+
+pub struct Linux;
+
+impl Platform for Linux {
+    fn name(&self) -> &'static str {
+        "linux"
+    }
+
+    fn kernel(&self) -> String {
+        match nix::sys::utsname::uname() {
+            Ok(u) => format!(
+                "{} {} {}",
+                u.sysname().to_string_lossy(),
+                u.release().to_string_lossy(),
+                u.version().to_string_lossy()
+            ),
+            Err(e) => format!("unknown ({e})"),
+        }
+    }
+
+    fn require_privileges(&self) -> Result<(), EnvError> {
+        if nix::unistd::geteuid().is_root() {
+            Ok(())
+        } else {
+            Err(EnvError::NotRoot(
+                "creating network namespaces and interfaces needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN)".into(),
+            ))
+        }
+    }
+
+    fn require_features(&self) -> Result<(), EnvError> {
+        if !std::path::Path::new("/proc/self/ns/net").exists() {
+            return Err(EnvError::Missing("network namespaces (CONFIG_NET_NS)".into()));
+        }
+        Ok(())
+    }
+
+    fn probe_kinds(&self, tag: &Tag, kinds: &[LinkKind]) -> anyhow::Result<Vec<KindProbe>> {
+        netns::prepare_run_dir().context("preparing /run/netns")?;
+        let name = format!("{}-p0", tag.stack_name(StackRole::Home, 0).trim_end_matches("-h0"));
+        let kinds = kinds.to_vec();
+        let tag = tag.clone();
+        let n2 = name.clone();
+        let res = netns::on_fresh_thread(move || probe_in_scratch(&n2, &tag, &kinds))?;
+        let _ = netns::unname(&name);
+        res
+    }
+
+    fn start(&self, world: Arc<World>) -> anyhow::Result<Arc<dyn Session>> {
+        netns::prepare_run_dir().context("preparing /run/netns")?;
+        let names: Vec<(String, StackRole)> = world
+            .layout
+            .stacks
+            .iter()
+            .map(|s| (s.name.clone(), s.role))
+            .collect();
+        let created = netns::on_fresh_thread(move || {
+            let mut fds = Vec::new();
+            for (name, role) in &names {
+                if *role == StackRole::Churn {
+                    fds.push(None);
+                    continue;
+                }
+                match netns::create_here(name) {
+                    Ok(fd) => fds.push(Some(fd)),
+                    Err(e) => {
+                        for (n, _) in names.iter().take(fds.len()) {
+                            let _ = netns::unname(n);
+                        }
+                        return Err(anyhow!(
+                            "creating network namespace {name}: {}",
+                            std::io::Error::from_raw_os_error(e)
+                        ));
+                    }
+                }
+            }
+            Ok(fds)
+        })??;
+        let home = created[0]
+            .as_ref()
+            .expect("home stack is never churned")
+            .try_clone()
+            .context("duplicating the home namespace descriptor")?;
+        Ok(Arc::new(LinuxSession {
+            world,
+            home,
+            stacks: created.into_iter().map(Mutex::new).collect(),
+        }))
+    }
+
+    fn kernel_log(&self) -> anyhow::Result<Box<dyn KernelLog>> {
+        Ok(Box::new(kmsg::Kmsg::open_at_end().context("opening /dev/kmsg")?))
+    }
+
+    fn leftovers(&self, tag: Option<&Tag>) -> anyhow::Result<Vec<String>> {
+        let mut out: Vec<String> = netns::list()
+            .into_iter()
+            .filter(|n| Tag::owns_stack(tag, n))
+            .map(|n| format!("network namespace {n}"))
+            .collect();
+        for l in host_links()? {
+            if l.alias.as_deref().is_some_and(|a| Tag::owns_alias(tag, a)) {
+                out.push(format!("interface {} in the host namespace", l.name));
+            }
+        }
+        Ok(out)
+    }
+
+    fn cleanup(&self, tag: Option<&Tag>) -> anyhow::Result<Vec<String>> {
+        let mut removed = Vec::new();
+        for n in netns::list() {
+            if Tag::owns_stack(tag, &n) {
+                netns::unname(&n)
+                    .map_err(std::io::Error::from_raw_os_error)
+                    .with_context(|| format!("removing network namespace {n}"))?;
+                removed.push(format!("network namespace {n}"));
+            }
+        }
+        let links = host_links()?;
+        let mut nl = sys::Netlink::open().map_err(std::io::Error::from_raw_os_error)?;
+        for l in links {
+            if l.alias.as_deref().is_some_and(|a| Tag::owns_alias(tag, a)) {
+                let name = l.name.clone();
+                nl.request(|m, s| m.del_link(s, name.as_bytes()).len())
+                    .map_err(std::io::Error::from_raw_os_error)
+                    .with_context(|| format!("deleting interface {name}"))?;
+                removed.push(format!("interface {name} in the host namespace"));
+            }
+        }
+        Ok(removed)
+    }
+
+    fn thread_id(&self) -> i64 {
+        sys::gettid()
+    }
+
+    fn thread_stack(&self, tid: i64) -> Option<String> {
+        let base = format!("/proc/self/task/{tid}");
+        if let Ok(s) = std::fs::read_to_string(format!("{base}/stack")) {
+            if !s.trim().is_empty() {
+                return Some(s);
+            }
+        }
+        // Kernels without CONFIG_STACKTRACE: where it sleeps and in which syscall.
+        let wchan = std::fs::read_to_string(format!("{base}/wchan")).ok()?;
+        let syscall = std::fs::read_to_string(format!("{base}/syscall")).unwrap_or_default();
+        Some(format!("wchan: {}\nsyscall: {}", wchan.trim(), syscall.trim()))
+    }
+}
+
+/// Links of the host namespace, read with a dump from the calling thread,
+/// which is never one that entered a run's namespace. Read-only.
+fn host_links() -> anyhow::Result<Vec<crate::netlink::LinkInfo>> {
+    let mut nl = sys::Netlink::open()
+        .map_err(std::io::Error::from_raw_os_error)
+        .context("opening a netlink socket")?;
+    nl.dump_links()
+        .map_err(std::io::Error::from_raw_os_error)
+        .context("listing interfaces")
+}
+
+/// Runs on a throwaway thread that enters a fresh scratch namespace.
+fn probe_in_scratch(name: &str, tag: &Tag, kinds: &[LinkKind]) -> anyhow::Result<Vec<KindProbe>> {
+    let _ns = netns::create_here(name)
+        .map_err(std::io::Error::from_raw_os_error)
+        .with_context(|| format!("creating network namespace {name}"))?;
+    let mut nl = sys::Netlink::open().map_err(std::io::Error::from_raw_os_error)?;
+    let inet = sys::socket(libc::AF_INET, libc::SOCK_DGRAM, 0).map_err(std::io::Error::from_raw_os_error)?;
+    let parent = tag.link_name(LinkKind::Pair, 900, 0, false);
+    let peer = tag.link_name(LinkKind::Pair, 900, 1, false);
+    let mut have_parent = false;
+    let mut out = Vec::new();
+    for &kind in kinds {
+        let native = exec::native_name(kind);
+        if kind.needs_parent() && !have_parent {
+            have_parent = nl
+                .request(|m, s| m.new_link(s, parent.as_bytes(), NewLink::Veth { peer: peer.as_bytes() }).len())
+                .is_ok();
+        }
+        let name = tag.link_name(kind, 901, 0, false);
+        let r = match kind {
+            LinkKind::Tun | LinkKind::Tap => sys::tun_attach(&name, kind == LinkKind::Tap, 0).map(drop),
+            _ => {
+                let parent_ix = sys::ifindex(inet.as_raw_fd(), &parent).unwrap_or(0);
+                let nk = exec::rtnl_kind(kind, parent_ix, 1, &peer);
+                nl.request(|m, s| m.new_link(s, name.as_bytes(), nk).len())
+                    .and_then(|_| nl.request(|m, s| m.del_link(s, name.as_bytes()).len()))
+            }
+        };
+        let result = r.map_err(|e| {
+            format!(
+                "creating a {native} failed: {}",
+                std::io::Error::from_raw_os_error(e)
+            )
+        });
+        out.push(KindProbe { kind, native, result });
+    }
+    Ok(out)
+}
+
+pub(crate) struct LinuxSession {
+    world: Arc<World>,
+    home: OwnedFd,
+    /// Namespace descriptors by stack; churn stacks come and go under their lock.
+    stacks: Vec<Mutex<Option<OwnedFd>>>,
+}
+
+impl LinuxSession {
+    /// A descriptor of the stack's namespace, owned by the caller, or None
+    /// when the stack does not exist right now.
+    fn dup_stack(&self, s: StackId) -> Option<OwnedFd> {
+        let g = self.stacks[s as usize].lock().unwrap_or_else(|p| p.into_inner());
+        g.as_ref().and_then(|fd| fd.try_clone().ok())
+    }
+}
+
+impl Session for LinuxSession {
+    fn executor(self: Arc<Self>, worker: usize) -> anyhow::Result<Box<dyn Executor>> {
+        sys::setns(&self.home)
+            .map_err(std::io::Error::from_raw_os_error)
+            .context("entering the run's home namespace")?;
+        Ok(Box::new(exec::LinuxExec::new(self, worker)?))
+    }
+
+    fn teardown(&self) -> anyhow::Result<()> {
+        let mut errors = Vec::new();
+        for (i, slot) in self.stacks.iter().enumerate().rev() {
+            let mut g = slot.lock().unwrap_or_else(|p| p.into_inner());
+            if g.take().is_some() {
+                let name = &self.world.layout.stacks[i].name;
+                if let Err(e) = netns::unname(name) {
+                    errors.push(format!("{name}: {}", std::io::Error::from_raw_os_error(e)));
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(anyhow!("removing namespaces: {}", errors.join("; ")))
+        }
+    }
+}
+
+impl std::fmt::Debug for LinuxSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LinuxSession(home fd {})", self.home.as_raw_fd())
+    }
+}

@@ -1,0 +1,100 @@
+//! The seam between the engine and an operating system. Everything above this
+//! module is OS-neutral; each backend implements these traits with its own
+//! syscalls.
+
+use crate::model::{LinkKind, Tag};
+use crate::plan::Op;
+use crate::world::World;
+use std::sync::Arc;
+
+#[cfg(target_os = "linux")]
+pub mod linux;
+
+/// What one op came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    /// The kernel said no, with this errno. Expected under racing.
+    Err(i32),
+    /// Nothing to issue: the target stack does not exist right now.
+    Skipped,
+}
+
+/// Refusals caused by the machine rather than by ifstress (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum EnvError {
+    #[error("must run as root: {0}")]
+    NotRoot(String),
+    #[error("kernel lacks {0}")]
+    Missing(String),
+    #[error("no ifstress backend for this operating system ({0}); FreeBSD and Linux are supported")]
+    Unsupported(&'static str),
+}
+
+/// How a link kind fared when probed.
+#[derive(Debug, Clone)]
+pub struct KindProbe {
+    pub kind: LinkKind,
+    /// What the backend makes for it ("veth", "epair" ...).
+    pub native: &'static str,
+    pub result: Result<(), String>,
+}
+
+/// A stateless view of the machine's kernel.
+pub trait Platform: Send + Sync {
+    /// "linux" or "freebsd".
+    fn name(&self) -> &'static str;
+    /// uname: system, release, version.
+    fn kernel(&self) -> String;
+    fn require_privileges(&self) -> Result<(), EnvError>;
+    /// Check what the run needs beyond link kinds (VIMAGE on FreeBSD).
+    fn require_features(&self) -> Result<(), EnvError>;
+    /// Try to create and destroy one link of each kind in a scratch stack
+    /// tagged with `tag`.
+    fn probe_kinds(&self, tag: &Tag, kinds: &[LinkKind]) -> anyhow::Result<Vec<KindProbe>>;
+    /// Create the run's stacks. Links are created afterwards by executors.
+    fn start(&self, world: Arc<World>) -> anyhow::Result<Arc<dyn Session>>;
+    /// A reader of kernel messages from now on.
+    fn kernel_log(&self) -> anyhow::Result<Box<dyn KernelLog>>;
+    /// Tagged objects still present: for one run, or with `None` for any.
+    fn leftovers(&self, tag: Option<&Tag>) -> anyhow::Result<Vec<String>>;
+    /// Remove tagged objects; returns what was removed.
+    fn cleanup(&self, tag: Option<&Tag>) -> anyhow::Result<Vec<String>>;
+    /// The calling thread's kernel id, for the watchdog.
+    fn thread_id(&self) -> i64;
+    /// The kernel stack (or the best the OS shows) of a thread of this process.
+    fn thread_stack(&self, tid: i64) -> Option<String>;
+}
+
+/// One run's kernel objects.
+pub trait Session: Send + Sync {
+    /// Make an executor. Called on the worker's own OS thread, which the
+    /// backend may bind to the run's home stack for its whole life.
+    fn executor(self: Arc<Self>, worker: usize) -> anyhow::Result<Box<dyn Executor>>;
+    /// Remove every stack and link of the run. Idempotent.
+    fn teardown(&self) -> anyhow::Result<()>;
+}
+
+/// Issues ops. Lives on one worker thread; no locks, no allocation per op.
+pub trait Executor {
+    fn exec(&mut self, op: &Op) -> Outcome;
+    /// Close what the executor holds (descriptors, sockets into stacks).
+    fn finish(&mut self);
+}
+
+/// New kernel messages since the reader was opened.
+pub trait KernelLog: Send {
+    fn read_new(&mut self, out: &mut Vec<String>) -> std::io::Result<()>;
+}
+
+/// The backend of the machine this binary runs on.
+pub fn native() -> Result<Box<dyn Platform>, EnvError> {
+    #[cfg(target_os = "linux")]
+    {
+        Ok(Box::new(linux::Linux))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Err(EnvError::Unsupported(std::env::consts::OS))
+    }
+}
