@@ -14,3 +14,6 @@ pub mod world;
 pub mod check;
 pub mod journal;
 pub mod stats;
+pub mod engine;
+pub mod report;
+pub mod cli;

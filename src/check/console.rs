@@ -77,7 +77,7 @@ fn marker(line: &str) -> Option<&'static str> {
 
 /// Incremental scanner: a finding opens at a marker line and collects the
 /// lines after it until the excerpt is full or the next marker opens another.
-#[derive(Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Scanner {
     findings: Vec<Finding>,
     open: Option<usize>,

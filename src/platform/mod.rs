@@ -88,10 +88,11 @@ pub trait KernelLog: Send {
 }
 
 /// The backend of the machine this binary runs on.
-pub fn native() -> Result<Box<dyn Platform>, EnvError> {
+pub fn native() -> Result<&'static dyn Platform, EnvError> {
     #[cfg(target_os = "linux")]
     {
-        Ok(Box::new(linux::Linux))
+        static LINUX: linux::Linux = linux::Linux;
+        Ok(&LINUX)
     }
     #[cfg(not(target_os = "linux"))]
     {

@@ -1,0 +1,267 @@
+//! Command line: `ifstress --suite S --duration D` runs a suite (the same as
+//! `ifstress run ...`); `list`, `show` and `cleanup` do what they say.
+
+use crate::engine::{Run, RunConfig};
+use crate::platform::{self, EnvError};
+use crate::suite::{self, SuiteError};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Exit statuses, part of the interface (CI scripts branch on them).
+pub mod exit {
+    pub const CLEAN: i32 = 0;
+    pub const FINDINGS: i32 = 1;
+    pub const USAGE: i32 = 2;
+    pub const INTERNAL: i32 = 3;
+}
+
+/// A mistake in how ifstress was called (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ifstress",
+    version,
+    about = "Race the kernel's network-interface lifecycle from userspace",
+    long_about = "Race the kernel's network-interface lifecycle from userspace: create stacks \
+(VNET jails, network namespaces) and interfaces, run many concurrent loops of clone, destroy, \
+move, ioctl, send and capture ops against them, then check the kernel log, hangs and leftovers.\n\n\
+Exit status: 0 clean, 1 kernel findings, 2 usage/input/environment error, 3 internal error.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run a suite (the same as giving --suite without a subcommand).
+    Run(RunArgs),
+    /// List the shipped suites and the bugs they target.
+    List,
+    /// Print a suite, resolved, as TOML.
+    Show {
+        /// A shipped suite's name or a path to a .toml file.
+        suite: String,
+    },
+    /// Remove what earlier runs left behind (by tag only).
+    Cleanup,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct RunArgs {
+    /// A shipped suite's name (see `ifstress list`) or a path to a .toml file.
+    #[arg(long, value_name = "NAME|PATH")]
+    suite: Option<String>,
+    /// How long to stress, e.g. 30s, 90m, 24h (default: the suite's).
+    #[arg(long, value_parser = parse_duration_arg)]
+    duration: Option<Duration>,
+    /// Seed of every worker's op sequence; the same seed replays the same ops.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Multiply every loop's worker count by N.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    workers: u16,
+    /// Write the JSON report here.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Write a JUnit XML report here.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Keep a journal of the most recent ops of every worker in DIR.
+    #[arg(long, value_name = "DIR")]
+    journal: Option<PathBuf>,
+    /// Size bound of the journal directory, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    journal_max_mib: u64,
+    /// No progress display; the final table and errors only.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn parse_duration_arg(s: &str) -> Result<Duration, String> {
+    suite::parse_duration(s)
+}
+
+/// The process's exit status for an error.
+pub fn exit_code(e: &anyhow::Error) -> i32 {
+    let user = e
+        .chain()
+        .any(|c| c.is::<SuiteError>() || c.is::<EnvError>() || c.is::<UsageError>());
+    if user { exit::USAGE } else { exit::INTERNAL }
+}
+
+/// Parse, run, and return the exit status. Errors are printed as one line.
+pub fn main() -> i32 {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".into());
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!("ifstress: internal error: {}{at}", msg.replace('\n', " "));
+    }));
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind::*;
+            if matches!(e.kind(), DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand) {
+                let _ = e.print();
+                return exit::CLEAN;
+            }
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("bad arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("ifstress: {first} (see ifstress --help)");
+            return exit::USAGE;
+        }
+    };
+    match std::panic::catch_unwind(|| dispatch(cli)) {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) => {
+            eprintln!("ifstress: {e:#}");
+            exit_code(&e)
+        }
+        Err(_) => exit::INTERNAL,
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    match cli.cmd {
+        Some(Cmd::Run(a)) => run(a),
+        None => run(cli.run),
+        Some(Cmd::List) => {
+            for (name, _) in suite::EMBEDDED {
+                let s = suite::load(name)?;
+                println!("{:<8} {}", s.name, s.description);
+                println!("{:<8} targets: {}", "", s.targets.join("; "));
+            }
+            Ok(exit::CLEAN)
+        }
+        Some(Cmd::Show { suite }) => {
+            print!("{}", suite::load(&suite)?.to_toml());
+            Ok(exit::CLEAN)
+        }
+        Some(Cmd::Cleanup) => {
+            let p = platform::native()?;
+            p.require_privileges()?;
+            let removed = p.cleanup(None)?;
+            if removed.is_empty() {
+                println!("nothing to clean up");
+            }
+            for r in removed {
+                println!("removed {r}");
+            }
+            Ok(exit::CLEAN)
+        }
+    }
+}
+
+fn check_writable_parent(p: &std::path::Path, what: &str) -> anyhow::Result<()> {
+    let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    if !parent.is_dir() {
+        return Err(UsageError(format!("{what} {}: directory {} does not exist", p.display(), parent.display())).into());
+    }
+    Ok(())
+}
+
+fn run(a: RunArgs) -> anyhow::Result<i32> {
+    let name = a
+        .suite
+        .ok_or_else(|| UsageError("--suite is required (see `ifstress list`)".into()))?;
+    let suite = suite::load(&name)?;
+    for (p, what) in [(&a.report, "--report"), (&a.junit, "--junit")] {
+        if let Some(p) = p {
+            check_writable_parent(p, what)?;
+        }
+    }
+    let platform = platform::native()?;
+    let seed = a.seed.unwrap_or_else(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos() as u64;
+        crate::plan::worker_seed(t ^ std::process::id() as u64, 0) >> 1
+    });
+    let duration = a.duration.unwrap_or_else(|| suite.duration());
+    let cfg = RunConfig {
+        suite,
+        duration,
+        seed,
+        workers_scale: a.workers as usize,
+        journal: a.journal.clone(),
+        journal_max_bytes: a.journal_max_mib << 20,
+        quiet: a.quiet,
+    };
+    let run = Run::prepare(platform, cfg)?;
+    if !a.quiet {
+        eprintln!(
+            "ifstress: suite {} on {}, {} workers, {}, seed {} (replay with --seed {}), tag {}",
+            run.suite().name,
+            platform.name(),
+            run.worker_specs().len(),
+            humantime::format_duration(duration),
+            seed,
+            seed,
+            run.tag().id
+        );
+        for n in run.notes() {
+            eprintln!("ifstress: note: {n}");
+        }
+    }
+    let report = run.execute()?;
+    print!("{}", crate::report::human(&report));
+    if let Some(p) = &a.report {
+        report
+            .write_json(p)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", p.display()))?;
+    }
+    if let Some(p) = &a.junit {
+        report
+            .write_junit(p)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", p.display()))?;
+    }
+    Ok(if report.clean() { exit::CLEAN } else { exit::FINDINGS })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_form_and_subcommand_form_parse_alike() {
+        let a = Cli::try_parse_from(["ifstress", "--suite", "vmove", "--duration", "24h"]).unwrap();
+        assert!(a.cmd.is_none());
+        assert_eq!(a.run.suite.as_deref(), Some("vmove"));
+        assert_eq!(a.run.duration, Some(Duration::from_secs(86400)));
+        let b = Cli::try_parse_from(["ifstress", "run", "--suite", "vmove", "--duration", "24h"]).unwrap();
+        match b.cmd {
+            Some(Cmd::Run(r)) => assert_eq!(r.duration, Some(Duration::from_secs(86400))),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_values_are_refused_by_the_parser() {
+        assert!(Cli::try_parse_from(["ifstress", "--suite", "x", "--duration", "banana"]).is_err());
+        assert!(Cli::try_parse_from(["ifstress", "--suite", "x", "--workers", "0"]).is_err());
+        assert!(Cli::try_parse_from(["ifstress", "list", "--suite", "x"]).is_err());
+    }
+
+    #[test]
+    fn user_errors_map_to_2_and_others_to_3() {
+        let e: anyhow::Error = SuiteError::Unknown("x".into()).into();
+        assert_eq!(exit_code(&e.context("loading")), exit::USAGE);
+        let e: anyhow::Error = EnvError::Missing("VIMAGE".into()).into();
+        assert_eq!(exit_code(&e), exit::USAGE);
+        assert_eq!(exit_code(&anyhow::anyhow!("boom")), exit::INTERNAL);
+    }
+}

@@ -1,0 +1,346 @@
+//! The run: setup -> stress until the deadline or a signal -> quiesce ->
+//! teardown -> verify. Workers are dedicated OS threads issuing syscalls;
+//! tokio (one thread) drives the deadline, signals, progress, the kernel-log
+//! scan and the hung-op watchdog.
+
+mod progress;
+mod worker;
+
+use crate::check::Finding;
+use crate::journal::Journal;
+use crate::model::{LinkKind, OpKind, Tag};
+use crate::platform::{EnvError, KernelLog, Platform, Session};
+use crate::report::Report;
+use crate::stats::WorkerStats;
+use crate::suite::Suite;
+use crate::world::{Layout, World};
+use anyhow::{Context, anyhow};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+pub use worker::WorkerSpec;
+
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub suite: Suite,
+    pub duration: Duration,
+    pub seed: u64,
+    /// Every loop's worker count is multiplied by this.
+    pub workers_scale: usize,
+    pub journal: Option<PathBuf>,
+    pub journal_max_bytes: u64,
+    pub quiet: bool,
+}
+
+/// Shared between the workers, the watchdog and the orchestrator.
+pub(crate) struct Shared {
+    pub stop: AtomicBool,
+    pub epoch: Instant,
+    pub live: Vec<crate::stats::Live>,
+}
+
+impl Shared {
+    pub fn now_us(&self) -> u64 {
+        self.epoch.elapsed().as_micros() as u64
+    }
+}
+
+/// Everything set up and torn down for one run; drop order matters little
+/// because teardown is explicit and idempotent.
+pub struct Run {
+    platform: &'static dyn Platform,
+    cfg: RunConfig,
+    suite: Suite,
+    tag: Tag,
+    notes: Vec<String>,
+}
+
+/// Pick a tag no earlier run still holds.
+fn fresh_tag(platform: &dyn Platform) -> anyhow::Result<Tag> {
+    for _ in 0..32 {
+        let t = Tag::new(fastrand::u16(..));
+        if platform.leftovers(Some(&t))?.is_empty() {
+            return Ok(t);
+        }
+    }
+    Err(anyhow!("could not find an unused run tag; run `ifstress cleanup`"))
+}
+
+impl Run {
+    /// Check privileges and kernel support, and settle what will run.
+    pub fn prepare(platform: &'static dyn Platform, cfg: RunConfig) -> anyhow::Result<Run> {
+        platform.require_privileges()?;
+        platform.require_features()?;
+        let tag = fresh_tag(platform)?;
+        let mut kinds: Vec<LinkKind> = cfg.suite.topology.links.iter().map(|l| l.kind).collect();
+        kinds.sort();
+        kinds.dedup();
+        let probes = platform.probe_kinds(&tag, &kinds).context("probing link kinds")?;
+        let mut missing = Vec::new();
+        let mut notes = Vec::new();
+        for p in probes {
+            if let Err(why) = p.result {
+                let optional = cfg.suite.topology.links.iter().any(|l| l.kind == p.kind && l.optional);
+                if !optional {
+                    return Err(EnvError::Missing(format!(
+                        "link kind `{}` ({}): {why}",
+                        p.kind, p.native
+                    ))
+                    .into());
+                }
+                notes.push(format!("link kind {} ({}) skipped: {why}", p.kind, p.native));
+                missing.push(p.kind);
+            }
+        }
+        let (suite, dropped) = cfg.suite.without_kinds(&missing);
+        notes.extend(dropped);
+        if suite.loops.is_empty() {
+            return Err(EnvError::Missing("every link kind the suite needs".into()).into());
+        }
+        Ok(Run {
+            platform,
+            cfg,
+            suite,
+            tag,
+            notes,
+        })
+    }
+
+    pub fn tag(&self) -> &Tag {
+        &self.tag
+    }
+
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    pub fn suite(&self) -> &Suite {
+        &self.suite
+    }
+
+    /// Worker threads by loop, with their global indices.
+    pub fn worker_specs(&self) -> Vec<WorkerSpec> {
+        let mut v = Vec::new();
+        for (li, lp) in self.suite.loops.iter().enumerate() {
+            for _ in 0..lp.workers * self.cfg.workers_scale {
+                v.push(WorkerSpec {
+                    index: v.len(),
+                    loop_index: li,
+                    rate: lp.rate,
+                });
+            }
+        }
+        v
+    }
+
+    /// Run to the end. Interrupts are handled inside; the report says so.
+    pub fn execute(self) -> anyhow::Result<Report> {
+        let layout = Layout::new(&self.suite, &self.tag);
+        let world = Arc::new(World::new(layout.clone()));
+        let specs = self.worker_specs();
+        let check_log = self.suite.checks.kernel_log;
+        let mut klog: Option<Box<dyn KernelLog>> = if check_log {
+            Some(self.platform.kernel_log().context("opening the kernel log")?)
+        } else {
+            None
+        };
+        let started_at = SystemTime::now();
+        let signals = progress::Signals::install(self.platform, self.tag.clone())?;
+        let session = self.platform.start(world.clone()).context("creating the run's stacks")?;
+        // From here on, whatever happens, the run's objects are removed.
+        let result = self.stress(&signals, &session, &world, &specs, &layout, &mut klog, started_at);
+        let teardown = session.teardown();
+        drop(session);
+        let mut report = result?;
+        if let Err(e) = teardown {
+            report.notes.push(format!("teardown: {e:#}"));
+        }
+        self.verify(&mut report, &mut klog);
+        Ok(report)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn stress(
+        &self,
+        signals: &progress::Signals,
+        session: &Arc<dyn Session>,
+        world: &Arc<World>,
+        specs: &[WorkerSpec],
+        layout: &Layout,
+        klog: &mut Option<Box<dyn KernelLog>>,
+        started_at: SystemTime,
+    ) -> anyhow::Result<Report> {
+        let setup = worker::populate(session.clone(), world.clone(), specs.len())?;
+        let shared = Arc::new(Shared {
+            stop: AtomicBool::new(false),
+            epoch: Instant::now(),
+            live: (0..specs.len()).map(|_| Default::default()).collect(),
+        });
+        let epoch_unix_us = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_micros() as u64;
+        let (journal, rings) = match &self.cfg.journal {
+            Some(dir) => {
+                let header = format!(
+                    "suite = {}\nseed = {}\ntag = {}\nplatform = {}\nkernel = {}\nstart_unix_us = {epoch_unix_us}\nformat = unix_us worker #seq op link stack result latency\n",
+                    self.suite.name,
+                    self.cfg.seed,
+                    self.tag.id,
+                    self.platform.name(),
+                    self.platform.kernel()
+                );
+                let (j, rings) = Journal::create(
+                    dir,
+                    specs.len(),
+                    self.cfg.journal_max_bytes,
+                    Arc::new(layout.clone()),
+                    &header,
+                    epoch_unix_us,
+                )
+                .with_context(|| format!("creating the journal in {}", dir.display()))?;
+                (Some(j.start().context("starting the journal")?), Some(rings))
+            }
+            None => (None, None),
+        };
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, std::thread::Result<anyhow::Result<WorkerStats>>)>();
+        for spec in specs {
+            let ring = rings.as_ref().map(|r| r[spec.index].clone());
+            worker::spawn(
+                *spec,
+                &self.suite.loops[spec.loop_index],
+                self.cfg.seed,
+                session.clone(),
+                world.clone(),
+                shared.clone(),
+                ring,
+                self.platform,
+                tx.clone(),
+            )?;
+        }
+        drop(tx);
+        let orchestration = progress::orchestrate(
+            signals,
+            self.platform,
+            &shared,
+            self.cfg.duration,
+            self.suite.hang_after(),
+            self.cfg.quiet,
+            klog,
+            world,
+        );
+        // Quiesce: a worker stuck in the kernel cannot be joined; wait a bounded time.
+        shared.stop.store(true, Relaxed);
+        let mut total = WorkerStats::default();
+        let mut pending = specs.len();
+        let mut hung_workers = Vec::new();
+        let mut internal = None;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while pending > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok((_, Ok(Ok(stats)))) => total.merge(&stats),
+                Ok((i, Ok(Err(e)))) => internal = Some(e.context(format!("worker {i}"))),
+                Ok((i, Err(_))) => internal = Some(anyhow!("worker {i} panicked")),
+                Err(_) => {
+                    for (i, l) in shared.live.iter().enumerate() {
+                        if l.in_flight_since.load(Relaxed) != 0 {
+                            hung_workers.push(i);
+                        }
+                    }
+                    break;
+                }
+            }
+            pending -= 1;
+        }
+        if let Some(j) = journal {
+            if let Err(e) = j.close() {
+                eprintln!("ifstress: journal: {e}");
+            }
+        }
+        if let Some(e) = internal {
+            return Err(e);
+        }
+        let elapsed = shared.epoch.elapsed();
+        let mut findings = orchestration.findings;
+        for i in hung_workers {
+            if !findings.iter().any(|f| f.kind == "hang" && f.excerpt.contains(&format!("worker {i} "))) {
+                findings.push(Finding::new(
+                    "hang",
+                    format!("worker {i} did not stop within 30 s of the end of the run"),
+                    format!("worker {i} was still inside an op when the run ended"),
+                ));
+            }
+        }
+        let mut report = Report::new(
+            &self.suite,
+            self.platform,
+            self.cfg.seed,
+            &self.tag,
+            started_at,
+            elapsed,
+            self.cfg.duration,
+        );
+        report.interrupted = orchestration.interrupted || signals.interrupted.load(Relaxed);
+        report.workers = specs.len();
+        report.setup = setup;
+        report.ops = total.summary();
+        report.total_ops = report.ops.values().map(|o| o.count).sum();
+        report.findings = findings;
+        report.notes = self.notes.clone();
+        report.scanner = orchestration.scanner;
+        Ok(report)
+    }
+
+    /// After teardown: leftovers and the last of the kernel log.
+    fn verify(&self, report: &mut Report, klog: &mut Option<Box<dyn KernelLog>>) {
+        if self.suite.checks.leftovers {
+            // Namespace and jail removal finish asynchronously in the kernel.
+            let mut left = Vec::new();
+            for _ in 0..20 {
+                left = match self.platform.leftovers(Some(&self.tag)) {
+                    Ok(l) => l,
+                    Err(e) => vec![format!("could not check for leftovers: {e:#}")],
+                };
+                if left.is_empty() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            for l in &left {
+                report.findings.push(Finding::new("leftover", format!("still present after teardown: {l}"), l.clone()));
+            }
+            report.leftovers = left;
+        }
+        if let Some(k) = klog {
+            let mut scanner = std::mem::take(&mut report.scanner).unwrap_or_default();
+            let mut lines = Vec::new();
+            if let Err(e) = k.read_new(&mut lines) {
+                report.notes.push(format!("reading the kernel log: {e}"));
+            }
+            for l in &lines {
+                scanner.feed(l);
+            }
+            for f in scanner.into_findings() {
+                if !report.findings.contains(&f) {
+                    report.findings.push(f);
+                }
+            }
+        }
+        report.finish();
+    }
+}
+
+/// Short name of an op in flight, for hang findings.
+pub(crate) fn describe_in_flight(world: &World, word: u32) -> String {
+    let kind = OpKind::from_index((word & 0xff) as usize).map(|k| k.as_str()).unwrap_or("?");
+    let link = world
+        .layout
+        .links
+        .get((word >> 8) as usize)
+        .map(|l| l.names[0].as_str())
+        .unwrap_or("?");
+    format!("{kind} on {link}")
+}

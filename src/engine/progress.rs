@@ -1,0 +1,178 @@
+//! The orchestrator: signals, the deadline, the live kernel-log scan, the
+//! hung-op watchdog and the progress display, on a one-thread tokio runtime
+//! that lives as long as the run.
+
+use super::{Shared, describe_in_flight};
+use crate::check::{Finding, console::Scanner};
+use crate::model::Tag;
+use crate::platform::{KernelLog, Platform};
+use crate::world::World;
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::Duration;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::Notify;
+
+/// SIGINT/SIGTERM handling for the whole run. The first signal asks the run
+/// to stop (it still cleans up and writes its report); a second one removes
+/// everything tagged with the run's tag and exits at once.
+pub struct Signals {
+    pub rt: tokio::runtime::Runtime,
+    pub interrupted: Arc<AtomicBool>,
+    notify: Arc<Notify>,
+}
+
+impl Signals {
+    pub fn install(platform: &'static dyn Platform, tag: Tag) -> anyhow::Result<Signals> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("ifstress-orchestrator")
+            .enable_all()
+            .build()?;
+        // Registered before returning, so no signal falls between the cracks.
+        let (mut int, mut term) = {
+            let _g = rt.enter();
+            (signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?)
+        };
+        let interrupted = Arc::new(AtomicBool::new(false));
+        let notify = Arc::new(Notify::new());
+        let (i2, n2) = (interrupted.clone(), notify.clone());
+        rt.spawn(async move {
+            tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+            i2.store(true, Relaxed);
+            n2.notify_one();
+            eprintln!(
+                "ifstress: stopping: letting ops finish, removing what the run created, writing the report (signal again to exit at once)"
+            );
+            tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+            eprintln!("ifstress: second signal: removing objects tagged {} and exiting", tag.id);
+            if let Err(e) = platform.cleanup(Some(&tag)) {
+                eprintln!("ifstress: cleanup: {e:#}");
+            }
+            std::process::exit(130);
+        });
+        Ok(Signals {
+            rt,
+            interrupted,
+            notify,
+        })
+    }
+}
+
+pub struct Orchestration {
+    pub findings: Vec<Finding>,
+    pub interrupted: bool,
+    pub scanner: Option<Scanner>,
+}
+
+/// Wait for the deadline or a signal, watching the run meanwhile.
+#[allow(clippy::too_many_arguments)]
+pub fn orchestrate(
+    signals: &Signals,
+    platform: &dyn Platform,
+    shared: &Shared,
+    duration: Duration,
+    hang_after: Duration,
+    quiet: bool,
+    klog: &mut Option<Box<dyn KernelLog>>,
+    world: &World,
+) -> Orchestration {
+    let tty = std::io::stderr().is_terminal() && !quiet;
+    let bar = tty.then(|| {
+        let b = indicatif::ProgressBar::new(duration.as_secs().max(1));
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len}s {msg}")
+                .expect("static template")
+                .progress_chars("=> "),
+        );
+        b
+    });
+    let mut scanner = klog.as_ref().map(|_| Scanner::default());
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut hung_reported: Vec<(usize, u64)> = Vec::new();
+    let mut lines = Vec::new();
+    let mut last_ops = 0u64;
+    let mut ticks = 0u64;
+    let hang_us = hang_after.as_micros() as u64;
+    let interrupted = signals.rt.block_on(async {
+        let deadline = tokio::time::sleep(duration);
+        tokio::pin!(deadline);
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            if signals.interrupted.load(Relaxed) {
+                return true;
+            }
+            tokio::select! {
+                _ = &mut deadline => return false,
+                _ = signals.notify.notified() => return true,
+                _ = tick.tick() => {}
+            }
+            ticks += 1;
+            // Kernel log, every other second.
+            if ticks % 2 == 0 {
+                if let (Some(k), Some(s)) = (klog.as_mut(), scanner.as_mut()) {
+                    lines.clear();
+                    if k.read_new(&mut lines).is_ok() {
+                        let before = s.findings().len();
+                        for l in &lines {
+                            s.feed(l);
+                        }
+                        if !quiet {
+                            for f in &s.findings()[before..] {
+                                let msg = format!("ifstress: kernel: {}", f.title);
+                                match &bar {
+                                    Some(b) => b.println(msg),
+                                    None => eprintln!("{msg}"),
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            // Watchdog: an op in flight longer than the threshold is a hang.
+            let now = shared.now_us();
+            for (i, l) in shared.live.iter().enumerate() {
+                let since = l.in_flight_since.load(Relaxed);
+                if since == 0 || now.saturating_sub(since - 1) < hang_us || hung_reported.contains(&(i, since)) {
+                    continue;
+                }
+                hung_reported.push((i, since));
+                let what = describe_in_flight(world, l.in_flight.load(Relaxed));
+                let tid = l.tid.load(Relaxed);
+                let stack = platform.thread_stack(tid).unwrap_or_else(|| "(kernel stack not readable)".into());
+                let title = format!("op {what} has not returned after {} s", hang_after.as_secs());
+                if !quiet {
+                    eprintln!("ifstress: hang: {title}");
+                }
+                findings.push(Finding::new("hang", title, format!("worker {i} (thread {tid}) in {what}\n{stack}")));
+            }
+            let ops: u64 = shared.live.iter().map(|l| l.ops.load(Relaxed)).sum();
+            let errs: u64 = shared.live.iter().map(|l| l.errors.load(Relaxed)).sum();
+            let found = findings.len() + scanner.as_ref().map_or(0, |s| s.findings().len());
+            let rate = ops - last_ops;
+            last_ops = ops;
+            let elapsed = shared.epoch.elapsed().as_secs();
+            match &bar {
+                Some(b) => {
+                    b.set_position(elapsed.min(duration.as_secs()));
+                    b.set_message(format!("{ops} ops, {rate}/s, {errs} errors, {found} findings"));
+                }
+                None if !quiet && ticks % 60 == 0 => eprintln!(
+                    "ifstress: {elapsed}s/{}s {ops} ops ({rate}/s) {errs} errors {found} findings",
+                    duration.as_secs()
+                ),
+                None => {}
+            }
+        }
+    });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Orchestration {
+        findings,
+        interrupted,
+        scanner,
+    }
+}

@@ -1,0 +1,134 @@
+//! Worker threads: each runs one loop's op mix until told to stop. The loop
+//! body is the hot path: no allocation, formatting, logging or lock per op.
+
+use super::Shared;
+use crate::journal::Ring;
+use crate::model::OpKind;
+use crate::plan::{Op, Planner};
+use crate::platform::{Outcome, Platform, Session};
+use crate::report::SetupSummary;
+use crate::stats::{WorkerStats, errno_name};
+use crate::suite::LoopSpec;
+use crate::world::World;
+use anyhow::Context;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::mpsc::Sender;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerSpec {
+    pub index: usize,
+    pub loop_index: usize,
+    pub rate: Option<u32>,
+}
+
+type Done = (usize, std::thread::Result<anyhow::Result<WorkerStats>>);
+
+/// Signals go to the orchestrator, never to a worker inside a syscall.
+fn block_signals() {
+    use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGTERM);
+    let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
+}
+
+/// Create every link of the layout once, on a thread of its own, so the
+/// workers start with something to race on.
+pub fn populate(session: Arc<dyn Session>, world: Arc<World>, id: usize) -> anyhow::Result<SetupSummary> {
+    std::thread::Builder::new()
+        .name("ifstress-setup".into())
+        .spawn(move || -> anyhow::Result<SetupSummary> {
+            block_signals();
+            let mut exec = session.executor(id).context("preparing the setup thread")?;
+            let mut sum = SetupSummary::default();
+            for (i, l) in world.layout.links.iter().enumerate() {
+                if !l.is_creator() {
+                    continue;
+                }
+                let op = Op { kind: OpKind::Create, link: i as u16, other: 0, stack: 0, arg: 0 };
+                match exec.exec(&op) {
+                    Outcome::Ok => sum.created += 1,
+                    Outcome::Err(e) => *sum.failed.entry(errno_name(e)).or_default() += 1,
+                    Outcome::Skipped => *sum.failed.entry("skipped".into()).or_default() += 1,
+                }
+            }
+            exec.finish();
+            Ok(sum)
+        })?
+        .join()
+        .map_err(|_| anyhow::anyhow!("setup thread panicked"))?
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn spawn(
+    spec: WorkerSpec,
+    lp: &LoopSpec,
+    seed: u64,
+    session: Arc<dyn Session>,
+    world: Arc<World>,
+    shared: Arc<Shared>,
+    ring: Option<Arc<Ring>>,
+    platform: &'static dyn Platform,
+    done: Sender<Done>,
+) -> anyhow::Result<()> {
+    let planner = Planner::new(&world.layout, lp, seed, spec.index);
+    std::thread::Builder::new()
+        .name(format!("ifstress-w{}", spec.index))
+        .spawn(move || {
+            block_signals();
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                body(spec, planner, session, &shared, ring.as_deref(), platform)
+            }));
+            let _ = done.send((spec.index, r));
+        })
+        .context("starting a worker thread")?;
+    Ok(())
+}
+
+fn body(
+    spec: WorkerSpec,
+    mut planner: Planner,
+    session: Arc<dyn Session>,
+    shared: &Shared,
+    ring: Option<&Ring>,
+    platform: &dyn Platform,
+) -> anyhow::Result<WorkerStats> {
+    let live = &shared.live[spec.index];
+    live.tid.store(platform.thread_id(), Relaxed);
+    let mut exec = session.executor(spec.index)?;
+    let mut stats = WorkerStats::default();
+    let interval = spec.rate.map(|r| Duration::from_secs_f64(1.0 / r as f64));
+    let mut next_due = Instant::now();
+    while !shared.stop.load(Relaxed) {
+        let op = planner.next_op();
+        let start = Instant::now();
+        let t_us = start.duration_since(shared.epoch).as_micros() as u64;
+        live.begin(t_us, op.kind, op.link);
+        let out = exec.exec(&op);
+        let took = start.elapsed();
+        live.end(out);
+        stats.record(op.kind, out, took);
+        if let Some(r) = ring {
+            r.push(t_us, op.kind, op.link, op.stack, out, took.as_micros().min(u32::MAX as u128) as u32);
+        }
+        if let Some(iv) = interval {
+            next_due += iv;
+            pace(next_due, shared);
+        }
+    }
+    exec.finish();
+    Ok(stats)
+}
+
+/// Sleep until `due`, waking early enough to notice the stop flag.
+fn pace(due: Instant, shared: &Shared) {
+    loop {
+        let now = Instant::now();
+        if now >= due || shared.stop.load(Relaxed) {
+            return;
+        }
+        std::thread::sleep((due - now).min(Duration::from_millis(50)));
+    }
+}

@@ -1,0 +1,81 @@
+//! The table printed at the end of a run.
+
+use super::Report;
+use std::fmt::Write;
+
+fn fmt_us(us: u64) -> String {
+    if us >= 1_000_000 {
+        format!("{:.1}s", us as f64 / 1e6)
+    } else if us >= 1000 {
+        format!("{:.1}ms", us as f64 / 1e3)
+    } else {
+        format!("{us}us")
+    }
+}
+
+pub fn render(r: &Report) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "suite {} on {} ({}), seed {}, tag {}, {:.1}s of {:.0}s{}, {} workers",
+        r.suite,
+        r.platform,
+        r.kernel,
+        r.seed,
+        r.tag,
+        r.duration_s,
+        r.planned_duration_s,
+        if r.interrupted { " (interrupted)" } else { "" },
+        r.workers
+    );
+    for n in &r.notes {
+        let _ = writeln!(o, "note: {n}");
+    }
+    let _ = writeln!(
+        o,
+        "{:<16} {:>10} {:>9} {:>7} {:>8} {:>8} {:>8} {:>9}  errors",
+        "op", "count", "ops/s", "ok%", "p50", "p99", "max", "skipped"
+    );
+    let secs = r.duration_s.max(0.001);
+    for (name, s) in &r.ops {
+        let mut errs: Vec<(&String, &u64)> = s.errors.iter().collect();
+        errs.sort_by(|a, b| b.1.cmp(a.1));
+        let errs: Vec<String> = errs.iter().take(4).map(|(e, n)| format!("{e} {n}")).collect();
+        let _ = writeln!(
+            o,
+            "{:<16} {:>10} {:>9.0} {:>6.1}% {:>8} {:>8} {:>8} {:>9}  {}",
+            name,
+            s.count,
+            s.count as f64 / secs,
+            100.0 * s.ok as f64 / s.count.max(1) as f64,
+            fmt_us(s.p50_us),
+            fmt_us(s.p99_us),
+            fmt_us(s.max_us),
+            s.skipped,
+            errs.join(", ")
+        );
+    }
+    let _ = writeln!(o, "{:<16} {:>10} {:>9.0}", "total", r.total_ops, r.total_ops as f64 / secs);
+    if r.findings.is_empty() {
+        let _ = writeln!(o, "verdict: clean (no kernel messages, hangs or leftovers)");
+    } else {
+        let _ = writeln!(o, "verdict: {} finding(s)", r.findings.len());
+        for f in &r.findings {
+            let _ = writeln!(o, "  [{}] {}", f.kind, f.title);
+        }
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn table_lists_ops_errors_and_findings() {
+        let t = super::render(&super::super::sample());
+        assert!(t.contains("move"), "{t}");
+        assert!(t.contains("ENODEV 2"), "{t}");
+        assert!(t.contains("900us"), "{t}");
+        assert!(t.contains("1.2ms"), "{t}");
+        assert!(t.contains("[kernel-log] panic: <boom>"), "{t}");
+    }
+}

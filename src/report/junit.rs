@@ -1,0 +1,118 @@
+//! JUnit XML: one test case per check (failing with its findings) and one per
+//! op kind (carrying its counts), so CI systems show a run like a test suite.
+
+use super::Report;
+use std::fmt::Write;
+
+pub fn escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&apos;"),
+            // XML 1.0 has no way to carry most control characters.
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => o.push('?'),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+const CHECKS: &[(&str, &str)] = &[
+    ("kernel-log", "kernel log has no panic, warning or lock-order reversal"),
+    ("hang", "no op hung"),
+    ("leftover", "nothing the run created is left"),
+];
+
+pub fn render(r: &Report) -> String {
+    let suite = format!("ifstress.{}", r.suite);
+    let failures = CHECKS
+        .iter()
+        .filter(|(k, _)| r.findings.iter().any(|f| f.kind == *k))
+        .count()
+        + r.findings.iter().filter(|f| !CHECKS.iter().any(|(k, _)| *k == f.kind)).count();
+    let tests = CHECKS.len() + r.ops.len();
+    let mut o = String::new();
+    let _ = writeln!(o, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
+    let _ = writeln!(o, r#"<testsuites tests="{tests}" failures="{failures}" time="{:.3}">"#, r.duration_s);
+    let _ = writeln!(
+        o,
+        r#"  <testsuite name="{}" tests="{tests}" failures="{failures}" errors="0" time="{:.3}" timestamp="{}">"#,
+        escape(&suite),
+        r.duration_s,
+        escape(&r.started_at)
+    );
+    let _ = writeln!(o, "    <properties>");
+    for (k, v) in [
+        ("platform", r.platform.clone()),
+        ("kernel", r.kernel.clone()),
+        ("seed", r.seed.to_string()),
+        ("tag", r.tag.clone()),
+        ("interrupted", r.interrupted.to_string()),
+    ] {
+        let _ = writeln!(o, r#"      <property name="{k}" value="{}"/>"#, escape(&v));
+    }
+    let _ = writeln!(o, "    </properties>");
+    let mut kinds: Vec<&str> = CHECKS.iter().map(|(k, _)| *k).collect();
+    for f in &r.findings {
+        if !kinds.contains(&f.kind.as_str()) {
+            kinds.push(&f.kind);
+        }
+    }
+    for kind in kinds {
+        let desc = CHECKS.iter().find(|(k, _)| *k == kind).map_or(kind, |(_, d)| d);
+        let _ = write!(o, r#"    <testcase classname="{}.check" name="{}""#, escape(&suite), escape(desc));
+        let found: Vec<_> = r.findings.iter().filter(|f| f.kind == kind).collect();
+        if found.is_empty() {
+            let _ = writeln!(o, "/>");
+            continue;
+        }
+        let _ = writeln!(o, ">");
+        for f in found {
+            let _ = writeln!(
+                o,
+                r#"      <failure type="{}" message="{}">{}</failure>"#,
+                escape(&f.kind),
+                escape(&f.title),
+                escape(&f.excerpt)
+            );
+        }
+        let _ = writeln!(o, "    </testcase>");
+    }
+    for (name, s) in &r.ops {
+        let errs: Vec<String> = s.errors.iter().map(|(e, n)| format!("{e}={n}")).collect();
+        let _ = writeln!(
+            o,
+            r#"    <testcase classname="{}.op" name="{}"><system-out>count={} ok={} skipped={} p50_us={} p99_us={} max_us={} errors: {}</system-out></testcase>"#,
+            escape(&suite),
+            escape(name),
+            s.count,
+            s.ok,
+            s.skipped,
+            s.p50_us,
+            s.p99_us,
+            s.max_us,
+            escape(&errs.join(" "))
+        );
+    }
+    let _ = writeln!(o, "  </testsuite>\n</testsuites>");
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn junit_escapes_and_fails_the_right_check() {
+        let x = super::render(&super::super::sample());
+        assert!(x.starts_with("<?xml"));
+        assert!(x.contains(r#"failures="1""#), "{x}");
+        assert!(x.contains("message=\"panic: &lt;boom&gt; &amp; &quot;x&quot;\""), "{x}");
+        assert!(x.contains(r#"name="move""#));
+        assert!(!x.contains("<boom>"));
+        assert_eq!(x.matches("<testcase").count(), 4);
+        assert_eq!(super::escape("a\u{1}b"), "a?b");
+    }
+}
