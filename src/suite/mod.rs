@@ -213,7 +213,8 @@ pub fn parse(text: &str, file: &str) -> Result<Suite, SuiteError> {
         invalid(line, "(syntax)".into(), e.message().trim().replace('\n', " "))
     })?;
     let suite: Suite = serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = e.path().to_string();
+        // serde_path_to_error marks an unknown map key as `.?`; the key is in the message.
+        let field = e.path().to_string().trim_end_matches(".?").to_string();
         let inner = e.into_inner();
         let line = inner.span().map(|s| find_line(text, s.start)).unwrap_or(1);
         invalid(line, field, inner.message().trim().replace('\n', " "))

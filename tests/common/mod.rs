@@ -1,0 +1,106 @@
+//! Helpers for tests that run the real binary against the real kernel.
+#![allow(dead_code)]
+
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ifstress")
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: no arguments.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Tests that create kernel objects need root; say so visibly when skipping.
+#[macro_export]
+macro_rules! require_root {
+    () => {
+        if !common::is_root() {
+            eprintln!("SKIP: not root; this test creates namespaces and interfaces");
+            return;
+        }
+    };
+}
+
+/// One kernel-touching test at a time, across test processes (nextest runs
+/// each test in its own process): each snapshots the host around itself.
+pub struct Serial(std::fs::File);
+
+pub fn serial() -> Serial {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(std::env::temp_dir().join("ifstress-e2e.lock"))
+        .unwrap();
+    // SAFETY: valid descriptor; blocks until the lock is ours.
+    assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) }, 0);
+    Serial(f)
+}
+
+/// What the machine had of its own before a run: it must be identical after.
+pub fn host_state() -> String {
+    let mut s = String::new();
+    for args in [
+        &["-o", "link", "show"][..],
+        &["-o", "addr", "show"],
+        &["route", "show", "table", "all"],
+        &["-6", "route", "show", "table", "all"],
+        &["rule", "show"],
+        &["netns", "list"],
+    ] {
+        let o = Command::new("ip").args(args).output().expect("ip(8) is needed for host snapshots");
+        s.push_str(&format!("$ ip {}\n{}", args.join(" "), String::from_utf8_lossy(&o.stdout)));
+    }
+    // Link state flaps and counters are not ours to compare; names, flags
+    // and addresses are.
+    s.lines()
+        .filter(|l| !l.contains("lifetime") && !l.contains("valid_lft"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+pub fn run(args: &[&str]) -> Output {
+    Command::new(bin()).args(args).output().unwrap()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Wait for a child with a bound; kill it if the bound passes.
+pub fn wait_bounded(child: &mut std::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if let Some(s) = child.try_wait().unwrap() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+pub fn leftover_namespaces() -> Vec<String> {
+    std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("ifstress-"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn report(path: &PathBuf) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("report written")).expect("report is JSON")
+}
