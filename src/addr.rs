@@ -34,6 +34,9 @@ mod tests {
             assert_eq!(b.segments()[0] & 0xff00, 0xfd00);
         }
         assert_eq!(Ipv4Addr::from(v4(17)), Ipv4Addr::new(198, 18, 1, 17));
-        assert_eq!(Ipv6Addr::from(v6(3)), "fd00:6966:7374:3::1".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(
+            Ipv6Addr::from(v6(3)),
+            "fd00:6966:7374:3::1".parse::<Ipv6Addr>().unwrap()
+        );
     }
 }

@@ -106,14 +106,20 @@ pub fn main() -> i32 {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "panic".into());
-        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
         eprintln!("ifstress: internal error: {}{at}", msg.replace('\n', " "));
     }));
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind::*;
-            if matches!(e.kind(), DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand) {
+            if matches!(
+                e.kind(),
+                DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
                 let _ = e.print();
                 return exit::CLEAN;
             }
@@ -166,9 +172,17 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
 }
 
 fn check_writable_parent(p: &std::path::Path, what: &str) -> anyhow::Result<()> {
-    let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let parent = p
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
     if !parent.is_dir() {
-        return Err(UsageError(format!("{what} {}: directory {} does not exist", p.display(), parent.display())).into());
+        return Err(UsageError(format!(
+            "{what} {}: directory {} does not exist",
+            p.display(),
+            parent.display()
+        ))
+        .into());
     }
     Ok(())
 }
@@ -229,7 +243,11 @@ fn run(a: RunArgs) -> anyhow::Result<i32> {
             .write_junit(p)
             .map_err(|e| anyhow::anyhow!("writing {}: {e}", p.display()))?;
     }
-    Ok(if report.clean() { exit::CLEAN } else { exit::FINDINGS })
+    Ok(if report.clean() {
+        exit::CLEAN
+    } else {
+        exit::FINDINGS
+    })
 }
 
 #[cfg(test)]
@@ -242,7 +260,8 @@ mod tests {
         assert!(a.cmd.is_none());
         assert_eq!(a.run.suite.as_deref(), Some("vmove"));
         assert_eq!(a.run.duration, Some(Duration::from_secs(86400)));
-        let b = Cli::try_parse_from(["ifstress", "run", "--suite", "vmove", "--duration", "24h"]).unwrap();
+        let b = Cli::try_parse_from(["ifstress", "run", "--suite", "vmove", "--duration", "24h"])
+            .unwrap();
         match b.cmd {
             Some(Cmd::Run(r)) => assert_eq!(r.duration, Some(Duration::from_secs(86400))),
             other => panic!("{other:?}"),

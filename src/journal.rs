@@ -50,7 +50,15 @@ pub struct Record {
 
 impl Ring {
     #[inline]
-    pub fn push(&self, t_us: u64, kind: OpKind, link: u16, stack: u8, out: Outcome, latency_us: u32) {
+    pub fn push(
+        &self,
+        t_us: u64,
+        kind: OpKind,
+        link: u16,
+        stack: u8,
+        out: Outcome,
+        latency_us: u32,
+    ) {
         let h = self.head.load(Relaxed);
         let s = &self.slots[(h as usize) & (RING - 1)];
         let code: u64 = match out {
@@ -59,7 +67,10 @@ impl Ring {
             Outcome::Err(e) => (e.clamp(1, 0xfffe)) as u64,
         };
         s[0].store(t_us, Relaxed);
-        s[1].store(kind.index() as u64 | (link as u64) << 8 | (stack as u64) << 24 | code << 32, Relaxed);
+        s[1].store(
+            kind.index() as u64 | (link as u64) << 8 | (stack as u64) << 24 | code << 32,
+            Relaxed,
+        );
         s[2].store(latency_us as u64, Relaxed);
         self.head.store(h + 1, Release);
     }
@@ -84,7 +95,9 @@ impl Ring {
                 0xffff => Outcome::Skipped,
                 e => Outcome::Err(e as i32),
             };
-            let Some(kind) = OpKind::from_index((w & 0xff) as usize) else { continue };
+            let Some(kind) = OpKind::from_index((w & 0xff) as usize) else {
+                continue;
+            };
             f(Record {
                 seq,
                 t_us,
@@ -126,7 +139,13 @@ impl Handle {
     }
 }
 
-pub fn format_record(out: &mut String, worker: usize, epoch_unix_us: u64, r: &Record, layout: &Layout) {
+pub fn format_record(
+    out: &mut String,
+    worker: usize,
+    epoch_unix_us: u64,
+    r: &Record,
+    layout: &Layout,
+) {
     let link = layout
         .links
         .get(r.link as usize)
@@ -220,7 +239,10 @@ impl Journal {
                 let mut bytes = text.as_bytes();
                 if bytes.len() as u64 > self.per_file {
                     let cut = bytes.len() - self.per_file as usize;
-                    let nl = bytes[cut..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| cut + i + 1);
+                    let nl = bytes[cut..]
+                        .iter()
+                        .position(|&b| b == b'\n')
+                        .map_or(bytes.len(), |i| cut + i + 1);
                     bytes = &bytes[nl..];
                 }
                 if files[w].1 + bytes.len() as u64 > self.per_file {
@@ -246,7 +268,10 @@ mod tests {
     use crate::model::Tag;
 
     fn layout() -> Arc<Layout> {
-        Arc::new(Layout::new(&crate::suite::load("vmove").unwrap(), &Tag::new(0xa1)))
+        Arc::new(Layout::new(
+            &crate::suite::load("vmove").unwrap(),
+            &Tag::new(0xa1),
+        ))
     }
 
     #[test]
@@ -259,7 +284,15 @@ mod tests {
         assert_eq!(pos, 2);
         assert_eq!(
             got[0],
-            Record { seq: 0, t_us: 5, kind: OpKind::Move, link: 3, stack: 2, outcome: Outcome::Err(19), latency_us: 77 }
+            Record {
+                seq: 0,
+                t_us: 5,
+                kind: OpKind::Move,
+                link: 3,
+                stack: 2,
+                outcome: Outcome::Err(19),
+                latency_us: 77
+            }
         );
         assert_eq!(got[1].outcome, Outcome::Skipped);
         for i in 0..(RING as u64 + 10) {
@@ -281,7 +314,8 @@ mod tests {
     fn files_are_flushed_rotated_and_bounded() {
         let dir = tempfile::tempdir().unwrap();
         let max = 64 * 1024;
-        let (j, rings) = Journal::create(dir.path(), 2, max, layout(), "suite = vmove\n", 1_000_000).unwrap();
+        let (j, rings) =
+            Journal::create(dir.path(), 2, max, layout(), "suite = vmove\n", 1_000_000).unwrap();
         let h = j.start().unwrap();
         for i in 0..20_000u64 {
             rings[(i % 2) as usize].push(i, OpKind::Move, (i % 12) as u16, 1, Outcome::Ok, 3);
@@ -294,11 +328,17 @@ mod tests {
         for e in std::fs::read_dir(dir.path()).unwrap() {
             total += e.unwrap().metadata().unwrap().len();
         }
-        assert!(total <= max + 64, "journal holds {total} bytes, limit {max}");
+        assert!(
+            total <= max + 64,
+            "journal holds {total} bytes, limit {max}"
+        );
         assert!(dir.path().join("worker-0.log.1").exists(), "never rotated");
         let last = std::fs::read_to_string(dir.path().join("worker-1.log")).unwrap();
         let tail = last.lines().last().unwrap();
-        assert!(tail.starts_with("1019999 w1 #9999 move is00a1p3b "), "{tail}");
+        assert!(
+            tail.starts_with("1019999 w1 #9999 move is00a1p3b "),
+            "{tail}"
+        );
         assert!(tail.ends_with(" ifstress-00a1-s1 ok 3us"), "{tail}");
     }
 }

@@ -5,15 +5,15 @@
 //! `platform` (the only place that names an OS) -> `check` and `report`.
 
 pub mod addr;
+pub mod check;
+pub mod cli;
+pub mod engine;
+pub mod journal;
 pub mod model;
 pub mod netlink;
 pub mod plan;
 pub mod platform;
+pub mod report;
+pub mod stats;
 pub mod suite;
 pub mod world;
-pub mod check;
-pub mod journal;
-pub mod stats;
-pub mod engine;
-pub mod report;
-pub mod cli;

@@ -262,8 +262,11 @@ impl Tag {
     }
 
     pub fn parse(id: &str) -> Option<Tag> {
-        (id.len() == 4 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
-            .then(|| Tag { id: id.to_string() })
+        (id.len() == 4
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+        .then(|| Tag { id: id.to_string() })
     }
 
     pub fn stack_name(&self, role: StackRole, index: usize) -> String {
@@ -299,7 +302,9 @@ impl Tag {
         };
         match tag {
             Some(t) => rest.starts_with(&t.id) && rest.as_bytes().get(4) == Some(&b'-'),
-            None => rest.len() > 5 && Tag::parse(&rest[..4]).is_some() && rest.as_bytes()[4] == b'-',
+            None => {
+                rest.len() > 5 && Tag::parse(&rest[..4]).is_some() && rest.as_bytes()[4] == b'-'
+            }
         }
     }
 

@@ -2,10 +2,10 @@
 //! only on the layout, the loop, the seed and the worker's index, never on
 //! what the kernel answered, so the same seed replays the same op sequence.
 
+use crate::model::StackRole;
 use crate::model::{LinkKind, OpKind, OpTarget};
 use crate::suite::LoopSpec;
 use crate::world::{HOME, Layout, LinkId, StackId};
-use crate::model::StackRole;
 
 /// One op to issue. Small and `Copy`: it travels the hot path by value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,14 +96,32 @@ impl Planner {
         let (link, other, stack) = match kind.target() {
             OpTarget::AnyLink => (Self::pick(rng, &p.any), 0, HOME),
             OpTarget::Creatable => (Self::pick(rng, &p.creators), 0, HOME),
-            OpTarget::Master => (Self::pick(rng, &p.masters), Self::pick(rng, &p.members), HOME),
+            OpTarget::Master => (
+                Self::pick(rng, &p.masters),
+                Self::pick(rng, &p.members),
+                HOME,
+            ),
             OpTarget::Stack => match kind {
-                OpKind::TunOpen => (Self::pick(rng, &p.tunnels), 0, Self::pick(rng, &p.all_stacks)),
+                OpKind::TunOpen => (
+                    Self::pick(rng, &p.tunnels),
+                    0,
+                    Self::pick(rng, &p.all_stacks),
+                ),
                 _ => (Self::pick(rng, &p.creators), 0, Self::pick(rng, &p.churn)),
             },
         };
-        let stack = if kind == OpKind::Move { Self::pick(rng, &p.movable_to) } else { stack };
-        Op { kind, link, other, stack, arg }
+        let stack = if kind == OpKind::Move {
+            Self::pick(rng, &p.movable_to)
+        } else {
+            stack
+        };
+        Op {
+            kind,
+            link,
+            other,
+            stack,
+            arg,
+        }
     }
 }
 
@@ -145,7 +163,10 @@ mod tests {
             for lp in &s.loops {
                 let ops: Vec<Op> = Planner::new(&l, lp, 1, 0).take(5000).collect();
                 for k in lp.ops.keys() {
-                    assert!(ops.iter().any(|o| o.kind == *k), "{name}: {k} never planned");
+                    assert!(
+                        ops.iter().any(|o| o.kind == *k),
+                        "{name}: {k} never planned"
+                    );
                 }
                 for o in ops {
                     let link = &l.links[o.link as usize];
@@ -155,7 +176,9 @@ mod tests {
                             assert!(link.kind.has_members());
                             assert_eq!(l.links[o.other as usize].kind, LinkKind::Pair);
                         }
-                        OpTarget::Stack if o.kind == OpKind::TunOpen => assert!(link.kind.is_tunnel()),
+                        OpTarget::Stack if o.kind == OpKind::TunOpen => {
+                            assert!(link.kind.is_tunnel())
+                        }
                         OpTarget::Stack => {
                             assert_eq!(l.stacks[o.stack as usize].role, StackRole::Churn)
                         }

@@ -88,7 +88,10 @@ impl WorkerStats {
                 .map(|(e, n)| (errno_name(e as i32), *n))
                 .collect();
             m.insert(
-                OpKind::from_index(i).expect("index in range").as_str().to_string(),
+                OpKind::from_index(i)
+                    .expect("index in range")
+                    .as_str()
+                    .to_string(),
                 OpSummary {
                     count: s.count,
                     ok: s.ok,
@@ -123,7 +126,11 @@ pub fn errno_name(e: i32) -> String {
         return "E_OTHER".into();
     }
     let n = format!("{:?}", nix::errno::Errno::from_raw(e));
-    if n.starts_with('E') { n } else { format!("E{e}") }
+    if n.starts_with('E') {
+        n
+    } else {
+        format!("E{e}")
+    }
 }
 
 /// What other threads may read of a worker while it runs.
@@ -143,7 +150,8 @@ pub struct Live {
 impl Live {
     #[inline]
     pub fn begin(&self, now_us: u64, kind: OpKind, link: u16) {
-        self.in_flight.store(kind.index() as u32 | (link as u32) << 8, Relaxed);
+        self.in_flight
+            .store(kind.index() as u32 | (link as u32) << 8, Relaxed);
         self.in_flight_since.store(now_us + 1, Relaxed);
     }
 
@@ -165,10 +173,18 @@ mod tests {
     fn records_merge_and_summarise() {
         let mut a = WorkerStats::default();
         a.record(OpKind::Move, Outcome::Ok, Duration::from_micros(10));
-        a.record(OpKind::Move, Outcome::Err(libc::ENODEV), Duration::from_micros(1000));
+        a.record(
+            OpKind::Move,
+            Outcome::Err(libc::ENODEV),
+            Duration::from_micros(1000),
+        );
         a.record(OpKind::Move, Outcome::Skipped, Duration::from_micros(5));
         let mut b = WorkerStats::default();
-        b.record(OpKind::Move, Outcome::Err(libc::ENODEV), Duration::from_micros(20));
+        b.record(
+            OpKind::Move,
+            Outcome::Err(libc::ENODEV),
+            Duration::from_micros(20),
+        );
         b.record(OpKind::Create, Outcome::Err(9999), Duration::ZERO);
         a.merge(&b);
         let s = a.summary();

@@ -193,7 +193,8 @@ impl World {
     }
 
     pub fn set_hint(&self, id: LinkId, h: LinkHint) {
-        let w = h.stack as u32 | if h.exists { EXISTS } else { 0 } | if h.alt_name { ALT } else { 0 };
+        let w =
+            h.stack as u32 | if h.exists { EXISTS } else { 0 } | if h.alt_name { ALT } else { 0 };
         self.links[id as usize].store(w, Relaxed);
     }
 
@@ -216,19 +217,44 @@ impl World {
     }
 
     pub fn destroyed(&self, id: LinkId) {
-        self.set_hint(id, LinkHint { exists: false, ..self.hint(id) });
+        self.set_hint(
+            id,
+            LinkHint {
+                exists: false,
+                ..self.hint(id)
+            },
+        );
         for d in self.layout.dependents(id) {
-            self.set_hint(d, LinkHint { exists: false, ..self.hint(d) });
+            self.set_hint(
+                d,
+                LinkHint {
+                    exists: false,
+                    ..self.hint(d)
+                },
+            );
         }
     }
 
     pub fn moved(&self, id: LinkId, to: StackId) {
-        self.set_hint(id, LinkHint { stack: to, exists: true, ..self.hint(id) });
+        self.set_hint(
+            id,
+            LinkHint {
+                stack: to,
+                exists: true,
+                ..self.hint(id)
+            },
+        );
     }
 
     pub fn renamed(&self, id: LinkId) {
         let h = self.hint(id);
-        self.set_hint(id, LinkHint { alt_name: !h.alt_name, ..h });
+        self.set_hint(
+            id,
+            LinkHint {
+                alt_name: !h.alt_name,
+                ..h
+            },
+        );
     }
 
     pub fn stack_alive(&self, s: StackId) -> bool {
@@ -286,7 +312,15 @@ ops = { create = 1 }
     fn layout_lays_pairs_before_children_and_names_everything() {
         let l = Layout::new(&suite(), &Tag::new(0xab));
         let kinds: Vec<_> = l.links.iter().map(|s| (s.kind, s.end)).collect();
-        assert_eq!(kinds[..4], [(LinkKind::Pair, 0), (LinkKind::Pair, 1), (LinkKind::Pair, 0), (LinkKind::Pair, 1)]);
+        assert_eq!(
+            kinds[..4],
+            [
+                (LinkKind::Pair, 0),
+                (LinkKind::Pair, 1),
+                (LinkKind::Pair, 0),
+                (LinkKind::Pair, 1)
+            ]
+        );
         assert_eq!(l.links[0].peer, Some(1));
         assert_eq!(l.links[1].peer, Some(0));
         let vlans = l.ids_where(|s| s.kind == LinkKind::Vlan);
@@ -312,7 +346,14 @@ ops = { create = 1 }
         w.moved(1, 3);
         w.renamed(1);
         assert_eq!(w.name(1).as_str(), "is0001p0br");
-        assert_eq!(w.hint(1), LinkHint { exists: true, stack: 3, alt_name: true });
+        assert_eq!(
+            w.hint(1),
+            LinkHint {
+                exists: true,
+                stack: 3,
+                alt_name: true
+            }
+        );
         assert!(!w.stack_alive(3));
         w.stack_created(3);
         w.stack_removed(3);

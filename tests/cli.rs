@@ -8,17 +8,26 @@ fn assert_usage_error(o: &std::process::Output, needle: &str) {
     assert_eq!(o.status.code(), Some(2), "stderr: {err}");
     assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
     assert!(err.contains(needle), "`{needle}` not in: {err}");
-    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
 }
 
 #[test]
 fn unknown_suite() {
-    assert_usage_error(&run(&["--suite", "nosuch", "--duration", "1s"]), "unknown suite `nosuch`");
+    assert_usage_error(
+        &run(&["--suite", "nosuch", "--duration", "1s"]),
+        "unknown suite `nosuch`",
+    );
 }
 
 #[test]
 fn bad_duration() {
-    assert_usage_error(&run(&["--suite", "vmove", "--duration", "banana"]), "invalid duration `banana`");
+    assert_usage_error(
+        &run(&["--suite", "vmove", "--duration", "banana"]),
+        "invalid duration `banana`",
+    );
 }
 
 #[test]
@@ -48,7 +57,10 @@ fn unknown_op_kind_names_the_field() {
 fn missing_suite_and_unknown_flag() {
     assert_usage_error(&run(&["--duration", "1s"]), "--suite is required");
     assert_usage_error(&run(&["--suite", "vmove", "--frobnicate"]), "--frobnicate");
-    assert_usage_error(&run(&["--suite", "vmove", "--report", "/nonexistent/dir/r.json"]), "does not exist");
+    assert_usage_error(
+        &run(&["--suite", "vmove", "--report", "/nonexistent/dir/r.json"]),
+        "does not exist",
+    );
 }
 
 #[test]
@@ -56,7 +68,9 @@ fn list_and_show() {
     let o = run(&["list"]);
     assert_eq!(o.status.code(), Some(0));
     let out = String::from_utf8_lossy(&o.stdout);
-    for s in ["vmove", "clone", "ioctl", "outpath", "tun", "bpf", "netlink", "jail", "all"] {
+    for s in [
+        "vmove", "clone", "ioctl", "outpath", "tun", "bpf", "netlink", "jail", "all",
+    ] {
         assert!(out.lines().any(|l| l.starts_with(s)), "{s} not listed");
     }
     assert!(out.contains("PR 292993"));

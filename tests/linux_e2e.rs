@@ -8,7 +8,9 @@ use common::*;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const SUITES: [&str; 9] = ["vmove", "clone", "ioctl", "outpath", "tun", "bpf", "netlink", "jail", "all"];
+const SUITES: [&str; 9] = [
+    "vmove", "clone", "ioctl", "outpath", "tun", "bpf", "netlink", "jail", "all",
+];
 
 #[test]
 fn every_suite_runs_does_every_op_and_leaves_the_host_as_it_was() {
@@ -20,7 +22,14 @@ fn every_suite_runs_does_every_op_and_leaves_the_host_as_it_was() {
         let rp = d.path().join("r.json");
         let jp = d.path().join("r.xml");
         let o = run(&[
-            "--suite", suite, "--duration", "3s", "--quiet", "--report", rp.to_str().unwrap(), "--junit",
+            "--suite",
+            suite,
+            "--duration",
+            "3s",
+            "--quiet",
+            "--report",
+            rp.to_str().unwrap(),
+            "--junit",
             jp.to_str().unwrap(),
         ]);
         assert_eq!(o.status.code(), Some(0), "{suite}: {}", stderr(&o));
@@ -34,10 +43,18 @@ fn every_suite_runs_does_every_op_and_leaves_the_host_as_it_was() {
         // it dropped because this kernel lacks an optional link kind.
         let shown = String::from_utf8(run(&["show", suite]).stdout).unwrap();
         let suite_doc: toml::Value = toml::from_str(&shown).unwrap();
-        let notes: Vec<String> = r["notes"].as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_string()).collect();
+        let notes: Vec<String> = r["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap().to_string())
+            .collect();
         for lp in suite_doc["loop"].as_array().unwrap() {
             for op in lp["ops"].as_table().unwrap().keys() {
-                if notes.iter().any(|n| n.contains(&format!("op {op} has no target left"))) {
+                if notes
+                    .iter()
+                    .any(|n| n.contains(&format!("op {op} has no target left")))
+                {
                     continue;
                 }
                 let count = r["ops"][op]["count"].as_u64().unwrap_or(0);
@@ -46,7 +63,11 @@ fn every_suite_runs_does_every_op_and_leaves_the_host_as_it_was() {
         }
         let x = std::fs::read_to_string(&jp).unwrap();
         assert!(x.contains(&format!("ifstress.{suite}")));
-        assert!(leftover_namespaces().is_empty(), "{suite}: {:?}", leftover_namespaces());
+        assert!(
+            leftover_namespaces().is_empty(),
+            "{suite}: {:?}",
+            leftover_namespaces()
+        );
         assert_eq!(before, host_state(), "{suite} changed the host");
     }
 }
@@ -59,7 +80,15 @@ fn sigint_at_a_random_moment_stops_cleans_up_and_reports() {
     let d = tmp();
     let rp = d.path().join("r.json");
     let mut child = Command::new(bin())
-        .args(["--suite", "all", "--duration", "120s", "--quiet", "--report", rp.to_str().unwrap()])
+        .args([
+            "--suite",
+            "all",
+            "--duration",
+            "120s",
+            "--quiet",
+            "--report",
+            rp.to_str().unwrap(),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -69,12 +98,17 @@ fn sigint_at_a_random_moment_stops_cleans_up_and_reports() {
     std::thread::sleep(delay);
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let status = wait_bounded(&mut child, Duration::from_secs(45)).expect("did not exit within 45 s of SIGINT");
+    let status = wait_bounded(&mut child, Duration::from_secs(45))
+        .expect("did not exit within 45 s of SIGINT");
     assert!(matches!(status.code(), Some(0 | 1)), "{status:?}");
     let r = report(&rp);
     assert_eq!(r["interrupted"], true);
     assert!(r["duration_s"].as_f64().unwrap() < 60.0);
-    assert!(leftover_namespaces().is_empty(), "{:?}", leftover_namespaces());
+    assert!(
+        leftover_namespaces().is_empty(),
+        "{:?}",
+        leftover_namespaces()
+    );
     assert_eq!(before, host_state());
 }
 
@@ -95,9 +129,14 @@ fn second_signal_exits_at_once_and_still_removes_everything() {
     std::thread::sleep(Duration::from_millis(20));
     // SAFETY: as above.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status = wait_bounded(&mut child, Duration::from_secs(30)).expect("did not exit after two signals");
+    let status =
+        wait_bounded(&mut child, Duration::from_secs(30)).expect("did not exit after two signals");
     assert!(matches!(status.code(), Some(0 | 1 | 130)), "{status:?}");
-    assert!(leftover_namespaces().is_empty(), "{:?}", leftover_namespaces());
+    assert!(
+        leftover_namespaces().is_empty(),
+        "{:?}",
+        leftover_namespaces()
+    );
     assert_eq!(before, host_state());
 }
 
@@ -124,21 +163,42 @@ fn journal_holds_the_last_ops_of_every_worker() {
     let d = tmp();
     let j = d.path().join("journal");
     let o = run(&[
-        "--suite", "ioctl", "--duration", "2s", "--quiet", "--seed", "7", "--journal", j.to_str().unwrap(),
-        "--journal-max-mib", "1",
+        "--suite",
+        "ioctl",
+        "--duration",
+        "2s",
+        "--quiet",
+        "--seed",
+        "7",
+        "--journal",
+        j.to_str().unwrap(),
+        "--journal-max-mib",
+        "1",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let header = std::fs::read_to_string(j.join("run.txt")).unwrap();
-    assert!(header.contains("suite = ioctl") && header.contains("seed = 7"), "{header}");
+    assert!(
+        header.contains("suite = ioctl") && header.contains("seed = 7"),
+        "{header}"
+    );
     let mut total = 0;
     for w in 0..7 {
         let log = std::fs::read_to_string(j.join(format!("worker-{w}.log"))).unwrap();
-        let last = log.lines().last().unwrap_or_else(|| panic!("worker {w} journal is empty"));
+        let last = log
+            .lines()
+            .last()
+            .unwrap_or_else(|| panic!("worker {w} journal is empty"));
         assert!(last.contains(&format!(" w{w} #")), "{last}");
         total += log.len();
     }
-    let on_disk: u64 = std::fs::read_dir(&j).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
-    assert!(on_disk <= (1 << 20) + 4096, "journal is {on_disk} bytes, bound 1 MiB");
+    let on_disk: u64 = std::fs::read_dir(&j)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert!(
+        on_disk <= (1 << 20) + 4096,
+        "journal is {on_disk} bytes, bound 1 MiB"
+    );
     assert!(total > 0);
 }
 
@@ -156,7 +216,10 @@ fn cleanup_removes_a_killed_runs_leftovers_and_nothing_else() {
     std::thread::sleep(Duration::from_secs(2));
     child.kill().unwrap(); // SIGKILL: nothing of the run's own cleanup runs
     child.wait().unwrap();
-    assert!(!leftover_namespaces().is_empty(), "a killed run should leave its namespaces");
+    assert!(
+        !leftover_namespaces().is_empty(),
+        "a killed run should leave its namespaces"
+    );
     let o = run(&["cleanup"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("removed network namespace ifstress-"));

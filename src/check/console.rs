@@ -15,8 +15,14 @@ const MARKERS: &[(&str, Anchor)] = &[
     ("panic: ", Anchor::Anywhere),
     ("lock order reversal:", Anchor::Start),
     ("acquiring duplicate lock of same type", Anchor::Start),
-    ("with the following non-sleepable locks held:", Anchor::Anywhere),
-    ("Sleeping thread ", Anchor::StartAndContains("owns a non-sleepable lock")),
+    (
+        "with the following non-sleepable locks held:",
+        Anchor::Anywhere,
+    ),
+    (
+        "Sleeping thread ",
+        Anchor::StartAndContains("owns a non-sleepable lock"),
+    ),
     // Linux
     ("BUG: ", Anchor::Start),
     ("kernel BUG at ", Anchor::Start),
@@ -26,11 +32,17 @@ const MARKERS: &[(&str, Anchor)] = &[
     ("Kernel panic - not syncing", Anchor::Start),
     ("refcount_t: ", Anchor::Start),
     ("unregister_netdevice: waiting for ", Anchor::Start),
-    ("INFO: task ", Anchor::StartAndContains(" blocked for more than ")),
+    (
+        "INFO: task ",
+        Anchor::StartAndContains(" blocked for more than "),
+    ),
     ("INFO: rcu", Anchor::Start),
     ("rcu: INFO: ", Anchor::Start),
     ("INFO: trying to register non-static key", Anchor::Start),
-    ("WARNING: possible circular locking dependency", Anchor::Anywhere),
+    (
+        "WARNING: possible circular locking dependency",
+        Anchor::Anywhere,
+    ),
     ("[ INFO: possible ", Anchor::Start),
     ("WARNING: inconsistent lock state", Anchor::Start),
 ];
@@ -47,16 +59,18 @@ pub fn strip_prefix(line: &str) -> &str {
     let mut s = line.trim_end_matches(['\r', '\n']);
     for _ in 0..2 {
         let t = s.trim_start();
-        if t.starts_with('[') {
-            if let Some(end) = t.find(']') {
-                let inner = &t[1..end];
-                if inner.trim().chars().all(|c| c.is_ascii_digit() || c == '.' || c == 'T' || c == 'C' || c == ' ') {
-                    s = &t[end + 1..];
-                    continue;
-                }
-            }
+        let stamp = t
+            .strip_prefix('[')
+            .and_then(|r| r.find(']'))
+            .filter(|&end| {
+                t[1..end + 1]
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'T' | 'C' | ' '))
+            });
+        match stamp {
+            Some(end) => s = &t[end + 2..],
+            None => break,
         }
-        break;
     }
     s.trim_start()
 }
@@ -91,11 +105,16 @@ impl Scanner {
             // A panic right after a trap belongs to the trap's finding.
             let continues = self.open.is_some_and(|i| {
                 let t = &self.findings[i].title;
-                (t.starts_with("Fatal trap") || t.starts_with("BUG: ") || t.starts_with("general protection"))
-                    && (line.starts_with("panic: ") || line.starts_with("Oops: ") || line.starts_with("Kernel panic"))
+                (t.starts_with("Fatal trap")
+                    || t.starts_with("BUG: ")
+                    || t.starts_with("general protection"))
+                    && (line.starts_with("panic: ")
+                        || line.starts_with("Oops: ")
+                        || line.starts_with("Kernel panic"))
             });
             if !continues {
-                self.findings.push(Finding::new("kernel-log", line.trim(), line));
+                self.findings
+                    .push(Finding::new("kernel-log", line.trim(), line));
                 self.open = Some(self.findings.len() - 1);
                 self.open_lines = 1;
                 return;
@@ -147,7 +166,10 @@ mod tests {
     fn fixtures() -> Option<Vec<(PathBuf, String, String)>> {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
         if !dir.exists() {
-            eprintln!("SKIP: {} is absent; console fixture tests not run", dir.display());
+            eprintln!(
+                "SKIP: {} is absent; console fixture tests not run",
+                dir.display()
+            );
             return None;
         }
         let mut out = Vec::new();
@@ -174,7 +196,12 @@ mod tests {
         for (p, title, body) in fx {
             let found = scan(&body);
             if title.is_empty() {
-                assert!(found.is_empty(), "{}: false finding {:?}", p.display(), found[0].title);
+                assert!(
+                    found.is_empty(),
+                    "{}: false finding {:?}",
+                    p.display(),
+                    found[0].title
+                );
             } else {
                 assert!(!found.is_empty(), "{}: missed `{title}`", p.display());
             }
@@ -192,12 +219,20 @@ mod tests {
         assert_eq!(f[0].title, "Fatal trap 12: page fault while in kernel mode");
         assert!(f[0].excerpt.contains("panic: page fault"));
         assert!(f[0].excerpt.contains("KDB: stack backtrace:"));
-        assert_eq!(f.len(), 1, "{:?}", f.iter().map(|x| &x.title).collect::<Vec<_>>());
+        assert_eq!(
+            f.len(),
+            1,
+            "{:?}",
+            f.iter().map(|x| &x.title).collect::<Vec<_>>()
+        );
     }
 
     #[test]
     fn prefixes_are_stripped() {
-        assert_eq!(strip_prefix("[  768.680053][ T1064] INFO: task x"), "INFO: task x");
+        assert_eq!(
+            strip_prefix("[  768.680053][ T1064] INFO: task x"),
+            "INFO: task x"
+        );
         assert_eq!(strip_prefix("[   47.712178] BUG: x"), "BUG: x");
         assert_eq!(strip_prefix("panic: x"), "panic: x");
         assert_eq!(strip_prefix("[link] up"), "[link] up");

@@ -16,8 +16,8 @@ use crate::suite::Suite;
 use crate::world::{Layout, World};
 use anyhow::{Context, anyhow};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant, SystemTime};
 
 pub use worker::WorkerSpec;
@@ -65,7 +65,9 @@ fn fresh_tag(platform: &dyn Platform) -> anyhow::Result<Tag> {
             return Ok(t);
         }
     }
-    Err(anyhow!("could not find an unused run tag; run `ifstress cleanup`"))
+    Err(anyhow!(
+        "could not find an unused run tag; run `ifstress cleanup`"
+    ))
 }
 
 impl Run {
@@ -77,12 +79,19 @@ impl Run {
         let mut kinds: Vec<LinkKind> = cfg.suite.topology.links.iter().map(|l| l.kind).collect();
         kinds.sort();
         kinds.dedup();
-        let probes = platform.probe_kinds(&tag, &kinds).context("probing link kinds")?;
+        let probes = platform
+            .probe_kinds(&tag, &kinds)
+            .context("probing link kinds")?;
         let mut missing = Vec::new();
         let mut notes = Vec::new();
         for p in probes {
             if let Err(why) = p.result {
-                let optional = cfg.suite.topology.links.iter().any(|l| l.kind == p.kind && l.optional);
+                let optional = cfg
+                    .suite
+                    .topology
+                    .links
+                    .iter()
+                    .any(|l| l.kind == p.kind && l.optional);
                 if !optional {
                     return Err(EnvError::Missing(format!(
                         "link kind `{}` ({}): {why}",
@@ -90,7 +99,10 @@ impl Run {
                     ))
                     .into());
                 }
-                notes.push(format!("link kind {} ({}) skipped: {why}", p.kind, p.native));
+                notes.push(format!(
+                    "link kind {} ({}) skipped: {why}",
+                    p.kind, p.native
+                ));
                 missing.push(p.kind);
             }
         }
@@ -142,15 +154,24 @@ impl Run {
         let specs = self.worker_specs();
         let check_log = self.suite.checks.kernel_log;
         let mut klog: Option<Box<dyn KernelLog>> = if check_log {
-            Some(self.platform.kernel_log().context("opening the kernel log")?)
+            Some(
+                self.platform
+                    .kernel_log()
+                    .context("opening the kernel log")?,
+            )
         } else {
             None
         };
         let started_at = SystemTime::now();
         let signals = progress::Signals::install(self.platform, self.tag.clone())?;
-        let session = self.platform.start(world.clone()).context("creating the run's stacks")?;
+        let session = self
+            .platform
+            .start(world.clone())
+            .context("creating the run's stacks")?;
         // From here on, whatever happens, the run's objects are removed.
-        let result = self.stress(&signals, &session, &world, &specs, &layout, &mut klog, started_at);
+        let result = self.stress(
+            &signals, &session, &world, &specs, &layout, &mut klog, started_at,
+        );
         let teardown = session.teardown();
         drop(session);
         let mut report = result?;
@@ -201,11 +222,15 @@ impl Run {
                     epoch_unix_us,
                 )
                 .with_context(|| format!("creating the journal in {}", dir.display()))?;
-                (Some(j.start().context("starting the journal")?), Some(rings))
+                (
+                    Some(j.start().context("starting the journal")?),
+                    Some(rings),
+                )
             }
             None => (None, None),
         };
-        let (tx, rx) = std::sync::mpsc::channel::<(usize, std::thread::Result<anyhow::Result<WorkerStats>>)>();
+        let (tx, rx) =
+            std::sync::mpsc::channel::<(usize, std::thread::Result<anyhow::Result<WorkerStats>>)>();
         for spec in specs {
             let ring = rings.as_ref().map(|r| r[spec.index].clone());
             worker::spawn(
@@ -255,10 +280,8 @@ impl Run {
             }
             pending -= 1;
         }
-        if let Some(j) = journal {
-            if let Err(e) = j.close() {
-                eprintln!("ifstress: journal: {e}");
-            }
+        if let Some(Err(e)) = journal.map(|j| j.close()) {
+            eprintln!("ifstress: journal: {e}");
         }
         if let Some(e) = internal {
             return Err(e);
@@ -266,7 +289,10 @@ impl Run {
         let elapsed = shared.epoch.elapsed();
         let mut findings = orchestration.findings;
         for i in hung_workers {
-            if !findings.iter().any(|f| f.kind == "hang" && f.excerpt.contains(&format!("worker {i} "))) {
+            if !findings
+                .iter()
+                .any(|f| f.kind == "hang" && f.excerpt.contains(&format!("worker {i} ")))
+            {
                 findings.push(Finding::new(
                     "hang",
                     format!("worker {i} did not stop within 30 s of the end of the run"),
@@ -310,7 +336,11 @@ impl Run {
                 std::thread::sleep(Duration::from_millis(250));
             }
             for l in &left {
-                report.findings.push(Finding::new("leftover", format!("still present after teardown: {l}"), l.clone()));
+                report.findings.push(Finding::new(
+                    "leftover",
+                    format!("still present after teardown: {l}"),
+                    l.clone(),
+                ));
             }
             report.leftovers = left;
         }
@@ -335,7 +365,9 @@ impl Run {
 
 /// Short name of an op in flight, for hang findings.
 pub(crate) fn describe_in_flight(world: &World, word: u32) -> String {
-    let kind = OpKind::from_index((word & 0xff) as usize).map(|k| k.as_str()).unwrap_or("?");
+    let kind = OpKind::from_index((word & 0xff) as usize)
+        .map(|k| k.as_str())
+        .unwrap_or("?");
     let link = world
         .layout
         .links

@@ -33,7 +33,10 @@ impl Signals {
         // Registered before returning, so no signal falls between the cracks.
         let (mut int, mut term) = {
             let _g = rt.enter();
-            (signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?)
+            (
+                signal(SignalKind::interrupt())?,
+                signal(SignalKind::terminate())?,
+            )
         };
         let interrupted = Arc::new(AtomicBool::new(false));
         let notify = Arc::new(Notify::new());
@@ -82,9 +85,11 @@ pub fn orchestrate(
     let bar = tty.then(|| {
         let b = indicatif::ProgressBar::new(duration.as_secs().max(1));
         b.set_style(
-            indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len}s {msg}")
-                .expect("static template")
-                .progress_chars("=> "),
+            indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len}s {msg}",
+            )
+            .expect("static template")
+            .progress_chars("=> "),
         );
         b
     });
@@ -111,8 +116,10 @@ pub fn orchestrate(
             }
             ticks += 1;
             // Kernel log, every other second.
-            if ticks % 2 == 0 {
-                if let (Some(k), Some(s)) = (klog.as_mut(), scanner.as_mut()) {
+            if let (true, Some(k), Some(s)) =
+                (ticks.is_multiple_of(2), klog.as_mut(), scanner.as_mut())
+            {
+                {
                     lines.clear();
                     if k.read_new(&mut lines).is_ok() {
                         let before = s.findings().len();
@@ -135,18 +142,30 @@ pub fn orchestrate(
             let now = shared.now_us();
             for (i, l) in shared.live.iter().enumerate() {
                 let since = l.in_flight_since.load(Relaxed);
-                if since == 0 || now.saturating_sub(since - 1) < hang_us || hung_reported.contains(&(i, since)) {
+                if since == 0
+                    || now.saturating_sub(since - 1) < hang_us
+                    || hung_reported.contains(&(i, since))
+                {
                     continue;
                 }
                 hung_reported.push((i, since));
                 let what = describe_in_flight(world, l.in_flight.load(Relaxed));
                 let tid = l.tid.load(Relaxed);
-                let stack = platform.thread_stack(tid).unwrap_or_else(|| "(kernel stack not readable)".into());
-                let title = format!("op {what} has not returned after {} s", hang_after.as_secs());
+                let stack = platform
+                    .thread_stack(tid)
+                    .unwrap_or_else(|| "(kernel stack not readable)".into());
+                let title = format!(
+                    "op {what} has not returned after {} s",
+                    hang_after.as_secs()
+                );
                 if !quiet {
                     eprintln!("ifstress: hang: {title}");
                 }
-                findings.push(Finding::new("hang", title, format!("worker {i} (thread {tid}) in {what}\n{stack}")));
+                findings.push(Finding::new(
+                    "hang",
+                    title,
+                    format!("worker {i} (thread {tid}) in {what}\n{stack}"),
+                ));
             }
             let ops: u64 = shared.live.iter().map(|l| l.ops.load(Relaxed)).sum();
             let errs: u64 = shared.live.iter().map(|l| l.errors.load(Relaxed)).sum();
@@ -157,9 +176,11 @@ pub fn orchestrate(
             match &bar {
                 Some(b) => {
                     b.set_position(elapsed.min(duration.as_secs()));
-                    b.set_message(format!("{ops} ops, {rate}/s, {errs} errors, {found} findings"));
+                    b.set_message(format!(
+                        "{ops} ops, {rate}/s, {errs} errors, {found} findings"
+                    ));
                 }
-                None if !quiet && ticks % 60 == 0 => eprintln!(
+                None if !quiet && ticks.is_multiple_of(60) => eprintln!(
                     "ifstress: {elapsed}s/{}s {ops} ops ({rate}/s) {errs} errors {found} findings",
                     duration.as_secs()
                 ),

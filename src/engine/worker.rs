@@ -36,7 +36,11 @@ fn block_signals() {
 
 /// Create every link of the layout once, on a thread of its own, so the
 /// workers start with something to race on.
-pub fn populate(session: Arc<dyn Session>, world: Arc<World>, id: usize) -> anyhow::Result<SetupSummary> {
+pub fn populate(
+    session: Arc<dyn Session>,
+    world: Arc<World>,
+    id: usize,
+) -> anyhow::Result<SetupSummary> {
     std::thread::Builder::new()
         .name("ifstress-setup".into())
         .spawn(move || -> anyhow::Result<SetupSummary> {
@@ -47,7 +51,13 @@ pub fn populate(session: Arc<dyn Session>, world: Arc<World>, id: usize) -> anyh
                 if !l.is_creator() {
                     continue;
                 }
-                let op = Op { kind: OpKind::Create, link: i as u16, other: 0, stack: 0, arg: 0 };
+                let op = Op {
+                    kind: OpKind::Create,
+                    link: i as u16,
+                    other: 0,
+                    stack: 0,
+                    arg: 0,
+                };
                 match exec.exec(&op) {
                     Outcome::Ok => sum.created += 1,
                     Outcome::Err(e) => *sum.failed.entry(errno_name(e)).or_default() += 1,
@@ -111,7 +121,14 @@ fn body(
         live.end(out);
         stats.record(op.kind, out, took);
         if let Some(r) = ring {
-            r.push(t_us, op.kind, op.link, op.stack, out, took.as_micros().min(u32::MAX as u128) as u32);
+            r.push(
+                t_us,
+                op.kind,
+                op.link,
+                op.stack,
+                out,
+                took.as_micros().min(u32::MAX as u128) as u32,
+            );
         }
         if let Some(iv) = interval {
             next_due += iv;

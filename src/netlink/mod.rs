@@ -268,7 +268,10 @@ impl Msg {
     /// RTM_NEWADDR / RTM_DELADDR for one address on interface `index`.
     pub fn addr(&mut self, seq: u32, add: bool, index: u32, addr: &[u8], prefixlen: u8) -> &[u8] {
         let (ty, flags) = if add {
-            (RTM_NEWADDR, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
+            (
+                RTM_NEWADDR,
+                NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+            )
         } else {
             (RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK)
         };

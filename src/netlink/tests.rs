@@ -57,7 +57,10 @@ fn bridge_vlan_macvlan_create_match_reference() {
         CREATE,
         1,
     );
-    assert_eq!(Msg::default().new_link(1, b"isabcdb0", NewLink::Bridge), &want[..]);
+    assert_eq!(
+        Msg::default().new_link(1, b"isabcdb0", NewLink::Bridge),
+        &want[..]
+    );
 
     let want = reference(
         RouteNetlinkMessage::NewLink(link(vec![
@@ -72,7 +75,14 @@ fn bridge_vlan_macvlan_create_match_reference() {
         2,
     );
     let got = Msg::default()
-        .new_link(2, b"isabcdv0", NewLink::Vlan { parent: 12, id: 100 })
+        .new_link(
+            2,
+            b"isabcdv0",
+            NewLink::Vlan {
+                parent: 12,
+                id: 100,
+            },
+        )
         .to_vec();
     assert_eq!(got, want);
 
@@ -82,7 +92,9 @@ fn bridge_vlan_macvlan_create_match_reference() {
             LinkAttribute::Link(3),
             LinkAttribute::LinkInfo(vec![
                 NprInfo::Kind(InfoKind::MacVlan),
-                NprInfo::Data(InfoData::MacVlan(vec![InfoMacVlan::Mode(MacVlanMode::Bridge)])),
+                NprInfo::Data(InfoData::MacVlan(vec![InfoMacVlan::Mode(
+                    MacVlanMode::Bridge,
+                )])),
             ]),
         ])),
         CREATE,
@@ -138,23 +150,38 @@ fn address_add_and_delete_match_reference() {
     ] {
         for add in [true, false] {
             let mut am = AddressMessage::default();
-            let mut h = AddressHeader::default();
-            h.family = if addr.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
-            h.prefix_len = plen;
-            h.index = 5;
-            am.header = h;
-            am.attributes = vec![AddressAttribute::Local(addr), AddressAttribute::Address(addr)];
+            am.header = AddressHeader {
+                family: if addr.is_ipv4() {
+                    AddressFamily::Inet
+                } else {
+                    AddressFamily::Inet6
+                },
+                prefix_len: plen,
+                index: 5,
+                ..Default::default()
+            };
+            am.attributes = vec![
+                AddressAttribute::Local(addr),
+                AddressAttribute::Address(addr),
+            ];
             let (ty, flags) = if add {
                 (RouteNetlinkMessage::NewAddress(am), CREATE)
             } else {
-                (RouteNetlinkMessage::DelAddress(am), NLM_F_REQUEST | NLM_F_ACK)
+                (
+                    RouteNetlinkMessage::DelAddress(am),
+                    NLM_F_REQUEST | NLM_F_ACK,
+                )
             };
             let want = reference(ty, flags, 4);
             let octets = match addr {
                 std::net::IpAddr::V4(a) => a.octets().to_vec(),
                 std::net::IpAddr::V6(a) => a.octets().to_vec(),
             };
-            assert_eq!(Msg::default().addr(4, add, 5, &octets, plen), &want[..], "{addr} add={add}");
+            assert_eq!(
+                Msg::default().addr(4, add, 5, &octets, plen),
+                &want[..],
+                "{addr} add={add}"
+            );
         }
     }
 }
@@ -194,7 +221,14 @@ fn parses_acks_errors_and_dumped_links() {
     assert_eq!(error_code(msgs[0].payload), Some(19));
     assert_eq!(msgs[1].ty, RTM_NEWLINK);
     let l = parse_link(msgs[1].payload).unwrap();
-    assert_eq!(l, LinkInfo { index: 42, name: "isabcdp1".into(), alias: Some("ifstress:abcd".into()) });
+    assert_eq!(
+        l,
+        LinkInfo {
+            index: 42,
+            name: "isabcdp1".into(),
+            alias: Some("ifstress:abcd".into())
+        }
+    );
     // Truncated input yields nothing, never a panic.
     assert_eq!(messages(&buf[..10]).count(), 0);
     assert_eq!(messages(&buf[..30]).count(), 0);

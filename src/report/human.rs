@@ -40,7 +40,11 @@ pub fn render(r: &Report) -> String {
     for (name, s) in &r.ops {
         let mut errs: Vec<(&String, &u64)> = s.errors.iter().collect();
         errs.sort_by(|a, b| b.1.cmp(a.1));
-        let errs: Vec<String> = errs.iter().take(4).map(|(e, n)| format!("{e} {n}")).collect();
+        let errs: Vec<String> = errs
+            .iter()
+            .take(4)
+            .map(|(e, n)| format!("{e} {n}"))
+            .collect();
         let _ = writeln!(
             o,
             "{:<16} {:>10} {:>9.0} {:>6.1}% {:>8} {:>8} {:>8} {:>9}  {}",
@@ -55,7 +59,13 @@ pub fn render(r: &Report) -> String {
             errs.join(", ")
         );
     }
-    let _ = writeln!(o, "{:<16} {:>10} {:>9.0}", "total", r.total_ops, r.total_ops as f64 / secs);
+    let _ = writeln!(
+        o,
+        "{:<16} {:>10} {:>9.0}",
+        "total",
+        r.total_ops,
+        r.total_ops as f64 / secs
+    );
     if r.findings.is_empty() {
         let _ = writeln!(o, "verdict: clean (no kernel messages, hangs or leftovers)");
     } else {

@@ -22,7 +22,10 @@ pub fn escape(s: &str) -> String {
 }
 
 const CHECKS: &[(&str, &str)] = &[
-    ("kernel-log", "kernel log has no panic, warning or lock-order reversal"),
+    (
+        "kernel-log",
+        "kernel log has no panic, warning or lock-order reversal",
+    ),
     ("hang", "no op hung"),
     ("leftover", "nothing the run created is left"),
 ];
@@ -33,11 +36,18 @@ pub fn render(r: &Report) -> String {
         .iter()
         .filter(|(k, _)| r.findings.iter().any(|f| f.kind == *k))
         .count()
-        + r.findings.iter().filter(|f| !CHECKS.iter().any(|(k, _)| *k == f.kind)).count();
+        + r.findings
+            .iter()
+            .filter(|f| !CHECKS.iter().any(|(k, _)| *k == f.kind))
+            .count();
     let tests = CHECKS.len() + r.ops.len();
     let mut o = String::new();
     let _ = writeln!(o, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
-    let _ = writeln!(o, r#"<testsuites tests="{tests}" failures="{failures}" time="{:.3}">"#, r.duration_s);
+    let _ = writeln!(
+        o,
+        r#"<testsuites tests="{tests}" failures="{failures}" time="{:.3}">"#,
+        r.duration_s
+    );
     let _ = writeln!(
         o,
         r#"  <testsuite name="{}" tests="{tests}" failures="{failures}" errors="0" time="{:.3}" timestamp="{}">"#,
@@ -63,8 +73,16 @@ pub fn render(r: &Report) -> String {
         }
     }
     for kind in kinds {
-        let desc = CHECKS.iter().find(|(k, _)| *k == kind).map_or(kind, |(_, d)| d);
-        let _ = write!(o, r#"    <testcase classname="{}.check" name="{}""#, escape(&suite), escape(desc));
+        let desc = CHECKS
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map_or(kind, |(_, d)| d);
+        let _ = write!(
+            o,
+            r#"    <testcase classname="{}.check" name="{}""#,
+            escape(&suite),
+            escape(desc)
+        );
         let found: Vec<_> = r.findings.iter().filter(|f| f.kind == kind).collect();
         if found.is_empty() {
             let _ = writeln!(o, "/>");
@@ -109,7 +127,10 @@ mod tests {
         let x = super::render(&super::super::sample());
         assert!(x.starts_with("<?xml"));
         assert!(x.contains(r#"failures="1""#), "{x}");
-        assert!(x.contains("message=\"panic: &lt;boom&gt; &amp; &quot;x&quot;\""), "{x}");
+        assert!(
+            x.contains("message=\"panic: &lt;boom&gt; &amp; &quot;x&quot;\""),
+            "{x}"
+        );
         assert!(x.contains(r#"name="move""#));
         assert!(!x.contains("<boom>"));
         assert_eq!(x.matches("<testcase").count(), 4);

@@ -87,7 +87,12 @@ impl Report {
 
     /// Settle the verdict once every check has spoken.
     pub fn finish(&mut self) {
-        self.verdict = if self.findings.is_empty() { "clean" } else { "findings" }.into();
+        self.verdict = if self.findings.is_empty() {
+            "clean"
+        } else {
+            "findings"
+        }
+        .into();
     }
 
     pub fn clean(&self) -> bool {
@@ -142,7 +147,11 @@ pub(crate) fn sample() -> Report {
         total_ops: 10,
         setup: SetupSummary::default(),
         ops,
-        findings: vec![Finding::new("kernel-log", "panic: <boom> & \"x\"", "panic: <boom>\nline 2")],
+        findings: vec![Finding::new(
+            "kernel-log",
+            "panic: <boom> & \"x\"",
+            "panic: <boom>\nline 2",
+        )],
         leftovers: vec![],
         notes: vec![],
         scanner: None,
@@ -157,8 +166,23 @@ mod tests {
     fn json_has_the_documented_schema() {
         let v: serde_json::Value = serde_json::to_value(sample()).unwrap();
         for k in [
-            "suite", "platform", "kernel", "seed", "duration_s", "interrupted", "verdict", "ops", "findings",
-            "leftovers", "tag", "workers", "total_ops", "notes", "targets", "started_at", "setup",
+            "suite",
+            "platform",
+            "kernel",
+            "seed",
+            "duration_s",
+            "interrupted",
+            "verdict",
+            "ops",
+            "findings",
+            "leftovers",
+            "tag",
+            "workers",
+            "total_ops",
+            "notes",
+            "targets",
+            "started_at",
+            "setup",
         ] {
             assert!(v.get(k).is_some(), "missing {k}");
         }

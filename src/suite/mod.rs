@@ -142,7 +142,11 @@ impl Suite {
 
     /// Every op kind any loop uses.
     pub fn op_kinds(&self) -> Vec<OpKind> {
-        let mut v: Vec<OpKind> = self.loops.iter().flat_map(|l| l.ops.keys().copied()).collect();
+        let mut v: Vec<OpKind> = self
+            .loops
+            .iter()
+            .flat_map(|l| l.ops.keys().copied())
+            .collect();
         v.sort();
         v.dedup();
         v
@@ -168,7 +172,10 @@ impl Suite {
             lp.ops.retain(|op, _| op_has_targets(&s.topology, *op));
             for op in before {
                 if !lp.ops.contains_key(&op) {
-                    notes.push(format!("loop `{}`: op {op} has no target left, dropped", lp.name));
+                    notes.push(format!(
+                        "loop `{}`: op {op} has no target left, dropped",
+                        lp.name
+                    ));
                 }
             }
         }
@@ -189,7 +196,10 @@ pub fn op_has_targets(t: &Topology, op: OpKind) -> bool {
         }
         OpKind::Move => any_link && t.stacks + t.churn_stacks > 0,
         _ => {
-            debug_assert!(matches!(op.target(), OpTarget::AnyLink | OpTarget::Creatable));
+            debug_assert!(matches!(
+                op.target(),
+                OpTarget::AnyLink | OpTarget::Creatable
+            ));
             any_link
         }
     }
@@ -197,7 +207,11 @@ pub fn op_has_targets(t: &Topology, op: OpKind) -> bool {
 
 /// Where a suite's text came from, for error messages.
 fn find_line(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// Parse and validate a suite's TOML text; `file` is only used in messages.
@@ -210,7 +224,11 @@ pub fn parse(text: &str, file: &str) -> Result<Suite, SuiteError> {
     };
     let de = toml::Deserializer::parse(text).map_err(|e| {
         let line = e.span().map(|s| find_line(text, s.start)).unwrap_or(1);
-        invalid(line, "(syntax)".into(), e.message().trim().replace('\n', " "))
+        invalid(
+            line,
+            "(syntax)".into(),
+            e.message().trim().replace('\n', " "),
+        )
     })?;
     let suite: Suite = serde_path_to_error::deserialize(de).map_err(|e| {
         // serde_path_to_error marks an unknown map key as `.?`; the key is in the message.
@@ -219,9 +237,7 @@ pub fn parse(text: &str, file: &str) -> Result<Suite, SuiteError> {
         let line = inner.span().map(|s| find_line(text, s.start)).unwrap_or(1);
         invalid(line, field, inner.message().trim().replace('\n', " "))
     })?;
-    validate(&suite).map_err(|(field, message)| {
-        invalid(locate(text, &field), field, message)
-    })?;
+    validate(&suite).map_err(|(field, message)| invalid(locate(text, &field), field, message))?;
     Ok(suite)
 }
 
@@ -240,7 +256,11 @@ fn locate(text: &str, field: &str) -> usize {
         "topology.links" => "[[topology.links]]",
         _ => return 1,
     };
-    let idx: usize = rest.split(']').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+    let idx: usize = rest
+        .split(']')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
     let mut start = None;
     let mut seen = 0;
     let mut off = 0;
@@ -290,7 +310,10 @@ fn validate(s: &Suite) -> Result<(), (String, String)> {
         return err("topology.stacks", format!("{} is more than 64", t.stacks));
     }
     if t.churn_stacks > 64 {
-        return err("topology.churn_stacks", format!("{} is more than 64", t.churn_stacks));
+        return err(
+            "topology.churn_stacks",
+            format!("{} is more than 64", t.churn_stacks),
+        );
     }
     if t.links.is_empty() {
         return err("topology.links", "a suite needs at least one link".into());
@@ -335,7 +358,10 @@ fn validate(s: &Suite) -> Result<(), (String, String)> {
                 return err(&format!("loop[{i}].ops"), format!("weight of {op} is zero"));
             }
             if !op_has_targets(t, *op) {
-                return err(&format!("loop[{i}].ops"), format!("{op} has nothing to act on: {}", needs(*op)));
+                return err(
+                    &format!("loop[{i}].ops"),
+                    format!("{op} has nothing to act on: {}", needs(*op)),
+                );
             }
         }
     }

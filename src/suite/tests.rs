@@ -33,7 +33,10 @@ fn every_shipped_suite_parses_validates_and_round_trips() {
 fn shipped_suites_declare_a_race_class_comment() {
     for (name, text) in EMBEDDED {
         assert!(text.starts_with("# "), "{name}: no leading comment");
-        assert!(text.contains("design.md"), "{name}: comment names no race class");
+        assert!(
+            text.contains("design.md"),
+            "{name}: comment names no race class"
+        );
     }
 }
 
@@ -72,13 +75,22 @@ fn semantic_errors_point_at_the_loop() {
     let e = err(&GOOD.replace("workers = 2", "workers = 0"));
     assert_eq!(e, "my.toml:10: loop[0].workers: 0 is outside 1..=256");
     let e = err(&GOOD.replace("move = 1", "stack-create = 1"));
-    assert!(e.starts_with("my.toml:11: loop[0].ops: stack-create has nothing to act on"), "{e}");
+    assert!(
+        e.starts_with("my.toml:11: loop[0].ops: stack-create has nothing to act on"),
+        "{e}"
+    );
     let e = err(&GOOD.replace("stacks = 1", "stacks = 0"));
     assert!(e.contains("move has nothing to act on"), "{e}");
     let e = err(&GOOD.replace("\"pair\"", "\"vlan\""));
     assert!(e.contains("sit on a pair end"), "{e}");
-    let e = err(&GOOD.replace("description = \"d\"", "description = \"d\"\nduration = \"banana\""));
-    assert!(e.starts_with("my.toml:4: duration: invalid duration `banana`"), "{e}");
+    let e = err(&GOOD.replace(
+        "description = \"d\"",
+        "description = \"d\"\nduration = \"banana\"",
+    ));
+    assert!(
+        e.starts_with("my.toml:4: duration: invalid duration `banana`"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -104,6 +116,6 @@ fn dropping_a_missing_optional_kind_drops_ops_left_without_target() {
     let s = load("ioctl").unwrap();
     let (t, notes) = s.without_kinds(&[LinkKind::Lagg, LinkKind::Bridge]);
     assert!(!t.has_kind(LinkKind::Lagg));
-    assert!(t.loops[0].ops.get(&OpKind::MemberAdd).is_none());
+    assert!(!t.loops[0].ops.contains_key(&OpKind::MemberAdd));
     assert!(notes.iter().any(|n| n.contains("member-add")), "{notes:?}");
 }

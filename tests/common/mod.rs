@@ -53,8 +53,15 @@ pub fn host_state() -> String {
         &["rule", "show"],
         &["netns", "list"],
     ] {
-        let o = Command::new("ip").args(args).output().expect("ip(8) is needed for host snapshots");
-        s.push_str(&format!("$ ip {}\n{}", args.join(" "), String::from_utf8_lossy(&o.stdout)));
+        let o = Command::new("ip")
+            .args(args)
+            .output()
+            .expect("ip(8) is needed for host snapshots");
+        s.push_str(&format!(
+            "$ ip {}\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&o.stdout)
+        ));
     }
     // Link state flaps and counters are not ours to compare; names, flags
     // and addresses are.
@@ -77,7 +84,10 @@ pub fn stderr(o: &Output) -> String {
 }
 
 /// Wait for a child with a bound; kill it if the bound passes.
-pub fn wait_bounded(child: &mut std::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {
+pub fn wait_bounded(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> Option<std::process::ExitStatus> {
     let t = Instant::now();
     while t.elapsed() < limit {
         if let Some(s) = child.try_wait().unwrap() {
@@ -102,5 +112,6 @@ pub fn leftover_namespaces() -> Vec<String> {
 }
 
 pub fn report(path: &PathBuf) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).expect("report written")).expect("report is JSON")
+    serde_json::from_str(&std::fs::read_to_string(path).expect("report written"))
+        .expect("report is JSON")
 }

@@ -103,7 +103,11 @@ fn open_socks(ctx: &Ctx, ns: OwnedFd, generation: u32) -> Sys<StackSocks> {
 }
 
 /// The fresh sockets of stack `s`, opening them if needed.
-fn socks<'a>(ctx: &Ctx, cache: &'a mut [Option<StackSocks>], s: StackId) -> Sys<&'a mut StackSocks> {
+fn socks<'a>(
+    ctx: &Ctx,
+    cache: &'a mut [Option<StackSocks>],
+    s: StackId,
+) -> Sys<&'a mut StackSocks> {
     let generation = ctx.world.stack_generation(s);
     let slot = &mut cache[s as usize];
     if slot.as_ref().is_none_or(|k| k.generation != generation) {
@@ -182,12 +186,25 @@ impl LinuxExec {
             };
             for (alt, name) in names.iter().enumerate() {
                 if sys::ifindex(k.inet.as_raw_fd(), name).is_ok() {
-                    world.set_hint(id, LinkHint { exists: true, stack: s, alt_name: alt == 1 });
+                    world.set_hint(
+                        id,
+                        LinkHint {
+                            exists: true,
+                            stack: s,
+                            alt_name: alt == 1,
+                        },
+                    );
                     return;
                 }
             }
         }
-        world.set_hint(id, LinkHint { exists: false, ..world.hint(id) });
+        world.set_hint(
+            id,
+            LinkHint {
+                exists: false,
+                ..world.hint(id)
+            },
+        );
     }
 
     fn run(&mut self, op: &Op) -> Sys<()> {
@@ -216,7 +233,11 @@ impl LinuxExec {
                 Ok(())
             }
             OpKind::Move | OpKind::MoveBack => {
-                let to = if op.kind == OpKind::Move { op.stack } else { HOME };
+                let to = if op.kind == OpKind::Move {
+                    op.stack
+                } else {
+                    HOME
+                };
                 self.move_to(id, name, hint.stack, to)
             }
             OpKind::UpDown => {
@@ -325,7 +346,9 @@ impl LinuxExec {
                 let ns = socks(&self.ctx, &mut self.socks, op.stack)?.ns.as_raw_fd();
                 let tap = slot.kind == LinkKind::Tap;
                 let tname = self.tun_names[k];
-                let fd = in_ns(&self.ctx, ns, || sys::tun_attach(&tname, tap, sys::IFF_TUN_EXCL))?;
+                let fd = in_ns(&self.ctx, ns, || {
+                    sys::tun_attach(&tname, tap, sys::IFF_TUN_EXCL)
+                })?;
                 self.held[k] = Some(fd);
                 Ok(())
             }
@@ -339,7 +362,10 @@ impl LinuxExec {
                 } else {
                     0
                 };
-                k.nl.request(|m, s| m.set_link_u32(s, mname.as_bytes(), netlink::IFLA_MASTER, master_ix).len())
+                k.nl.request(|m, s| {
+                    m.set_link_u32(s, mname.as_bytes(), netlink::IFLA_MASTER, master_ix)
+                        .len()
+                })
             }
             OpKind::StackCreate => {
                 let s = op.stack;
@@ -390,7 +416,10 @@ impl LinuxExec {
                 Some(p) => sys::ifindex(k.inet.as_raw_fd(), world.name(p))?,
                 None => 0,
             };
-            let peer = slot.peer.map(|p| world.layout.links[p as usize].names[0]).unwrap_or(name);
+            let peer = slot
+                .peer
+                .map(|p| world.layout.links[p as usize].names[0])
+                .unwrap_or(name);
             let nk = rtnl_kind(slot.kind, parent_ix, slot.ordinal, &peer);
             k.nl.request(|m, s| m.new_link(s, name.as_bytes(), nk).len())?;
         }
@@ -399,7 +428,8 @@ impl LinuxExec {
         let alias = &self.alias;
         for l in std::iter::once(id).chain(slot.peer) {
             let n = world.layout.links[l as usize].names[0];
-            let _ = k.nl.request(|m, s| m.set_alias(s, n.as_bytes(), alias).len());
+            let _ =
+                k.nl.request(|m, s| m.set_alias(s, n.as_bytes(), alias).len());
         }
         Ok(())
     }
@@ -407,7 +437,10 @@ impl LinuxExec {
     fn move_to(&mut self, id: LinkId, name: IfName, from: StackId, to: StackId) -> Sys<()> {
         let target: RawFd = socks(&self.ctx, &mut self.socks, to)?.ns.as_raw_fd();
         let k = socks(&self.ctx, &mut self.socks, from)?;
-        k.nl.request(|m, s| m.set_link_u32(s, name.as_bytes(), netlink::IFLA_NET_NS_FD, target as u32).len())?;
+        k.nl.request(|m, s| {
+            m.set_link_u32(s, name.as_bytes(), netlink::IFLA_NET_NS_FD, target as u32)
+                .len()
+        })?;
         self.ctx.world.moved(id, to);
         Ok(())
     }
@@ -500,7 +533,7 @@ fn send_udp6(fd: RawFd, ifindex: i32, payload: &[u8]) -> Sys<()> {
 impl Executor for LinuxExec {
     fn exec(&mut self, op: &Op) -> Outcome {
         self.ops = self.ops.wrapping_add(1);
-        if self.ops % SWEEP_EVERY == 0 {
+        if self.ops.is_multiple_of(SWEEP_EVERY) {
             self.sweep();
         }
         match self.run(op) {
@@ -508,7 +541,12 @@ impl Executor for LinuxExec {
             Err(SKIP) => Outcome::Skipped,
             Err(e) => {
                 let lost = e == libc::ENODEV || (op.kind == OpKind::Create && e == libc::EEXIST);
-                if lost && !matches!(op.kind, OpKind::StackCreate | OpKind::StackRemove | OpKind::TunOpen) {
+                if lost
+                    && !matches!(
+                        op.kind,
+                        OpKind::StackCreate | OpKind::StackRemove | OpKind::TunOpen
+                    )
+                {
                     self.locate(op.link);
                 }
                 Outcome::Err(e)

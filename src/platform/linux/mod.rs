@@ -50,14 +50,19 @@ impl Platform for Linux {
 
     fn require_features(&self) -> Result<(), EnvError> {
         if !std::path::Path::new("/proc/self/ns/net").exists() {
-            return Err(EnvError::Missing("network namespaces (CONFIG_NET_NS)".into()));
+            return Err(EnvError::Missing(
+                "network namespaces (CONFIG_NET_NS)".into(),
+            ));
         }
         Ok(())
     }
 
     fn probe_kinds(&self, tag: &Tag, kinds: &[LinkKind]) -> anyhow::Result<Vec<KindProbe>> {
         netns::prepare_run_dir().context("preparing /run/netns")?;
-        let name = format!("{}-p0", tag.stack_name(StackRole::Home, 0).trim_end_matches("-h0"));
+        let name = format!(
+            "{}-p0",
+            tag.stack_name(StackRole::Home, 0).trim_end_matches("-h0")
+        );
         let kinds = kinds.to_vec();
         let tag = tag.clone();
         let n2 = name.clone();
@@ -109,7 +114,9 @@ impl Platform for Linux {
     }
 
     fn kernel_log(&self) -> anyhow::Result<Box<dyn KernelLog>> {
-        Ok(Box::new(kmsg::Kmsg::open_at_end().context("opening /dev/kmsg")?))
+        Ok(Box::new(
+            kmsg::Kmsg::open_at_end().context("opening /dev/kmsg")?,
+        ))
     }
 
     fn leftovers(&self, tag: Option<&Tag>) -> anyhow::Result<Vec<String>> {
@@ -156,15 +163,20 @@ impl Platform for Linux {
 
     fn thread_stack(&self, tid: i64) -> Option<String> {
         let base = format!("/proc/self/task/{tid}");
-        if let Ok(s) = std::fs::read_to_string(format!("{base}/stack")) {
-            if !s.trim().is_empty() {
-                return Some(s);
-            }
+        if let Some(s) = std::fs::read_to_string(format!("{base}/stack"))
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+        {
+            return Some(s);
         }
         // Kernels without CONFIG_STACKTRACE: where it sleeps and in which syscall.
         let wchan = std::fs::read_to_string(format!("{base}/wchan")).ok()?;
         let syscall = std::fs::read_to_string(format!("{base}/syscall")).unwrap_or_default();
-        Some(format!("wchan: {}\nsyscall: {}", wchan.trim(), syscall.trim()))
+        Some(format!(
+            "wchan: {}\nsyscall: {}",
+            wchan.trim(),
+            syscall.trim()
+        ))
     }
 }
 
@@ -185,7 +197,8 @@ fn probe_in_scratch(name: &str, tag: &Tag, kinds: &[LinkKind]) -> anyhow::Result
         .map_err(std::io::Error::from_raw_os_error)
         .with_context(|| format!("creating network namespace {name}"))?;
     let mut nl = sys::Netlink::open().map_err(std::io::Error::from_raw_os_error)?;
-    let inet = sys::socket(libc::AF_INET, libc::SOCK_DGRAM, 0).map_err(std::io::Error::from_raw_os_error)?;
+    let inet = sys::socket(libc::AF_INET, libc::SOCK_DGRAM, 0)
+        .map_err(std::io::Error::from_raw_os_error)?;
     let parent = tag.link_name(LinkKind::Pair, 900, 0, false);
     let peer = tag.link_name(LinkKind::Pair, 900, 1, false);
     let mut have_parent = false;
@@ -194,12 +207,23 @@ fn probe_in_scratch(name: &str, tag: &Tag, kinds: &[LinkKind]) -> anyhow::Result
         let native = exec::native_name(kind);
         if kind.needs_parent() && !have_parent {
             have_parent = nl
-                .request(|m, s| m.new_link(s, parent.as_bytes(), NewLink::Veth { peer: peer.as_bytes() }).len())
+                .request(|m, s| {
+                    m.new_link(
+                        s,
+                        parent.as_bytes(),
+                        NewLink::Veth {
+                            peer: peer.as_bytes(),
+                        },
+                    )
+                    .len()
+                })
                 .is_ok();
         }
         let name = tag.link_name(kind, 901, 0, false);
         let r = match kind {
-            LinkKind::Tun | LinkKind::Tap => sys::tun_attach(&name, kind == LinkKind::Tap, 0).map(drop),
+            LinkKind::Tun | LinkKind::Tap => {
+                sys::tun_attach(&name, kind == LinkKind::Tap, 0).map(drop)
+            }
             _ => {
                 let parent_ix = sys::ifindex(inet.as_raw_fd(), &parent).unwrap_or(0);
                 let nk = exec::rtnl_kind(kind, parent_ix, 1, &peer);
@@ -213,7 +237,11 @@ fn probe_in_scratch(name: &str, tag: &Tag, kinds: &[LinkKind]) -> anyhow::Result
                 std::io::Error::from_raw_os_error(e)
             )
         });
-        out.push(KindProbe { kind, native, result });
+        out.push(KindProbe {
+            kind,
+            native,
+            result,
+        });
     }
     Ok(out)
 }
@@ -229,7 +257,9 @@ impl LinuxSession {
     /// A descriptor of the stack's namespace, owned by the caller, or None
     /// when the stack does not exist right now.
     fn dup_stack(&self, s: StackId) -> Option<OwnedFd> {
-        let g = self.stacks[s as usize].lock().unwrap_or_else(|p| p.into_inner());
+        let g = self.stacks[s as usize]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         g.as_ref().and_then(|fd| fd.try_clone().ok())
     }
 }
