@@ -36,7 +36,7 @@ pub struct RunConfig {
 
 /// Shared between the workers, the watchdog and the orchestrator.
 pub(crate) struct Shared {
-    pub stop: AtomicBool,
+    pub stop: Arc<AtomicBool>,
     pub epoch: Instant,
     pub live: Vec<crate::stats::Live>,
 }
@@ -195,7 +195,7 @@ impl Run {
     ) -> anyhow::Result<Report> {
         let setup = worker::populate(session.clone(), world.clone(), specs.len())?;
         let shared = Arc::new(Shared {
-            stop: AtomicBool::new(false),
+            stop: signals.stop.clone(),
             epoch: Instant::now(),
             live: (0..specs.len()).map(|_| Default::default()).collect(),
         });

@@ -20,6 +20,8 @@ use tokio::sync::Notify;
 pub struct Signals {
     pub rt: tokio::runtime::Runtime,
     pub interrupted: Arc<AtomicBool>,
+    /// The workers' stop flag: raised by the deadline or by a signal.
+    pub stop: Arc<AtomicBool>,
     notify: Arc<Notify>,
 }
 
@@ -39,25 +41,35 @@ impl Signals {
             )
         };
         let interrupted = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
         let notify = Arc::new(Notify::new());
-        let (i2, n2) = (interrupted.clone(), notify.clone());
+        let (i2, s2, n2) = (interrupted.clone(), stop.clone(), notify.clone());
         rt.spawn(async move {
             tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
             i2.store(true, Relaxed);
+            s2.store(true, Relaxed);
             n2.notify_one();
             eprintln!(
                 "ifstress: stopping: letting ops finish, removing what the run created, writing the report (signal again to exit at once)"
             );
             tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
             eprintln!("ifstress: second signal: removing objects tagged {} and exiting", tag.id);
-            if let Err(e) = platform.cleanup(Some(&tag)) {
-                eprintln!("ifstress: cleanup: {e:#}");
+            // Workers stopped at the first signal, but one may still be inside
+            // an op that creates a stack: give in-flight ops a moment, and
+            // sweep twice so that such a straggler is caught too.
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            for _ in 0..2 {
+                if let Err(e) = platform.cleanup(Some(&tag)) {
+                    eprintln!("ifstress: cleanup: {e:#}");
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
             std::process::exit(130);
         });
         Ok(Signals {
             rt,
             interrupted,
+            stop,
             notify,
         })
     }
