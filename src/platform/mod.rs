@@ -7,6 +7,7 @@ use crate::plan::Op;
 use crate::world::World;
 use std::sync::Arc;
 
+pub mod freebsd;
 #[cfg(target_os = "linux")]
 pub mod linux;
 

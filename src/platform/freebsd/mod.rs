@@ -1,0 +1,10 @@
+//! FreeBSD backend: stacks are VNET jails, links are if_clone interfaces
+//! (epair, tun, tap, bridge, lagg, vlan) and netgraph ng_eiface nodes, ops
+//! are ioctls on sockets opened inside each jail by an agent process.
+//!
+//! The ABI definitions, jail parameter encoding and msgbuf cursor are plain
+//! code compiled everywhere, so that their tests run on Linux.
+
+pub mod abi;
+pub mod jailparam;
+pub mod msgbuf;
