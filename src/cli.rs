@@ -52,6 +52,16 @@ enum Cmd {
     },
     /// Remove what earlier runs left behind (by tag only).
     Cleanup,
+    /// Check this kernel: features, every link kind, and every op once on
+    /// scratch stacks, with the syscall each uses.
+    Doctor {
+        /// Print JSON (for bug reports) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Internal: the agent process a FreeBSD run starts inside a jail.
+    #[command(name = "__agent", hide = true)]
+    Agent { jid: i32 },
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -83,6 +93,11 @@ pub struct RunArgs {
     /// No progress display; the final table and errors only.
     #[arg(long)]
     quiet: bool,
+    /// Load the kernel modules of the suite's link kinds first (FreeBSD:
+    /// kldload if_epair, if_tuntap, if_bridge, if_lagg, if_vlan, ng_eiface;
+    /// Linux loads them on demand, so there it changes nothing).
+    #[arg(long)]
+    load_modules: bool,
 }
 
 fn parse_duration_arg(s: &str) -> Result<Duration, String> {
@@ -156,6 +171,20 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             print!("{}", suite::load(&suite)?.to_toml());
             Ok(exit::CLEAN)
         }
+        Some(Cmd::Doctor { json }) => {
+            let d = crate::doctor::run(platform::native()?)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&d)?);
+            } else {
+                print!("{}", crate::doctor::render(&d));
+            }
+            Ok(if d.leftovers.is_empty() {
+                exit::CLEAN
+            } else {
+                exit::FINDINGS
+            })
+        }
+        Some(Cmd::Agent { jid }) => Ok(platform::agent_main(jid)?),
         Some(Cmd::Cleanup) => {
             let p = platform::native()?;
             p.require_privileges()?;
@@ -214,6 +243,7 @@ fn run(a: RunArgs) -> anyhow::Result<i32> {
         journal: a.journal.clone(),
         journal_max_bytes: a.journal_max_mib << 20,
         quiet: a.quiet,
+        load_modules: a.load_modules,
     };
     let run = Run::prepare(platform, cfg)?;
     if !a.quiet {

@@ -7,6 +7,7 @@
 pub mod addr;
 pub mod check;
 pub mod cli;
+pub mod doctor;
 pub mod engine;
 pub mod journal;
 pub mod model;

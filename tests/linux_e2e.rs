@@ -226,3 +226,79 @@ fn cleanup_removes_a_killed_runs_leftovers_and_nothing_else() {
     assert!(leftover_namespaces().is_empty());
     assert_eq!(before, host_state());
 }
+
+#[test]
+fn doctor_performs_every_op_once_and_cleans_up() {
+    require_root!();
+    let _s = serial();
+    let before = host_state();
+    let o = run(&["doctor", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let d: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(d["platform"], "linux");
+    let ops = d["ops"].as_array().unwrap();
+    let result = |op: &str| -> Vec<String> {
+        ops.iter()
+            .filter(|r| r["what"] == op)
+            .map(|r| r["result"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for op in [
+        "create",
+        "destroy",
+        "destroy-netlink",
+        "move",
+        "move-back",
+        "up-down",
+        "mtu",
+        "rename",
+        "media",
+        "addr4-add",
+        "addr4-del",
+        "addr6-add",
+        "addr6-del",
+        "send-udp4",
+        "send-udp6",
+        "send-raw",
+        "capture",
+        "tun-open",
+        "member-add",
+        "member-del",
+        "stack-create",
+        "stack-remove",
+    ] {
+        assert!(!result(op).is_empty(), "doctor did not try {op}");
+    }
+    // The kinds every Linux with veth/bridge/tun has must work end to end here.
+    for op in [
+        "create",
+        "move",
+        "move-back",
+        "stack-create",
+        "stack-remove",
+        "destroy",
+        "capture",
+        "member-add",
+    ] {
+        assert!(
+            result(op).iter().all(|r| r == "OK"),
+            "{op}: {:?}",
+            result(op)
+        );
+    }
+    assert!(
+        ops.iter()
+            .all(|r| !r["detail"].as_str().unwrap().is_empty()),
+        "an op without its syscall"
+    );
+    let kinds = d["kinds"].as_array().unwrap();
+    assert_eq!(kinds.len(), 8);
+    assert!(
+        kinds
+            .iter()
+            .any(|k| k["what"] == "pair" && k["target"] == "veth" && k["result"] == "OK")
+    );
+    assert_eq!(d["leftovers"].as_array().unwrap().len(), 0);
+    assert!(leftover_namespaces().is_empty());
+    assert_eq!(before, host_state());
+}

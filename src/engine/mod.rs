@@ -32,6 +32,8 @@ pub struct RunConfig {
     pub journal: Option<PathBuf>,
     pub journal_max_bytes: u64,
     pub quiet: bool,
+    /// Load the kernel modules of the suite's link kinds before probing.
+    pub load_modules: bool,
 }
 
 /// Shared between the workers, the watchdog and the orchestrator.

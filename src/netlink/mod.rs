@@ -246,6 +246,14 @@ impl Msg {
             .finish()
     }
 
+    /// RTM_DELLINK by index, for FreeBSD, whose rtnl_handle_dellink looks
+    /// links up by ifi_index only.
+    pub fn del_link_index(&mut self, seq: u32, index: i32) -> &[u8] {
+        self.begin(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, seq)
+            .ifinfomsg(index, 0, 0)
+            .finish()
+    }
+
     /// RTM_NEWLINK (set) on `name`, with one u32 attribute: IFLA_NET_NS_FD
     /// for a move, IFLA_MASTER for membership.
     pub fn set_link_u32(&mut self, seq: u32, name: &[u8], attr: u16, v: u32) -> &[u8] {

@@ -143,6 +143,18 @@ fn delete_move_and_master_match_reference() {
 }
 
 #[test]
+fn delete_by_index_matches_reference() {
+    let mut lm = LinkMessage::default();
+    lm.header.index = 33;
+    let want = reference(
+        RouteNetlinkMessage::DelLink(lm),
+        NLM_F_REQUEST | NLM_F_ACK,
+        12,
+    );
+    assert_eq!(Msg::default().del_link_index(12, 33), &want[..]);
+}
+
+#[test]
 fn address_add_and_delete_match_reference() {
     for (addr, plen) in [
         ("198.18.0.17".parse::<std::net::IpAddr>().unwrap(), 28u8),

@@ -2,14 +2,17 @@
 //! module is OS-neutral; each backend implements these traits with its own
 //! syscalls.
 
-use crate::model::{LinkKind, Tag};
+use crate::model::{LinkKind, OpKind, Tag};
 use crate::plan::Op;
 use crate::world::World;
 use std::sync::Arc;
 
+pub mod agent;
 pub mod freebsd;
 #[cfg(target_os = "linux")]
 pub mod linux;
+#[cfg(unix)]
+pub mod unix;
 
 /// What one op came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +53,9 @@ pub trait Platform: Send + Sync {
     fn require_privileges(&self) -> Result<(), EnvError>;
     /// Check what the run needs beyond link kinds (VIMAGE on FreeBSD).
     fn require_features(&self) -> Result<(), EnvError>;
+    /// Load the kernel modules behind these link kinds (FreeBSD kldload);
+    /// returns the ones loaded. Linux loads them on demand and returns none.
+    fn load_modules(&self, kinds: &[LinkKind]) -> anyhow::Result<Vec<String>>;
     /// Try to create and destroy one link of each kind in a scratch stack
     /// tagged with `tag`.
     fn probe_kinds(&self, tag: &Tag, kinds: &[LinkKind]) -> anyhow::Result<Vec<KindProbe>>;
@@ -61,6 +67,8 @@ pub trait Platform: Send + Sync {
     fn leftovers(&self, tag: Option<&Tag>) -> anyhow::Result<Vec<String>>;
     /// Remove tagged objects; returns what was removed.
     fn cleanup(&self, tag: Option<&Tag>) -> anyhow::Result<Vec<String>>;
+    /// The syscall path an op takes on this platform, for `ifstress doctor`.
+    fn syscall_of(&self, op: OpKind, kind: LinkKind) -> &'static str;
     /// The calling thread's kernel id, for the watchdog.
     fn thread_id(&self) -> i64;
     /// The kernel stack (or the best the OS shows) of a thread of this process.
@@ -95,8 +103,26 @@ pub fn native() -> Result<&'static dyn Platform, EnvError> {
         static LINUX: linux::Linux = linux::Linux;
         Ok(&LINUX)
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(target_os = "freebsd")]
+    {
+        static FREEBSD: freebsd::FreeBsd = freebsd::FreeBsd;
+        Ok(&FREEBSD)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
     {
         Err(EnvError::Unsupported(std::env::consts::OS))
+    }
+}
+
+/// `ifstress __agent JID`: the body of an agent process (FreeBSD only).
+pub fn agent_main(jid: i32) -> Result<i32, EnvError> {
+    #[cfg(target_os = "freebsd")]
+    {
+        Ok(freebsd::agent_main(jid))
+    }
+    #[cfg(not(target_os = "freebsd"))]
+    {
+        let _ = jid;
+        Err(EnvError::Unsupported("agents exist only on FreeBSD"))
     }
 }

@@ -40,7 +40,10 @@ pub struct Ifreq {
 
 impl Ifreq {
     pub fn new(name: &[u8; IFNAMSIZ]) -> Ifreq {
-        Ifreq { name: *name, u: [0; 16] }
+        Ifreq {
+            name: *name,
+            u: [0; 16],
+        }
     }
     pub fn set_i32(&mut self, v: i32) {
         self.u[..4].copy_from_slice(&v.to_ne_bytes());
@@ -94,7 +97,13 @@ pub struct SockaddrIn {
 
 impl SockaddrIn {
     pub fn new(addr: [u8; 4]) -> SockaddrIn {
-        SockaddrIn { len: 16, family: AF_INET, port: 0, addr, zero: [0; 8] }
+        SockaddrIn {
+            len: 16,
+            family: AF_INET,
+            port: 0,
+            addr,
+            zero: [0; 8],
+        }
     }
 }
 
@@ -112,7 +121,14 @@ pub struct SockaddrIn6 {
 
 impl SockaddrIn6 {
     pub fn new(addr: [u8; 16]) -> SockaddrIn6 {
-        SockaddrIn6 { len: 28, family: AF_INET6, port: 0, flowinfo: 0, addr, scope_id: 0 }
+        SockaddrIn6 {
+            len: 28,
+            family: AF_INET6,
+            port: 0,
+            flowinfo: 0,
+            addr,
+            scope_id: 0,
+        }
     }
 }
 
@@ -168,7 +184,10 @@ pub struct In6Ifreq {
 
 impl In6Ifreq {
     pub fn with_addr(name: &[u8; IFNAMSIZ], a: SockaddrIn6) -> In6Ifreq {
-        let mut r = In6Ifreq { name: *name, u: [0; 34] };
+        let mut r = In6Ifreq {
+            name: *name,
+            u: [0; 34],
+        };
         // SAFETY: SockaddrIn6 is plain data of 28 bytes; u has 272.
         unsafe {
             std::ptr::copy_nonoverlapping(

@@ -20,7 +20,8 @@ impl JailParams {
     }
 
     fn push(&mut self, name: &str, v: Value) -> &mut Self {
-        self.params.push((CString::new(name).expect("static names"), v));
+        self.params
+            .push((CString::new(name).expect("static names"), v));
         self
     }
 
@@ -75,7 +76,9 @@ impl JailParams {
     }
 
     pub fn get_int(&self, name: &str) -> Option<i32> {
-        self.bytes(name).and_then(|b| b.get(..4)).map(|b| i32::from_ne_bytes(b.try_into().unwrap()))
+        self.bytes(name)
+            .and_then(|b| b.get(..4))
+            .map(|b| i32::from_ne_bytes(b.try_into().unwrap()))
     }
 
     pub fn get_string(&self, name: &str) -> Option<String> {
@@ -101,7 +104,10 @@ mod tests {
         let iov = p.iovecs();
         assert_eq!(iov.len(), 10);
         // SAFETY: reading the buffers the params own.
-        let s = |i: usize| unsafe { std::slice::from_raw_parts(iov[i].iov_base as *const u8, iov[i].iov_len) }.to_vec();
+        let s = |i: usize| {
+            unsafe { std::slice::from_raw_parts(iov[i].iov_base as *const u8, iov[i].iov_len) }
+                .to_vec()
+        };
         assert_eq!(s(0), b"name\0");
         assert_eq!(s(1), b"ifstress-ab12-h0\0");
         assert_eq!(s(3), 1i32.to_ne_bytes());

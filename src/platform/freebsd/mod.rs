@@ -6,5 +6,16 @@
 //! code compiled everywhere, so that their tests run on Linux.
 
 pub mod abi;
+#[cfg(target_os = "freebsd")]
+mod agentproc;
+#[cfg(target_os = "freebsd")]
+mod backend;
 pub mod jailparam;
 pub mod msgbuf;
+#[cfg(target_os = "freebsd")]
+mod sys;
+
+#[cfg(target_os = "freebsd")]
+pub use agentproc::main as agent_main;
+#[cfg(target_os = "freebsd")]
+pub use backend::FreeBsd;

@@ -61,7 +61,9 @@ fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
     if needle.len() > hay.len() {
         return None;
     }
-    (0..=hay.len() - needle.len()).rev().find(|&i| &hay[i..i + needle.len()] == needle)
+    (0..=hay.len() - needle.len())
+        .rev()
+        .find(|&i| &hay[i..i + needle.len()] == needle)
 }
 
 #[cfg(test)]
@@ -87,7 +89,13 @@ mod tests {
         let Some(t) = transcript() else { return };
         let boot = "Copyright (c) 1992-2019 The FreeBSD Project.\n".repeat(20);
         let mut c = Cursor::at_end(boot.as_bytes());
-        assert_eq!(c.advance(boot.as_bytes()), Advance { text: String::new(), lost: false });
+        assert_eq!(
+            c.advance(boot.as_bytes()),
+            Advance {
+                text: String::new(),
+                lost: false
+            }
+        );
         let after = format!("{boot}{t}");
         let a = c.advance(after.as_bytes());
         assert_eq!(a.text, t);

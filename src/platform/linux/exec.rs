@@ -34,6 +34,32 @@ pub fn native_name(kind: LinkKind) -> &'static str {
     }
 }
 
+pub fn syscall_of(op: OpKind, kind: LinkKind) -> &'static str {
+    match op {
+        OpKind::Create if kind.is_tunnel() => {
+            "open /dev/net/tun, TUNSETIFF(IFF_TUN_EXCL), TUNSETPERSIST"
+        }
+        OpKind::Create => "RTM_NEWLINK (IFLA_LINKINFO), RTM_NEWLINK IFLA_IFALIAS",
+        OpKind::Destroy if kind.is_tunnel() => "TUNSETIFF attach, TUNSETPERSIST 0, close",
+        OpKind::Destroy | OpKind::DestroyNetlink => "RTM_DELLINK (IFLA_IFNAME)",
+        OpKind::Move | OpKind::MoveBack => "RTM_NEWLINK IFLA_NET_NS_FD",
+        OpKind::UpDown => "SIOCGIFFLAGS, SIOCSIFFLAGS",
+        OpKind::Mtu => "SIOCSIFMTU",
+        OpKind::Rename => "SIOCSIFNAME",
+        OpKind::Media => "SIOCETHTOOL ETHTOOL_GSET",
+        OpKind::Addr4Add | OpKind::Addr6Add => "SIOCGIFINDEX, RTM_NEWADDR",
+        OpKind::Addr4Del | OpKind::Addr6Del => "SIOCGIFINDEX, RTM_DELADDR",
+        OpKind::SendUdp4 => "sendmsg 224.0.0.1 IP_PKTINFO",
+        OpKind::SendUdp6 => "sendto ff02::1%link",
+        OpKind::SendRaw => "AF_PACKET sendto",
+        OpKind::Capture => "AF_PACKET bind, recv",
+        OpKind::TunOpen => "setns, open /dev/net/tun, TUNSETIFF",
+        OpKind::MemberAdd | OpKind::MemberDel => "RTM_NEWLINK IFLA_MASTER",
+        OpKind::StackCreate => "unshare(CLONE_NEWNET), mount --bind, RTM_NEWLINK IFLA_NET_NS_FD",
+        OpKind::StackRemove => "umount2, unlink, close",
+    }
+}
+
 pub fn rtnl_kind(kind: LinkKind, parent_ix: i32, ordinal: usize, peer: &IfName) -> NewLink<'_> {
     match kind {
         LinkKind::Pair => NewLink::Veth {
@@ -86,7 +112,7 @@ fn open_socks(ctx: &Ctx, ns: OwnedFd, generation: u32) -> Sys<StackSocks> {
     let made = (|| {
         Ok(StackSocks {
             generation,
-            nl: Netlink::open()?,
+            nl: Netlink::open(libc::AF_NETLINK)?,
             inet: sys::socket(libc::AF_INET, libc::SOCK_DGRAM, 0)?,
             inet6: sys::socket(libc::AF_INET6, libc::SOCK_DGRAM, 0)?,
             pkt: sys::socket(

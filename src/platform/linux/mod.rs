@@ -12,7 +12,7 @@ pub mod netns;
 pub mod sys;
 
 use super::{EnvError, Executor, KernelLog, KindProbe, Platform, Session};
-use crate::model::{LinkKind, StackRole, Tag};
+use crate::model::{LinkKind, OpKind, StackRole, Tag};
 use crate::netlink::NewLink;
 use crate::world::{StackId, World};
 use anyhow::{Context, anyhow};
@@ -55,6 +55,11 @@ impl Platform for Linux {
             ));
         }
         Ok(())
+    }
+
+    fn load_modules(&self, _kinds: &[LinkKind]) -> anyhow::Result<Vec<String>> {
+        // rtnetlink asks the kernel to load link-type modules on demand.
+        Ok(Vec::new())
     }
 
     fn probe_kinds(&self, tag: &Tag, kinds: &[LinkKind]) -> anyhow::Result<Vec<KindProbe>> {
@@ -144,7 +149,8 @@ impl Platform for Linux {
             }
         }
         let links = host_links()?;
-        let mut nl = sys::Netlink::open().map_err(std::io::Error::from_raw_os_error)?;
+        let mut nl =
+            sys::Netlink::open(libc::AF_NETLINK).map_err(std::io::Error::from_raw_os_error)?;
         for l in links {
             if l.alias.as_deref().is_some_and(|a| Tag::owns_alias(tag, a)) {
                 let name = l.name.clone();
@@ -155,6 +161,10 @@ impl Platform for Linux {
             }
         }
         Ok(removed)
+    }
+
+    fn syscall_of(&self, op: OpKind, kind: LinkKind) -> &'static str {
+        exec::syscall_of(op, kind)
     }
 
     fn thread_id(&self) -> i64 {
@@ -183,7 +193,7 @@ impl Platform for Linux {
 /// Links of the host namespace, read with a dump from the calling thread,
 /// which is never one that entered a run's namespace. Read-only.
 fn host_links() -> anyhow::Result<Vec<crate::netlink::LinkInfo>> {
-    let mut nl = sys::Netlink::open()
+    let mut nl = sys::Netlink::open(libc::AF_NETLINK)
         .map_err(std::io::Error::from_raw_os_error)
         .context("opening a netlink socket")?;
     nl.dump_links()
@@ -196,7 +206,7 @@ fn probe_in_scratch(name: &str, tag: &Tag, kinds: &[LinkKind]) -> anyhow::Result
     let _ns = netns::create_here(name)
         .map_err(std::io::Error::from_raw_os_error)
         .with_context(|| format!("creating network namespace {name}"))?;
-    let mut nl = sys::Netlink::open().map_err(std::io::Error::from_raw_os_error)?;
+    let mut nl = sys::Netlink::open(libc::AF_NETLINK).map_err(std::io::Error::from_raw_os_error)?;
     let inet = sys::socket(libc::AF_INET, libc::SOCK_DGRAM, 0)
         .map_err(std::io::Error::from_raw_os_error)?;
     let parent = tag.link_name(LinkKind::Pair, 900, 0, false);

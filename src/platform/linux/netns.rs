@@ -69,6 +69,7 @@ pub fn create_here(name: &str) -> Sys<OwnedFd> {
     }
     // SAFETY: fresh descriptor.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    optimistic_dad();
     let p = path(name);
     // SAFETY: valid path; O_EXCL refuses to reuse a name another run holds.
     let f = unsafe {
@@ -100,6 +101,20 @@ pub fn create_here(name: &str) -> Sys<OwnedFd> {
         return Err(e);
     }
     Ok(fd)
+}
+
+/// IPv6 addresses usable while DAD still runs (RFC 4429), in the namespace
+/// of the calling thread only. Without it a link that just came up has only
+/// a tentative link-local address and every send to ff02::1 stops at source
+/// selection (EADDRNOTAVAIL) before reaching the output path under test;
+/// with it, DAD and its ND traffic still happen. /proc/sys/net shows the
+/// calling thread's namespace. Best effort: a kernel without IPv6 has none.
+fn optimistic_dad() {
+    for scope in ["all", "default"] {
+        for knob in ["optimistic_dad", "use_optimistic"] {
+            let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{scope}/{knob}"), "1");
+        }
+    }
 }
 
 /// Drop the name of a namespace. It dies when the last descriptor, socket or

@@ -1,0 +1,1001 @@
+//! The FreeBSD platform, session and executor.
+//!
+//! Stacks: the run's home is a persistent VNET jail `ifstress-<tag>-h0` with
+//! children; fixed and churn stacks are VNET jails beneath it
+//! (`ifstress-<tag>-h0.ifstress-<tag>-s1`). The main process stays in the
+//! host prison (it reads the message buffer and removes jails); every op
+//! goes through sockets opened inside the run's jails by agents, so no op
+//! names an interface of the host's vnet. Interfaces are created on the home
+//! jail's socket, so they are born in the home vnet.
+
+use super::abi::{self, Ifreq, fixed};
+use super::agentproc::Agent;
+use super::msgbuf::Cursor;
+use super::sys::{self, Sys};
+use crate::model::{LinkKind, OpKind, StackRole, Tag};
+use crate::plan::Op;
+use crate::platform::agent::Request;
+use crate::platform::unix::Netlink;
+use crate::platform::{EnvError, Executor, KernelLog, KindProbe, Outcome, Platform, Session};
+use crate::world::{HOME, LinkHint, LinkId, StackId, World};
+use anyhow::{Context, anyhow};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::{Arc, Mutex};
+
+const SKIP: i32 = -1;
+const HELD: usize = 4;
+const SWEEP_EVERY: u32 = 64;
+
+pub struct FreeBsd;
+
+fn cloner(kind: LinkKind) -> Option<&'static str> {
+    Some(match kind {
+        LinkKind::Pair => "epair",
+        LinkKind::Tun => "tun",
+        LinkKind::Tap => "tap",
+        LinkKind::Bridge => "bridge",
+        LinkKind::Lagg => "lagg",
+        LinkKind::Vlan => "vlan",
+        LinkKind::Eiface | LinkKind::Macvlan => return None,
+    })
+}
+
+pub fn native_name(kind: LinkKind) -> &'static str {
+    match kind {
+        LinkKind::Eiface => "ng_eiface",
+        LinkKind::Macvlan => "macvlan",
+        k => cloner(k).expect("cloned kinds"),
+    }
+}
+
+/// Kernel module holding each kind, for --load-modules.
+fn module(kind: LinkKind) -> Option<(&'static str, &'static str)> {
+    Some(match kind {
+        LinkKind::Pair => ("if_epair", "if_epair"),
+        LinkKind::Tun | LinkKind::Tap => ("if_tuntap", "if_tuntap"),
+        LinkKind::Bridge => ("if_bridge", "if_bridge"),
+        LinkKind::Lagg => ("if_lagg", "if_lagg"),
+        LinkKind::Vlan => ("if_vlan", "if_vlan"),
+        LinkKind::Eiface => ("ng_eiface", "ng_eiface"),
+        LinkKind::Macvlan => return None,
+    })
+}
+
+pub fn syscall_of(op: OpKind, kind: LinkKind) -> &'static str {
+    match op {
+        OpKind::Create if kind == LinkKind::Eiface => {
+            "NGM_MKPEER eiface, NGM_EIFACE_GET_IFNAME, SIOCSIFNAME, SIOCSIFDESCR"
+        }
+        OpKind::Create => "SIOCIFCREATE2, SIOCSIFNAME, SIOCSIFDESCR",
+        OpKind::Destroy if kind == LinkKind::Eiface => "NGM_SHUTDOWN",
+        OpKind::Destroy => "SIOCIFDESTROY",
+        OpKind::DestroyNetlink => "SIOCGIFINDEX, RTM_DELLINK (AF_NETLINK)",
+        OpKind::Move => "SIOCSIFVNET",
+        OpKind::MoveBack => "SIOCSIFRVNET (from the home jail's agent)",
+        OpKind::UpDown => "SIOCGIFFLAGS, SIOCSIFFLAGS",
+        OpKind::Mtu => "SIOCSIFMTU",
+        OpKind::Rename => "SIOCSIFNAME",
+        OpKind::Media => "SIOCGIFMEDIA",
+        OpKind::Addr4Add => "SIOCAIFADDR",
+        OpKind::Addr4Del => "SIOCDIFADDR",
+        OpKind::Addr6Add => "SIOCAIFADDR_IN6",
+        OpKind::Addr6Del => "SIOCDIFADDR_IN6",
+        OpKind::SendUdp4 => "IP_MULTICAST_IF, sendto 224.0.0.1",
+        OpKind::SendUdp6 => "sendto ff02::1%link",
+        OpKind::SendRaw => "BIOCSETIF, write /dev/bpf (agent)",
+        OpKind::Capture => "BIOCSETIF, read /dev/bpf (agent)",
+        OpKind::TunOpen => "open /dev/tun or /dev/tap inside the jail (agent)",
+        OpKind::MemberAdd if kind == LinkKind::Lagg => "SIOCSLAGGPORT",
+        OpKind::MemberDel if kind == LinkKind::Lagg => "SIOCSLAGGDELPORT",
+        OpKind::MemberAdd => "SIOCSDRVSPEC BRDGADD",
+        OpKind::MemberDel => "SIOCSDRVSPEC BRDGDEL",
+        OpKind::StackCreate => "jail_set(JAIL_CREATE, vnet=new), SIOCSIFVNET",
+        OpKind::StackRemove => "jail_remove",
+    }
+}
+
+fn home_name(tag: &Tag) -> String {
+    tag.stack_name(StackRole::Home, 0)
+}
+
+/// The jail name of a layout stack: children carry their parent's name.
+fn jail_name(world: &World, s: StackId) -> String {
+    let st = &world.layout.stacks[s as usize];
+    if st.role == StackRole::Home {
+        st.name.clone()
+    } else {
+        format!("{}.{}", home_name(&world.layout.tag), st.name)
+    }
+}
+
+impl Platform for FreeBsd {
+    fn name(&self) -> &'static str {
+        "freebsd"
+    }
+
+    fn kernel(&self) -> String {
+        match nix::sys::utsname::uname() {
+            Ok(u) => format!(
+                "{} {} {}",
+                u.sysname().to_string_lossy(),
+                u.release().to_string_lossy(),
+                u.version().to_string_lossy()
+            ),
+            Err(e) => format!("unknown ({e})"),
+        }
+    }
+
+    fn require_privileges(&self) -> Result<(), EnvError> {
+        if nix::unistd::geteuid().is_root() {
+            Ok(())
+        } else {
+            Err(EnvError::NotRoot(
+                "creating VNET jails and interfaces needs root".into(),
+            ))
+        }
+    }
+
+    fn require_features(&self) -> Result<(), EnvError> {
+        if sys::sysctl_int("kern.features.vimage") != Some(1) {
+            return Err(EnvError::Missing(
+                "VIMAGE (kern.features.vimage is not 1; build the kernel with `options VIMAGE`)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn load_modules(&self, kinds: &[LinkKind]) -> anyhow::Result<Vec<String>> {
+        let mut loaded = Vec::new();
+        for k in kinds {
+            let Some((m, f)) = module(*k) else { continue };
+            if sys::load_module(m, f).with_context(|| format!("kldload {f}"))? {
+                loaded.push(f.to_string());
+            }
+        }
+        Ok(loaded)
+    }
+
+    fn probe_kinds(&self, _tag: &Tag, kinds: &[LinkKind]) -> anyhow::Result<Vec<KindProbe>> {
+        let have = sys::cloners().context("listing interface cloners (SIOCIFGCLONERS)")?;
+        Ok(kinds
+            .iter()
+            .map(|&kind| {
+                let result = match kind {
+                    LinkKind::Macvlan => Err("FreeBSD has no macvlan".to_string()),
+                    LinkKind::Eiface => {
+                        sys::socket(abi::AF_NETGRAPH, libc::SOCK_DGRAM, abi::NG_CONTROL)
+                            .map(drop)
+                            .map_err(|e| {
+                                format!(
+                                    "no netgraph socket ({}); kldload ng_socket ng_eiface",
+                                    std::io::Error::from_raw_os_error(e)
+                                )
+                            })
+                    }
+                    k => {
+                        let c = cloner(k).expect("cloned kinds");
+                        if have.iter().any(|h| h == c) {
+                            Ok(())
+                        } else {
+                            Err(format!(
+                                "no `{c}` cloner (kldload {}, or --load-modules)",
+                                module(k).map_or("?", |m| m.1)
+                            ))
+                        }
+                    }
+                };
+                KindProbe {
+                    kind,
+                    native: native_name(kind),
+                    result,
+                }
+            })
+            .collect())
+    }
+
+    fn start(&self, world: Arc<World>) -> anyhow::Result<Arc<dyn Session>> {
+        let n = world.layout.stacks.len() as i32;
+        let mut jids = Vec::new();
+        for s in 0..world.layout.stacks.len() as StackId {
+            let role = world.layout.stacks[s as usize].role;
+            if role == StackRole::Churn {
+                jids.push(None);
+                continue;
+            }
+            let name = jail_name(&world, s);
+            let children = (role == StackRole::Home).then_some(n + 8);
+            match sys::jail_create(&name, children) {
+                Ok(j) => jids.push(Some(j)),
+                Err(e) => {
+                    if let Some(Some(home)) = jids.first() {
+                        let _ = sys::jail_remove(*home);
+                    }
+                    return Err(anyhow!(
+                        "creating jail {name}: {}",
+                        std::io::Error::from_raw_os_error(e)
+                    ));
+                }
+            }
+        }
+        Ok(Arc::new(FbsdSession {
+            world,
+            jids: jids.into_iter().map(Mutex::new).collect(),
+        }))
+    }
+
+    fn kernel_log(&self) -> anyhow::Result<Box<dyn KernelLog>> {
+        let now = sys::sysctl_bytes("kern.msgbuf").context("reading kern.msgbuf")?;
+        Ok(Box::new(Msgbuf {
+            cursor: Cursor::at_end(&now),
+        }))
+    }
+
+    fn leftovers(&self, tag: Option<&Tag>) -> anyhow::Result<Vec<String>> {
+        Ok(sys::jails()
+            .into_iter()
+            .filter(|j| Tag::owns_stack(tag, &j.name))
+            .map(|j| {
+                format!(
+                    "jail {} (jid {}){}",
+                    j.name,
+                    j.jid,
+                    if j.dying { " dying" } else { "" }
+                )
+            })
+            .collect())
+    }
+
+    fn cleanup(&self, tag: Option<&Tag>) -> anyhow::Result<Vec<String>> {
+        let mut removed = Vec::new();
+        // Parents first: removing a jail removes its children.
+        let mut js: Vec<_> = sys::jails()
+            .into_iter()
+            .filter(|j| Tag::owns_stack(tag, &j.name) && !j.dying)
+            .collect();
+        js.sort_by_key(|j| j.name.matches('.').count());
+        for j in js {
+            match sys::jail_remove(j.jid) {
+                Ok(()) => removed.push(format!("jail {} (jid {})", j.name, j.jid)),
+                Err(libc::EINVAL) => {} // gone with its parent
+                Err(e) => {
+                    return Err(std::io::Error::from_raw_os_error(e))
+                        .with_context(|| format!("removing jail {}", j.name));
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    fn syscall_of(&self, op: OpKind, kind: LinkKind) -> &'static str {
+        syscall_of(op, kind)
+    }
+
+    fn thread_id(&self) -> i64 {
+        sys::thread_id()
+    }
+
+    fn thread_stack(&self, tid: i64) -> Option<String> {
+        let out = std::process::Command::new("procstat")
+            .args(["-kk", &std::process::id().to_string()])
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(&tid.to_string()))?;
+        Some(line.to_string())
+    }
+}
+
+struct Msgbuf {
+    cursor: Cursor,
+}
+
+impl KernelLog for Msgbuf {
+    fn read_new(&mut self, out: &mut Vec<String>) -> std::io::Result<()> {
+        let now = sys::sysctl_bytes("kern.msgbuf")?;
+        let a = self.cursor.advance(&now);
+        if a.lost {
+            out.push(
+                "ifstress: kernel message buffer wrapped between reads; lines may be missing"
+                    .into(),
+            );
+        }
+        out.extend(a.text.lines().map(str::to_string));
+        Ok(())
+    }
+}
+
+pub(crate) struct FbsdSession {
+    world: Arc<World>,
+    /// Jail ids by stack; churn stacks come and go under their lock.
+    jids: Vec<Mutex<Option<i32>>>,
+}
+
+impl FbsdSession {
+    fn jid(&self, s: StackId) -> Option<i32> {
+        *self.jids[s as usize]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Session for FbsdSession {
+    fn executor(self: Arc<Self>, worker: usize) -> anyhow::Result<Box<dyn Executor>> {
+        Ok(Box::new(FbsdExec::new(self, worker)?))
+    }
+
+    fn teardown(&self) -> anyhow::Result<()> {
+        let mut errs = Vec::new();
+        // Children, then home.
+        for (i, slot) in self.jids.iter().enumerate().rev() {
+            let mut g = slot.lock().unwrap_or_else(|p| p.into_inner());
+            // EINVAL: the jail went with its parent.
+            if let Some(Err(e)) = g.take().map(sys::jail_remove)
+                && e != libc::EINVAL
+            {
+                errs.push(format!(
+                    "{}: {}",
+                    jail_name(&self.world, i as StackId),
+                    std::io::Error::from_raw_os_error(e)
+                ));
+            }
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(anyhow!("removing jails: {}", errs.join("; ")))
+        }
+    }
+}
+
+/// Sockets and the agent of one jail, for one worker.
+struct StackSocks {
+    generation: u32,
+    jid: i32,
+    agent: Agent,
+    inet: OwnedFd,
+    inet6: OwnedFd,
+    nl: Option<Netlink>,
+    ng: Option<OwnedFd>,
+}
+
+struct Held {
+    fd: OwnedFd,
+    name: [u8; 16],
+    stack: StackId,
+    generation: u32,
+}
+
+pub struct FbsdExec {
+    session: Arc<FbsdSession>,
+    world: Arc<World>,
+    socks: Vec<Option<StackSocks>>,
+    held: [Option<Held>; HELD],
+    descr: Vec<u8>,
+    fds: Vec<OwnedFd>,
+    ops: u32,
+    ng_token: u32,
+    ng_rx: Vec<u8>,
+    payload: [u8; 46],
+}
+
+fn open_socks(jid: i32, generation: u32) -> Sys<StackSocks> {
+    let mut agent = Agent::spawn(jid).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+    let mut fds = Vec::new();
+    let r = agent
+        .client
+        .call(Request::OpenSockets, &mut fds)
+        .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+    if r.errno != 0 {
+        return Err(r.errno);
+    }
+    let have = r.name[0];
+    let mut it = fds.into_iter();
+    let inet = it.next().ok_or(libc::EPROTO)?;
+    let inet6 = it.next().ok_or(libc::EPROTO)?;
+    let nl = if have & 4 != 0 {
+        it.next().map(Netlink::from_fd)
+    } else {
+        None
+    };
+    let ng = if have & 8 != 0 { it.next() } else { None };
+    Ok(StackSocks {
+        generation,
+        jid,
+        agent,
+        inet,
+        inet6,
+        nl,
+        ng,
+    })
+}
+
+fn socks<'a>(
+    session: &FbsdSession,
+    world: &World,
+    cache: &'a mut [Option<StackSocks>],
+    s: StackId,
+) -> Sys<&'a mut StackSocks> {
+    let generation = world.stack_generation(s);
+    let slot = &mut cache[s as usize];
+    if slot.as_ref().is_none_or(|k| k.generation != generation) {
+        *slot = None;
+        let jid = session.jid(s).ok_or(SKIP)?;
+        *slot = Some(open_socks(jid, generation)?);
+    }
+    Ok(slot.as_mut().expect("just filled"))
+}
+
+impl FbsdExec {
+    fn new(session: Arc<FbsdSession>, _worker: usize) -> anyhow::Result<FbsdExec> {
+        let world = session.world.clone();
+        let n = world.layout.stacks.len();
+        let mut e = FbsdExec {
+            descr: world.layout.tag.alias().into_bytes(),
+            session,
+            world,
+            socks: (0..n).map(|_| None).collect(),
+            held: Default::default(),
+            fds: Vec::with_capacity(4),
+            ops: 0,
+            ng_token: 1,
+            ng_rx: vec![0; 512],
+            payload: [0; 46],
+        };
+        for s in 0..n as StackId {
+            if e.world.stack_alive(s) {
+                socks(&e.session, &e.world, &mut e.socks, s).map_err(|c| {
+                    anyhow!(
+                        "starting the agent of jail {}: {}",
+                        jail_name(&e.world, s),
+                        std::io::Error::from_raw_os_error(c)
+                    )
+                })?;
+            }
+        }
+        Ok(e)
+    }
+
+    fn sweep(&mut self) {
+        for (s, slot) in self.socks.iter_mut().enumerate() {
+            if slot
+                .as_ref()
+                .is_some_and(|k| k.generation != self.world.stack_generation(s as StackId))
+            {
+                *slot = None;
+            }
+        }
+    }
+
+    fn locate(&mut self, id: LinkId) {
+        let world = self.world.clone();
+        let names = world.layout.links[id as usize].names;
+        for s in 0..self.socks.len() as StackId {
+            let Ok(k) = socks(&self.session, &world, &mut self.socks, s) else {
+                continue;
+            };
+            for (alt, n) in names.iter().enumerate() {
+                if sys::ifindex(k.inet.as_raw_fd(), n.raw()).is_ok() {
+                    world.set_hint(
+                        id,
+                        LinkHint {
+                            exists: true,
+                            stack: s,
+                            alt_name: alt == 1,
+                        },
+                    );
+                    return;
+                }
+            }
+        }
+        world.set_hint(
+            id,
+            LinkHint {
+                exists: false,
+                ..world.hint(id)
+            },
+        );
+    }
+
+    fn rename(fd: RawFd, from: &[u8; 16], to: &[u8; 16]) -> Sys<()> {
+        let mut to = *to;
+        let mut r = Ifreq::new(from);
+        r.set_ptr(0, to.as_mut_ptr() as usize);
+        sys::ioctl(fd, abi::SIOCSIFNAME, &mut r)
+    }
+
+    fn describe(&mut self, fd: RawFd, name: &[u8; 16]) -> Sys<()> {
+        let mut r = Ifreq::new(name);
+        r.set_buffer(self.descr.as_mut_ptr() as usize, self.descr.len());
+        sys::ioctl(fd, abi::SIOCSIFDESCR, &mut r)
+    }
+
+    /// A netgraph control message to `path`, through the home jail's socket.
+    fn ng_send(&mut self, path: &[u8], cookie: u32, cmd: u32, arg: &[u8]) -> Sys<()> {
+        let k = socks(&self.session, &self.world, &mut self.socks, HOME)?;
+        let ng = k.ng.as_ref().ok_or(libc::EAFNOSUPPORT)?.as_raw_fd();
+        self.ng_token = self.ng_token.wrapping_add(1);
+        let mut msg = [0u8; 56 + 96];
+        let hdr = abi::NgMsgHdr {
+            version: abi::NG_VERSION,
+            spare: 0,
+            spare2: 0,
+            arglen: arg.len() as u32,
+            cmd,
+            flags: 0,
+            token: self.ng_token,
+            typecookie: cookie,
+            cmdstr: [0; 32],
+        };
+        // SAFETY: NgMsgHdr is plain data of 56 bytes.
+        let hb = unsafe { std::slice::from_raw_parts(&hdr as *const _ as *const u8, 56) };
+        msg[..56].copy_from_slice(hb);
+        msg[56..56 + arg.len()].copy_from_slice(arg);
+        let mut sa = abi::SockaddrNg {
+            len: 0,
+            family: abi::AF_NETGRAPH as u8,
+            data: [0; 14],
+        };
+        let n = path.len().min(13);
+        sa.data[..n].copy_from_slice(&path[..n]);
+        sa.len = (n + 3) as u8;
+        // SAFETY: buffers are valid for the call.
+        let rc = unsafe {
+            libc::sendto(
+                ng,
+                msg.as_ptr() as *const _,
+                56 + arg.len(),
+                0,
+                &sa as *const _ as *const libc::sockaddr,
+                sa.len as u32,
+            )
+        };
+        if rc < 0 { Err(sys::errno()) } else { Ok(()) }
+    }
+
+    fn eiface_hook(&self, id: LinkId) -> [u8; 16] {
+        let slot = &self.world.layout.links[id as usize];
+        fixed(format!("is{}e{}", self.world.layout.tag.id, slot.ordinal).as_bytes())
+    }
+
+    fn create(&mut self, id: LinkId) -> Sys<()> {
+        let world = self.world.clone();
+        let slot = &world.layout.links[id as usize];
+        let name = *slot.names[0].raw();
+        let created: [u8; 16] = if slot.kind == LinkKind::Eiface {
+            let hook = self.eiface_hook(id);
+            let mut mk = abi::NgmMkpeer {
+                type_: [0; 32],
+                ourhook: [0; 32],
+                peerhook: [0; 32],
+            };
+            mk.type_[..6].copy_from_slice(b"eiface");
+            mk.ourhook[..16].copy_from_slice(&hook);
+            mk.peerhook[..5].copy_from_slice(b"ether");
+            // SAFETY: plain data of 96 bytes.
+            let arg =
+                unsafe { std::slice::from_raw_parts(&mk as *const _ as *const u8, 96) }.to_vec();
+            self.ng_send(b".", abi::NGM_GENERIC_COOKIE, abi::NGM_MKPEER, &arg)?;
+            let hl = hook.iter().position(|&b| b == 0).unwrap_or(16);
+            self.ng_send(
+                &hook[..hl],
+                abi::NGM_EIFACE_COOKIE,
+                abi::NGM_EIFACE_GET_IFNAME,
+                &[],
+            )?;
+            let k = socks(&self.session, &world, &mut self.socks, HOME)?;
+            let ng = k.ng.as_ref().ok_or(libc::EAFNOSUPPORT)?.as_raw_fd();
+            let mut pfd = libc::pollfd {
+                fd: ng,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one pollfd.
+            if unsafe { libc::poll(&mut pfd, 1, 2000) } <= 0 {
+                return Err(libc::ETIMEDOUT);
+            }
+            // SAFETY: ng_rx is a valid buffer.
+            let n =
+                unsafe { libc::recv(ng, self.ng_rx.as_mut_ptr() as *mut _, self.ng_rx.len(), 0) };
+            if n < 56 + 2 {
+                return Err(libc::EPROTO);
+            }
+            fixed(&self.ng_rx[56..(n as usize).min(56 + 16)])
+        } else {
+            let k = socks(&self.session, &world, &mut self.socks, HOME)?;
+            let c = cloner(slot.kind).ok_or(libc::EOPNOTSUPP)?;
+            let mut r = Ifreq::new(&fixed(c.as_bytes()));
+            let mut vreq;
+            if let Some(p) = slot.parent {
+                vreq = abi::Vlanreq {
+                    parent: *world.name(p).raw(),
+                    tag: 100 + (slot.ordinal % 3900) as u16,
+                    proto: abi::ETHERTYPE_VLAN,
+                };
+                r.set_ptr(0, &mut vreq as *mut _ as usize);
+            }
+            sys::ioctl(k.inet.as_raw_fd(), abi::SIOCIFCREATE2, &mut r)?;
+            r.name
+        };
+        let home = socks(&self.session, &world, &mut self.socks, HOME)?
+            .inet
+            .as_raw_fd();
+        Self::rename(home, &created, &name)?;
+        if let Some(p) = slot.peer {
+            // epairNa was created along with epairNb.
+            let mut b = created;
+            if let Some(i) = b.iter().position(|&c| c == 0) {
+                b[i - 1] = b'b';
+            }
+            Self::rename(home, &b, world.layout.links[p as usize].names[0].raw())?;
+        }
+        world.created(id);
+        let _ = self.describe(home, &name);
+        if let Some(p) = slot.peer {
+            let _ = self.describe(home, world.layout.links[p as usize].names[0].raw());
+        }
+        Ok(())
+    }
+
+    fn move_to(&mut self, id: LinkId, name: &[u8; 16], from: StackId, to: StackId) -> Sys<()> {
+        let jid = socks(&self.session, &self.world, &mut self.socks, to)?.jid;
+        let k = socks(&self.session, &self.world, &mut self.socks, from)?;
+        let mut r = Ifreq::new(name);
+        r.set_i32(jid);
+        sys::ioctl(k.inet.as_raw_fd(), abi::SIOCSIFVNET, &mut r)?;
+        self.world.moved(id, to);
+        Ok(())
+    }
+
+    fn agent_call(&mut self, s: StackId, req: Request) -> Sys<()> {
+        let k = socks(&self.session, &self.world, &mut self.socks, s)?;
+        self.fds.clear();
+        let r = k
+            .agent
+            .client
+            .call(req, &mut self.fds)
+            .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+        if r.errno != 0 { Err(r.errno) } else { Ok(()) }
+    }
+
+    fn run(&mut self, op: &Op) -> Sys<()> {
+        let world = self.world.clone();
+        let id = op.link;
+        let slot = &world.layout.links[id as usize];
+        let hint = world.hint(id);
+        let name = *world.name(id).raw();
+        match op.kind {
+            OpKind::Create => self.create(id),
+            OpKind::Destroy if slot.kind == LinkKind::Eiface => {
+                // The netgraph path: shut the node down, which detaches the ifnet
+                // wherever it is (FreeBSD's PR 292993 regression test does this).
+                let hook = self.eiface_hook(id);
+                let hl = hook.iter().position(|&b| b == 0).unwrap_or(16);
+                self.ng_send(&hook[..hl], abi::NGM_GENERIC_COOKIE, abi::NGM_SHUTDOWN, &[])?;
+                world.destroyed(id);
+                Ok(())
+            }
+            OpKind::Destroy => {
+                let k = socks(&self.session, &world, &mut self.socks, hint.stack)?;
+                let mut r = Ifreq::new(&name);
+                sys::ioctl(k.inet.as_raw_fd(), abi::SIOCIFDESTROY, &mut r)?;
+                world.destroyed(id);
+                Ok(())
+            }
+            OpKind::DestroyNetlink => {
+                let k = socks(&self.session, &world, &mut self.socks, hint.stack)?;
+                // FreeBSD's rtnl_handle_dellink looks links up by index only;
+                // the index is resolved in the same jail a moment before.
+                let ix = sys::ifindex(k.inet.as_raw_fd(), &name)?;
+                let nl = k.nl.as_mut().ok_or(libc::EAFNOSUPPORT)?;
+                nl.request(|m, s| m.del_link_index(s, ix).len())?;
+                world.destroyed(id);
+                Ok(())
+            }
+            OpKind::Move => self.move_to(id, &name, hint.stack, op.stack),
+            OpKind::MoveBack => {
+                // `ifconfig X -vnet J` from the parent: if_vmove_reclaim moves
+                // the link into the caller's own vnet, so the home agent asks.
+                let jid = socks(&self.session, &world, &mut self.socks, hint.stack)?.jid;
+                self.agent_call(HOME, Request::Reclaim { name, jid })?;
+                world.moved(id, HOME);
+                Ok(())
+            }
+            OpKind::UpDown => {
+                let k = socks(&self.session, &world, &mut self.socks, hint.stack)?;
+                let mut r = Ifreq::new(&name);
+                sys::ioctl(k.inet.as_raw_fd(), abi::SIOCGIFFLAGS, &mut r)?;
+                r.set_flags(r.flags() ^ abi::IFF_UP);
+                sys::ioctl(k.inet.as_raw_fd(), abi::SIOCSIFFLAGS, &mut r)
+            }
+            OpKind::Mtu => {
+                let k = socks(&self.session, &world, &mut self.socks, hint.stack)?;
+                let mut r = Ifreq::new(&name);
+                r.set_i32(1280 + (op.arg % 8) as i32 * 32);
+                sys::ioctl(k.inet.as_raw_fd(), abi::SIOCSIFMTU, &mut r)
+            }
+            OpKind::Rename => {
+                let k = socks(&self.session, &world, &mut self.socks, hint.stack)?;
+                let to = *slot.names[!hint.alt_name as usize].raw();
+                Self::rename(k.inet.as_raw_fd(), &name, &to)?;
+                world.renamed(id);
+                Ok(())
+            }
+            OpKind::Media => {
+                let k = socks(&self.session, &world, &mut self.socks, hint.stack)?;
+                let mut m = abi::IfmediaReq {
+                    name,
+                    current: 0,
+                    mask: 0,
+                    status: 0,
+                    active: 0,
+                    count: 0,
+                    ulist: 0,
+                };
+                sys::ioctl(k.inet.as_raw_fd(), abi::SIOCGIFMEDIA, &mut m)
+            }
+            OpKind::Addr4Add => {
+                let k = socks(&self.session, &world, &mut self.socks, hint.stack)?;
+                let a = crate::addr::v4(id);
+                let mut bcast = a;
+                bcast[3] |= 0x0f;
+                let mut req = abi::InAliasreq {
+                    name,
+                    addr: abi::SockaddrIn::new(a),
+                    broadaddr: abi::SockaddrIn::new(bcast),
+                    mask: abi::SockaddrIn::new([255, 255, 255, 240]),
+                    vhid: 0,
+                };
+                sys::ioctl(k.inet.as_raw_fd(), abi::SIOCAIFADDR, &mut req)
+            }
+            OpKind::Addr4Del => {
+                let k = socks(&self.session, &world, &mut self.socks, hint.stack)?;
+                let mut r = Ifreq::new(&name);
+                let sa = abi::SockaddrIn::new(crate::addr::v4(id));
+                // SAFETY: SockaddrIn is 16 plain bytes, the size of the union.
+                r.u.copy_from_slice(unsafe {
+                    std::slice::from_raw_parts(&sa as *const _ as *const u8, 16)
+                });
+                sys::ioctl(k.inet.as_raw_fd(), abi::SIOCDIFADDR, &mut r)
+            }
+            OpKind::Addr6Add => {
+                let k = socks(&self.session, &world, &mut self.socks, hint.stack)?;
+                let mut mask = [0u8; 16];
+                mask[..8].fill(0xff);
+                let mut req = abi::In6Aliasreq {
+                    name,
+                    addr: abi::SockaddrIn6::new(crate::addr::v6(id)),
+                    dstaddr: abi::SockaddrIn6::default(),
+                    prefixmask: abi::SockaddrIn6::new(mask),
+                    flags: 0,
+                    lifetime: abi::In6Addrlifetime {
+                        vltime: abi::ND6_INFINITE_LIFETIME,
+                        pltime: abi::ND6_INFINITE_LIFETIME,
+                        ..Default::default()
+                    },
+                    vhid: 0,
+                };
+                sys::ioctl(k.inet6.as_raw_fd(), abi::SIOCAIFADDR_IN6, &mut req)
+            }
+            OpKind::Addr6Del => {
+                let k = socks(&self.session, &world, &mut self.socks, hint.stack)?;
+                let mut req =
+                    abi::In6Ifreq::with_addr(&name, abi::SockaddrIn6::new(crate::addr::v6(id)));
+                sys::ioctl(k.inet6.as_raw_fd(), abi::SIOCDIFADDR_IN6, &mut req)
+            }
+            OpKind::SendUdp4 => {
+                let k = socks(&self.session, &world, &mut self.socks, hint.stack)?;
+                let ix = sys::ifindex(k.inet.as_raw_fd(), &name)?;
+                send_udp4(k.inet.as_raw_fd(), ix, &self.payload)
+            }
+            OpKind::SendUdp6 => {
+                let k = socks(&self.session, &world, &mut self.socks, hint.stack)?;
+                let ix = sys::ifindex(k.inet.as_raw_fd(), &name)?;
+                send_udp6(k.inet6.as_raw_fd(), ix, &self.payload)
+            }
+            OpKind::SendRaw => self.agent_call(hint.stack, Request::SendRaw { name }),
+            OpKind::Capture => self.agent_call(hint.stack, Request::Capture { name }),
+            OpKind::TunOpen => {
+                let k = op.arg as usize % HELD;
+                if let Some(h) = self.held[k].take() {
+                    drop(h.fd);
+                    // A devfs-cloned interface outlives its descriptor: destroy it.
+                    if world.stack_generation(h.stack) == h.generation
+                        && let Ok(s) = socks(&self.session, &world, &mut self.socks, h.stack)
+                    {
+                        let mut r = Ifreq::new(&h.name);
+                        let _ = sys::ioctl(s.inet.as_raw_fd(), abi::SIOCIFDESTROY, &mut r);
+                    }
+                }
+                let mut path = [0u8; 32];
+                let dev: &[u8] = if slot.kind == LinkKind::Tap {
+                    b"/dev/tap"
+                } else {
+                    b"/dev/tun"
+                };
+                path[..dev.len()].copy_from_slice(dev);
+                let ks = socks(&self.session, &world, &mut self.socks, op.stack)?;
+                self.fds.clear();
+                let r = ks
+                    .agent
+                    .client
+                    .call(Request::OpenDev { path }, &mut self.fds)
+                    .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+                if r.errno != 0 {
+                    return Err(r.errno);
+                }
+                let fd = self.fds.pop().ok_or(libc::EPROTO)?;
+                self.held[k] = Some(Held {
+                    fd,
+                    name: r.name,
+                    stack: op.stack,
+                    generation: world.stack_generation(op.stack),
+                });
+                Ok(())
+            }
+            OpKind::MemberAdd | OpKind::MemberDel => {
+                let member = *world.name(op.other).raw();
+                let mstack = world.hint(op.other).stack;
+                let k = socks(&self.session, &world, &mut self.socks, mstack)?;
+                let add = op.kind == OpKind::MemberAdd;
+                if slot.kind == LinkKind::Lagg {
+                    let mut rp = abi::LaggReqport {
+                        ifname: name,
+                        portname: member,
+                        prio: 0,
+                        flags: 0,
+                        lacp: [0; 16],
+                    };
+                    let req = if add {
+                        abi::SIOCSLAGGPORT
+                    } else {
+                        abi::SIOCSLAGGDELPORT
+                    };
+                    sys::ioctl(k.inet.as_raw_fd(), req, &mut rp)
+                } else {
+                    let mut br = abi::Ifbreq {
+                        ifsname: member,
+                        ifsflags: 0,
+                        stpflags: 0,
+                        path_cost: 0,
+                        portno: 0,
+                        priority: 0,
+                        proto: 0,
+                        role: 0,
+                        state: 0,
+                        addrcnt: 0,
+                        addrmax: 0,
+                        addrexceeded: 0,
+                        pad: [0; 32],
+                    };
+                    let mut d = abi::Ifdrv {
+                        name,
+                        cmd: if add { abi::BRDGADD } else { abi::BRDGDEL },
+                        len: std::mem::size_of::<abi::Ifbreq>() as u64,
+                        data: &mut br as *mut _ as u64,
+                    };
+                    sys::ioctl(k.inet.as_raw_fd(), abi::SIOCSDRVSPEC, &mut d)
+                }
+            }
+            OpKind::StackCreate => {
+                let s = op.stack;
+                {
+                    let mut g = self.session.jids[s as usize]
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
+                    if g.is_some() {
+                        return Err(SKIP);
+                    }
+                    *g = Some(sys::jail_create(&jail_name(&world, s), None)?);
+                    world.stack_created(s);
+                }
+                // A link inside from the start, as jail(8)'s vnet.interface does.
+                self.move_to(id, &name, hint.stack, s)
+            }
+            OpKind::StackRemove => {
+                let s = op.stack;
+                let r = {
+                    let mut g = self.session.jids[s as usize]
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
+                    let jid = g.take().ok_or(SKIP)?;
+                    world.stack_removed(s);
+                    sys::jail_remove(jid)
+                };
+                self.socks[s as usize] = None;
+                r
+            }
+        }
+    }
+}
+
+fn send_udp4(fd: RawFd, ifindex: i32, payload: &[u8]) -> Sys<()> {
+    // struct ip_mreqn: FreeBSD's IP_MULTICAST_IF accepts it to pick by index.
+    #[repr(C)]
+    struct IpMreqn {
+        multiaddr: [u8; 4],
+        address: [u8; 4],
+        ifindex: i32,
+    }
+    let m = IpMreqn {
+        multiaddr: [0; 4],
+        address: [0; 4],
+        ifindex,
+    };
+    // SAFETY: m outlives the call.
+    sys::check(unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_IP,
+            libc::IP_MULTICAST_IF,
+            &m as *const _ as *const _,
+            12,
+        )
+    })?;
+    let mut dst = abi::SockaddrIn::new([224, 0, 0, 1]);
+    dst.port = 9u16.to_be();
+    // SAFETY: buffers valid for the call.
+    let n = unsafe {
+        libc::sendto(
+            fd,
+            payload.as_ptr() as *const _,
+            payload.len(),
+            libc::MSG_DONTWAIT,
+            &dst as *const _ as *const libc::sockaddr,
+            16,
+        )
+    };
+    if n < 0 { Err(sys::errno()) } else { Ok(()) }
+}
+
+fn send_udp6(fd: RawFd, ifindex: i32, payload: &[u8]) -> Sys<()> {
+    let mut dst = abi::SockaddrIn6::new([0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    dst.port = 9u16.to_be();
+    dst.scope_id = ifindex as u32;
+    // SAFETY: buffers valid for the call.
+    let n = unsafe {
+        libc::sendto(
+            fd,
+            payload.as_ptr() as *const _,
+            payload.len(),
+            libc::MSG_DONTWAIT,
+            &dst as *const _ as *const libc::sockaddr,
+            28,
+        )
+    };
+    if n < 0 { Err(sys::errno()) } else { Ok(()) }
+}
+
+impl Executor for FbsdExec {
+    fn exec(&mut self, op: &Op) -> Outcome {
+        self.ops = self.ops.wrapping_add(1);
+        if self.ops.is_multiple_of(SWEEP_EVERY) {
+            self.sweep();
+        }
+        match self.run(op) {
+            Ok(()) => Outcome::Ok,
+            Err(SKIP) => Outcome::Skipped,
+            Err(e) => {
+                let lost = e == libc::ENXIO
+                    || e == libc::ENOENT
+                    || (op.kind == OpKind::Create && e == libc::EEXIST);
+                if lost
+                    && !matches!(
+                        op.kind,
+                        OpKind::StackCreate | OpKind::StackRemove | OpKind::TunOpen
+                    )
+                {
+                    self.locate(op.link);
+                }
+                Outcome::Err(e)
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        self.held = Default::default();
+        self.socks.clear();
+    }
+}
