@@ -273,8 +273,8 @@ pub fn render(d: &Doctor) -> String {
         }
         let _ = writeln!(
             o,
-            "\n{:<16} {:<30} {:<14} {}",
-            title, "target", "result", "detail"
+            "\n{:<16} {:<30} {:<14} detail",
+            title, "target", "result"
         );
         for r in rows {
             let _ = writeln!(
