@@ -228,6 +228,7 @@ impl Platform for FreeBsd {
         let now = sys::sysctl_bytes("kern.msgbuf").context("reading kern.msgbuf")?;
         Ok(Box::new(Msgbuf {
             cursor: Cursor::at_end(&now),
+            badstacks: badstacks(),
         }))
     }
 
