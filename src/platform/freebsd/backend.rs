@@ -291,6 +291,16 @@ impl Platform for FreeBsd {
 
 struct Msgbuf {
     cursor: Cursor,
+    /// WITNESS's record of lock-order reversals (absent without WITNESS).
+    badstacks: Option<String>,
+}
+
+fn badstacks() -> Option<String> {
+    sys::sysctl_bytes("debug.witness.badstacks").ok().map(|b| {
+        String::from_utf8_lossy(&b)
+            .trim_end_matches('\0')
+            .to_string()
+    })
 }
 
 impl KernelLog for Msgbuf {
@@ -304,6 +314,15 @@ impl KernelLog for Msgbuf {
             );
         }
         out.extend(a.text.lines().map(str::to_string));
+        // LORs WITNESS recorded without printing them (debug.witness.trace=0).
+        if let Some(before) = &self.badstacks {
+            let now = badstacks().unwrap_or_default();
+            if now.len() > before.len() && now.starts_with(before.as_str()) {
+                out.push("lock order reversal: (from debug.witness.badstacks)".into());
+                out.extend(now[before.len()..].lines().map(str::to_string));
+            }
+            self.badstacks = Some(now);
+        }
         Ok(())
     }
 }
