@@ -59,6 +59,15 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Read console captures, dmesg output, crashinfo core.txt files or
+    /// kernel logs (`-` for stdin) and print the findings in them.
+    Triage {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<String>,
+        /// Print a JSON array of findings.
+        #[arg(long)]
+        json: bool,
+    },
     /// Internal: the agent process a FreeBSD run starts inside a jail.
     #[command(name = "__agent", hide = true)]
     Agent { jid: i32 },
@@ -185,6 +194,19 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             })
         }
         Some(Cmd::Agent { jid }) => Ok(platform::agent_main(jid)?),
+        Some(Cmd::Triage { files, json }) => {
+            let findings = crate::check::triage_files(&files)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&findings)?);
+            } else {
+                print!("{}", crate::report::findings_text(&findings));
+            }
+            Ok(if findings.is_empty() {
+                exit::CLEAN
+            } else {
+                exit::FINDINGS
+            })
+        }
         Some(Cmd::Cleanup) => {
             let p = platform::native()?;
             p.require_privileges()?;

@@ -361,6 +361,7 @@ impl Run {
                 }
             }
         }
+        crate::check::known::annotate(&mut report.findings, &crate::check::known::load());
         report.finish();
     }
 }

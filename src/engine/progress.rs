@@ -3,7 +3,7 @@
 //! that lives as long as the run.
 
 use super::{Shared, describe_in_flight};
-use crate::check::{Finding, console::Scanner};
+use crate::check::{Finding, triage::Scanner};
 use crate::model::Tag;
 use crate::platform::{KernelLog, Platform};
 use crate::world::World;
@@ -134,13 +134,13 @@ pub fn orchestrate(
                 {
                     lines.clear();
                     if k.read_new(&mut lines).is_ok() {
-                        let before = s.findings().len();
+                        let before = s.count();
                         for l in &lines {
                             s.feed(l);
                         }
                         if !quiet {
-                            for f in &s.findings()[before..] {
-                                let msg = format!("ifstress: kernel: {}", f.title);
+                            for t in s.titles_since(before) {
+                                let msg = format!("ifstress: kernel: {t}");
                                 match &bar {
                                     Some(b) => b.println(msg),
                                     None => eprintln!("{msg}"),
@@ -181,7 +181,7 @@ pub fn orchestrate(
             }
             let ops: u64 = shared.live.iter().map(|l| l.ops.load(Relaxed)).sum();
             let errs: u64 = shared.live.iter().map(|l| l.errors.load(Relaxed)).sum();
-            let found = findings.len() + scanner.as_ref().map_or(0, |s| s.findings().len());
+            let found = findings.len() + scanner.as_ref().map_or(0, |s| s.count());
             let rate = ops - last_ops;
             last_ops = ops;
             let elapsed = shared.epoch.elapsed().as_secs();

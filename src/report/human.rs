@@ -70,8 +70,38 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(o, "verdict: clean (no kernel messages, hangs or leftovers)");
     } else {
         let _ = writeln!(o, "verdict: {} finding(s)", r.findings.len());
-        for f in &r.findings {
-            let _ = writeln!(o, "  [{}] {}", f.kind, f.title);
+        o.push_str(&findings_text(&r.findings));
+    }
+    o
+}
+
+/// Findings as a kernel developer reads them: what, where, known or new.
+pub fn findings_text(findings: &[crate::check::Finding]) -> String {
+    let mut o = String::new();
+    for f in findings {
+        let times = if f.count > 1 {
+            format!(" (x{})", f.count)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(o, "  [{}] {}{times}", f.kind, f.title);
+        let _ = writeln!(
+            o,
+            "      {}  signature {}{}",
+            f.known_issue
+                .as_deref()
+                .map(|k| format!("known: {k}"))
+                .unwrap_or_else(|| "NEW".into()),
+            f.signature,
+            if f.first_seen.is_empty() {
+                String::new()
+            } else {
+                format!("  first at {}", f.first_seen)
+            }
+        );
+        if !f.frames.is_empty() {
+            let shown: Vec<&str> = f.frames.iter().take(8).map(String::as_str).collect();
+            let _ = writeln!(o, "      frames: {}", shown.join(" < "));
         }
     }
     o
@@ -86,6 +116,7 @@ mod tests {
         assert!(t.contains("ENODEV 2"), "{t}");
         assert!(t.contains("900us"), "{t}");
         assert!(t.contains("1.2ms"), "{t}");
-        assert!(t.contains("[kernel-log] panic: <boom>"), "{t}");
+        assert!(t.contains("[panic] panic: <boom>"), "{t}");
+        assert!(t.contains("NEW  signature "), "{t}");
     }
 }

@@ -32,15 +32,26 @@ const CHECKS: &[(&str, &str)] = &[
 
 pub fn render(r: &Report) -> String {
     let suite = format!("ifstress.{}", r.suite);
-    let failures = CHECKS
+    // Console findings (panic, fatal-trap, warning ...) fail the kernel-log check.
+    let check_of = |f: &crate::check::Finding| {
+        if f.from_kernel_log() {
+            "kernel-log".to_string()
+        } else {
+            f.kind.clone()
+        }
+    };
+    let mut kinds: Vec<String> = CHECKS.iter().map(|(k, _)| k.to_string()).collect();
+    for f in &r.findings {
+        let k = check_of(f);
+        if !kinds.contains(&k) {
+            kinds.push(k);
+        }
+    }
+    let failures = kinds
         .iter()
-        .filter(|(k, _)| r.findings.iter().any(|f| f.kind == *k))
-        .count()
-        + r.findings
-            .iter()
-            .filter(|f| !CHECKS.iter().any(|(k, _)| *k == f.kind))
-            .count();
-    let tests = CHECKS.len() + r.ops.len();
+        .filter(|k| r.findings.iter().any(|f| check_of(f) == **k))
+        .count();
+    let tests = kinds.len() + r.ops.len();
     let mut o = String::new();
     let _ = writeln!(o, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
     let _ = writeln!(
@@ -66,35 +77,35 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(o, r#"      <property name="{k}" value="{}"/>"#, escape(&v));
     }
     let _ = writeln!(o, "    </properties>");
-    let mut kinds: Vec<&str> = CHECKS.iter().map(|(k, _)| *k).collect();
-    for f in &r.findings {
-        if !kinds.contains(&f.kind.as_str()) {
-            kinds.push(&f.kind);
-        }
-    }
-    for kind in kinds {
+    for kind in &kinds {
         let desc = CHECKS
             .iter()
-            .find(|(k, _)| *k == kind)
-            .map_or(kind, |(_, d)| d);
+            .find(|(k, _)| k == kind)
+            .map_or(kind.as_str(), |(_, d)| d);
         let _ = write!(
             o,
             r#"    <testcase classname="{}.check" name="{}""#,
             escape(&suite),
             escape(desc)
         );
-        let found: Vec<_> = r.findings.iter().filter(|f| f.kind == kind).collect();
+        let found: Vec<_> = r.findings.iter().filter(|f| check_of(f) == *kind).collect();
         if found.is_empty() {
             let _ = writeln!(o, "/>");
             continue;
         }
         let _ = writeln!(o, ">");
         for f in found {
+            let known = f
+                .known_issue
+                .as_deref()
+                .map(|k| format!("known: {k}\n"))
+                .unwrap_or_else(|| "NEW\n".into());
             let _ = writeln!(
                 o,
-                r#"      <failure type="{}" message="{}">{}</failure>"#,
+                r#"      <failure type="{}" message="{}">{}{}</failure>"#,
                 escape(&f.kind),
                 escape(&f.title),
+                escape(&known),
                 escape(&f.excerpt)
             );
         }

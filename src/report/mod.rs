@@ -4,7 +4,7 @@
 mod human;
 mod junit;
 
-use crate::check::{Finding, console::Scanner};
+use crate::check::{Finding, triage::Scanner};
 use crate::model::Tag;
 use crate::platform::Platform;
 use crate::stats::OpSummary;
@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-pub use human::render as human;
+pub use human::{findings_text, render as human};
 pub use junit::render as junit;
 
 /// Links created before the workers started.
@@ -148,7 +148,7 @@ pub(crate) fn sample() -> Report {
         setup: SetupSummary::default(),
         ops,
         findings: vec![Finding::new(
-            "kernel-log",
+            "panic",
             "panic: <boom> & \"x\"",
             "panic: <boom>\nline 2",
         )],
