@@ -107,6 +107,10 @@ pub struct RunArgs {
     /// Linux loads them on demand, so there it changes nothing).
     #[arg(long)]
     load_modules: bool,
+    /// How long a stack the run removed may stay alive (a jail DYING, a
+    /// namespace held) before it is a finding (default: the suite's, 30s).
+    #[arg(long, value_name = "D", value_parser = parse_duration_arg)]
+    dying_grace: Option<Duration>,
 }
 
 fn parse_duration_arg(s: &str) -> Result<Duration, String> {
@@ -266,6 +270,7 @@ fn run(a: RunArgs) -> anyhow::Result<i32> {
         journal_max_bytes: a.journal_max_mib << 20,
         quiet: a.quiet,
         load_modules: a.load_modules,
+        dying_grace: a.dying_grace,
     };
     let run = Run::prepare(platform, cfg)?;
     if !a.quiet {

@@ -246,6 +246,7 @@ pub fn run(platform: &'static dyn Platform) -> anyhow::Result<Doctor> {
         .join()
         .map_err(|_| anyhow::anyhow!("doctor thread panicked"));
     let torn = session.teardown();
+    let _ = session.dying(std::time::Duration::from_secs(5));
     drop(session);
     d.ops = rows??;
     torn?;

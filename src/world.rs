@@ -153,6 +153,8 @@ pub struct World {
 
 pub struct StackState {
     alive: AtomicBool,
+    /// Devices opened inside (tun-open), for what a dying stack held.
+    tun_opens: AtomicU32,
     /// Bumped on every removal, so workers drop sockets they hold on the old one.
     generation: AtomicU32,
 }
@@ -173,6 +175,7 @@ impl World {
             .iter()
             .map(|s| StackState {
                 alive: AtomicBool::new(s.role != StackRole::Churn),
+                tun_opens: AtomicU32::new(0),
                 generation: AtomicU32::new(0),
             })
             .collect();
@@ -259,6 +262,14 @@ impl World {
 
     pub fn stack_alive(&self, s: StackId) -> bool {
         self.stacks[s as usize].alive.load(Relaxed)
+    }
+
+    pub fn tun_opened(&self, s: StackId) {
+        self.stacks[s as usize].tun_opens.fetch_add(1, Relaxed);
+    }
+
+    pub fn tun_opens(&self, s: StackId) -> u32 {
+        self.stacks[s as usize].tun_opens.load(Relaxed)
     }
 
     pub fn stack_generation(&self, s: StackId) -> u32 {

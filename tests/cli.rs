@@ -89,7 +89,8 @@ fn list_and_show() {
 /// ../shared/fixtures) through `ifstress triage -`.
 #[test]
 fn triage_reads_stdin_and_titles_a_real_panic() {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/freebsd/syzkaller-freebsd-8.txt");
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/freebsd/syzkaller-freebsd-8.txt");
     let Ok(text) = std::fs::read_to_string(&p) else {
         eprintln!("SKIP: {} is absent", p.display());
         return;
@@ -102,23 +103,43 @@ fn triage_reads_stdin_and_titles_a_real_panic() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(1), "findings exit 1");
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let f = &v[0];
     assert_eq!(f["kind"], "fatal-trap");
-    assert_eq!(f["title"], "Fatal trap N: page fault while in kernel mode in inp_freemoptions");
+    assert_eq!(
+        f["title"],
+        "Fatal trap N: page fault while in kernel mode in inp_freemoptions"
+    );
     assert_eq!(f["guilty_frame"], "inp_freemoptions");
     assert_eq!(f["count"], 1);
     assert_eq!(f["first_seen"], "-:1");
     assert!(f["known_issue"].is_null());
-    assert!(f["excerpt"].as_str().unwrap().contains("KDB: stack backtrace:"));
+    assert!(
+        f["excerpt"]
+            .as_str()
+            .unwrap()
+            .contains("KDB: stack backtrace:")
+    );
     // Nothing alarming: exit 0.
     let d = tmp();
     let quiet = d.path().join("boot.log");
-    std::fs::write(&quiet, "Copyright (c) 1992-2025 The FreeBSD Project.\nepair0a: link state changed to UP\n").unwrap();
+    std::fs::write(
+        &quiet,
+        "Copyright (c) 1992-2025 The FreeBSD Project.\nepair0a: link state changed to UP\n",
+    )
+    .unwrap();
     let o = run(&["triage", quiet.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0));
-    assert_usage_error(&run(&["triage", "/nonexistent/console.log"]), "/nonexistent/console.log");
+    assert_usage_error(
+        &run(&["triage", "/nonexistent/console.log"]),
+        "/nonexistent/console.log",
+    );
 }

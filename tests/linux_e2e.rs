@@ -302,3 +302,67 @@ fn doctor_performs_every_op_once_and_cleans_up() {
     assert!(leftover_namespaces().is_empty());
     assert_eq!(before, host_state());
 }
+
+/// The dying-stack check can fail: the test itself holds one of the run's
+/// namespaces open, so it cannot die after teardown.
+#[test]
+fn a_namespace_held_after_teardown_is_a_dying_stack_finding() {
+    require_root!();
+    let _s = serial();
+    let before = host_state();
+    let d = tmp();
+    let rp = d.path().join("r.json");
+    let mut child = Command::new(bin())
+        .args([
+            "--suite",
+            "vmove",
+            "--duration",
+            "4s",
+            "--quiet",
+            "--dying-grace",
+            "2s",
+            "--report",
+            rp.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the run's first fixed stack, then hold it.
+    let mut held = None;
+    for _ in 0..100 {
+        if let Some(n) = leftover_namespaces()
+            .into_iter()
+            .find(|n| n.ends_with("-s1"))
+        {
+            held = std::fs::File::open(format!("/run/netns/{n}"))
+                .ok()
+                .map(|f| (n, f));
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (name, fd) = held.expect("the run's stack s1 never appeared");
+    let status = wait_bounded(&mut child, Duration::from_secs(60)).expect("run did not end");
+    drop(fd);
+    assert_eq!(status.code(), Some(1), "a held namespace must be a finding");
+    let r = report(&rp);
+    let dying: Vec<&serde_json::Value> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "dying-stack")
+        .collect();
+    assert_eq!(dying.len(), 1, "{}", r["findings"]);
+    let title = dying[0]["title"].as_str().unwrap();
+    assert!(
+        title.contains(&name) && title.contains("still alive 2 s after removal"),
+        "{title}"
+    );
+    assert!(
+        dying[0]["known_issue"].is_null(),
+        "FreeBSD's D51525 must not be claimed on Linux"
+    );
+    assert!(leftover_namespaces().is_empty());
+    assert_eq!(before, host_state());
+}

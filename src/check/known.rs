@@ -7,6 +7,8 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Issue {
+    #[serde(default)]
+    pub os: Option<String>,
     pub id: String,
     pub summary: String,
     #[serde(default)]
@@ -58,24 +60,32 @@ impl Issue {
 /// the guilty frame itself wins (a trace through if_vmove that faults in
 /// epair_qflush is the epair bug, not the generic vmove one).
 pub fn best<'a>(issues: &'a [Issue], f: &Finding) -> Option<&'a Issue> {
+    best_of(&issues.iter().collect::<Vec<_>>(), f)
+}
+
+fn best_of<'a>(issues: &[&'a Issue], f: &Finding) -> Option<&'a Issue> {
     let names_guilty = |i: &&Issue| {
         f.guilty_frame
             .as_ref()
             .or(f.frames.first())
             .is_some_and(|g| i.any_frame.contains(g) || i.frames.contains(g))
     };
-    let mut m = issues.iter().filter(|i| i.matches(f));
-    let all: Vec<&Issue> = m.by_ref().collect();
+    let all: Vec<&Issue> = issues.iter().copied().filter(|i| i.matches(f)).collect();
     all.iter()
         .copied()
         .find(names_guilty)
         .or(all.first().copied())
 }
 
-/// Mark each finding with the known issue it matches.
-pub fn annotate(findings: &mut [Finding], issues: &[Issue]) {
+/// Mark each finding with the known issue it matches; `os` (a run's
+/// platform) leaves out rules for other systems.
+pub fn annotate(findings: &mut [Finding], issues: &[Issue], os: Option<&str>) {
+    let usable: Vec<&Issue> = issues
+        .iter()
+        .filter(|i| os.is_none() || i.os.is_none() || i.os.as_deref() == os)
+        .collect();
     for f in findings {
-        if let Some(i) = best(issues, f) {
+        if let Some(i) = best_of(&usable, f) {
             f.known_issue = Some(format!("{}: {}", i.id, i.summary));
         }
     }
@@ -132,6 +142,18 @@ mod tests {
         );
         d.frames.clear();
         assert_eq!(id(&d).as_deref(), Some("D51525"));
+        // Rules for FreeBSD stay out of a Linux run's findings.
+        let mut held = vec![d.clone()];
+        annotate(&mut held, &issues, Some("linux"));
+        assert_eq!(held[0].known_issue, None);
+        annotate(&mut held, &issues, Some("freebsd"));
+        assert!(
+            held[0]
+                .known_issue
+                .as_deref()
+                .unwrap()
+                .starts_with("D51525")
+        );
         // Unrelated crashes stay NEW.
         assert_eq!(
             id(&finding("fatal-trap", &["atrtc_settime", "resettodr"])),

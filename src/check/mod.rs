@@ -87,6 +87,6 @@ pub fn triage_files(files: &[String]) -> anyhow::Result<Vec<Finding>> {
         }
     }
     let mut f = s.into_findings();
-    known::annotate(&mut f, &known::load());
+    known::annotate(&mut f, &known::load(), None);
     Ok(f)
 }

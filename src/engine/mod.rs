@@ -34,6 +34,8 @@ pub struct RunConfig {
     pub quiet: bool,
     /// Load the kernel modules of the suite's link kinds before probing.
     pub load_modules: bool,
+    /// Overrides the suite's checks.dying_grace.
+    pub dying_grace: Option<Duration>,
 }
 
 /// Shared between the workers, the watchdog and the orchestrator.
@@ -175,10 +177,39 @@ impl Run {
             &signals, &session, &world, &specs, &layout, &mut klog, started_at,
         );
         let teardown = session.teardown();
+        let grace = self
+            .cfg
+            .dying_grace
+            .unwrap_or_else(|| self.suite.dying_grace());
+        let dying = session.dying(grace);
         drop(session);
         let mut report = result?;
         if let Err(e) = teardown {
             report.notes.push(format!("teardown: {e:#}"));
+        }
+        match dying {
+            Ok(held) => {
+                for (s, what) in held {
+                    let opens = world.tun_opens(s);
+                    let inside = if opens > 0 {
+                        format!(" (tun-open {opens} times inside)")
+                    } else {
+                        String::new()
+                    };
+                    report.findings.push(Finding::new(
+                        "dying-stack",
+                        format!(
+                            "{what} still alive {} s after removal{inside}",
+                            grace.as_secs()
+                        ),
+                        format!(
+                            "{what}\nremoved at teardown, still present after {} s{inside}",
+                            grace.as_secs()
+                        ),
+                    ));
+                }
+            }
+            Err(e) => report.notes.push(format!("dying-stack check: {e:#}")),
         }
         self.verify(&mut report, &mut klog);
         Ok(report)
@@ -361,7 +392,11 @@ impl Run {
                 }
             }
         }
-        crate::check::known::annotate(&mut report.findings, &crate::check::known::load());
+        crate::check::known::annotate(
+            &mut report.findings,
+            &crate::check::known::load(),
+            Some(self.platform.name()),
+        );
         report.finish();
     }
 }

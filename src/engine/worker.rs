@@ -89,7 +89,15 @@ pub fn spawn(
         .spawn(move || {
             block_signals();
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                body(spec, planner, session, &shared, ring.as_deref(), platform)
+                body(
+                    spec,
+                    planner,
+                    session,
+                    &world,
+                    &shared,
+                    ring.as_deref(),
+                    platform,
+                )
             }));
             let _ = done.send((spec.index, r));
         })
@@ -101,6 +109,7 @@ fn body(
     spec: WorkerSpec,
     mut planner: Planner,
     session: Arc<dyn Session>,
+    world: &World,
     shared: &Shared,
     ring: Option<&Ring>,
     platform: &dyn Platform,
@@ -119,6 +128,9 @@ fn body(
         let out = exec.exec(&op);
         let took = start.elapsed();
         live.end(out);
+        if op.kind == OpKind::TunOpen && out == Outcome::Ok {
+            world.tun_opened(op.stack);
+        }
         stats.record(op.kind, out, took);
         if let Some(r) = ring {
             r.push(

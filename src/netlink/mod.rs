@@ -16,6 +16,10 @@ pub const RTM_DELLINK: u16 = 17;
 pub const RTM_GETLINK: u16 = 18;
 pub const RTM_NEWADDR: u16 = 20;
 pub const RTM_DELADDR: u16 = 21;
+pub const RTM_NEWNSID: u16 = 88;
+pub const RTM_GETNSID: u16 = 90;
+pub const NETNSA_NSID: u16 = 1;
+pub const NETNSA_FD: u16 = 3;
 
 pub const NLM_F_REQUEST: u16 = 0x1;
 pub const NLM_F_MULTI: u16 = 0x2;
@@ -291,6 +295,30 @@ impl Msg {
             .finish()
     }
 
+    /// RTM_NEWNSID: give the namespace behind `fd` the id `nsid` in the
+    /// socket's namespace. The id vanishes when that namespace dies, which
+    /// is how a run sees a namespace it released still alive.
+    pub fn new_nsid(&mut self, seq: u32, fd: u32, nsid: i32) -> &[u8] {
+        self.begin(RTM_NEWNSID, NLM_F_REQUEST | NLM_F_ACK, seq)
+            .rtgenmsg()
+            .attr_u32(NETNSA_FD, fd)
+            .attr_u32(NETNSA_NSID, nsid as u32)
+            .finish()
+    }
+
+    /// RTM_GETNSID dump: every peer namespace that has an id here.
+    pub fn dump_nsids(&mut self, seq: u32) -> &[u8] {
+        self.begin(RTM_GETNSID, NLM_F_REQUEST | NLM_F_DUMP, seq)
+            .rtgenmsg()
+            .finish()
+    }
+
+    /// struct rtgenmsg, padded to NLMSG_ALIGNTO.
+    pub fn rtgenmsg(&mut self) -> &mut Self {
+        self.put(&[0, 0, 0, 0]);
+        self
+    }
+
     /// RTM_GETLINK dump of every link.
     pub fn dump_links(&mut self, seq: u32) -> &[u8] {
         self.begin(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, seq)
@@ -380,6 +408,13 @@ pub fn parse_link(payload: &[u8]) -> Option<LinkInfo> {
 }
 
 pub const IFADDRMSG_SIZE: usize = IFADDRMSG_LEN;
+
+/// The id in an RTM_NEWNSID message of a dump.
+pub fn parse_nsid(payload: &[u8]) -> Option<i32> {
+    attrs(payload, 4).find_map(|(t, v)| {
+        (t == NETNSA_NSID && v.len() >= 4).then(|| i32::from_ne_bytes(v[..4].try_into().unwrap()))
+    })
+}
 
 #[cfg(test)]
 mod tests;

@@ -245,3 +245,28 @@ fn parses_acks_errors_and_dumped_links() {
     assert_eq!(messages(&buf[..10]).count(), 0);
     assert_eq!(messages(&buf[..30]).count(), 0);
 }
+
+#[test]
+fn nsid_messages_match_reference() {
+    use netlink_packet_route::nsid::{NsidAttribute, NsidMessage};
+    let mut m = NsidMessage::default();
+    m.attributes = vec![NsidAttribute::Fd(9), NsidAttribute::Id(5)];
+    let want = reference(
+        RouteNetlinkMessage::NewNsId(m),
+        NLM_F_REQUEST | NLM_F_ACK,
+        3,
+    );
+    assert_eq!(Msg::default().new_nsid(3, 9, 5), &want[..]);
+    let want = reference(
+        RouteNetlinkMessage::GetNsId(NsidMessage::default()),
+        NLM_F_REQUEST | NLM_F_DUMP,
+        4,
+    );
+    assert_eq!(Msg::default().dump_nsids(4), &want[..]);
+    // A dumped entry carries its id back.
+    let mut r = NsidMessage::default();
+    r.attributes = vec![NsidAttribute::Id(42)];
+    let bytes = reference(RouteNetlinkMessage::NewNsId(r), NLM_F_MULTI, 4);
+    let m = messages(&bytes).next().unwrap();
+    assert_eq!(parse_nsid(m.payload), Some(42));
+}

@@ -82,6 +82,14 @@ pub trait Session: Send + Sync {
     fn executor(self: Arc<Self>, worker: usize) -> anyhow::Result<Box<dyn Executor>>;
     /// Remove every stack and link of the run. Idempotent.
     fn teardown(&self) -> anyhow::Result<()>;
+    /// After teardown: the stacks the run removed that are still alive
+    /// (a VNET jail stuck DYING; a namespace something still holds) once
+    /// `grace` has passed, with what the kernel shows of each. Returns as
+    /// soon as none is left.
+    fn dying(
+        &self,
+        grace: std::time::Duration,
+    ) -> anyhow::Result<Vec<(crate::world::StackId, String)>>;
 }
 
 /// Issues ops. Lives on one worker thread; no locks, no allocation per op.

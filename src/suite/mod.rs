@@ -102,6 +102,14 @@ pub struct Checks {
     /// An op that has not returned after this long is a hang finding.
     #[serde(default = "default_hang")]
     pub hang_after: String,
+    /// A stack the run removed that is still alive after this long is a
+    /// dying-stack finding (a VNET jail stuck DYING, a namespace held).
+    #[serde(default = "default_grace")]
+    pub dying_grace: String,
+}
+
+fn default_grace() -> String {
+    "30s".into()
 }
 
 fn yes() -> bool {
@@ -117,6 +125,7 @@ impl Default for Checks {
             kernel_log: true,
             leftovers: true,
             hang_after: default_hang(),
+            dying_grace: default_grace(),
         }
     }
 }
@@ -134,6 +143,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 impl Suite {
     pub fn duration(&self) -> Duration {
         parse_duration(&self.duration).expect("validated at load")
+    }
+
+    pub fn dying_grace(&self) -> Duration {
+        parse_duration(&self.checks.dying_grace).expect("validated at load")
     }
 
     pub fn hang_after(&self) -> Duration {
@@ -305,6 +318,7 @@ fn validate(s: &Suite) -> Result<(), (String, String)> {
     }
     parse_duration(&s.duration).map_err(|m| ("duration".to_string(), m))?;
     parse_duration(&s.checks.hang_after).map_err(|m| ("checks.hang_after".to_string(), m))?;
+    parse_duration(&s.checks.dying_grace).map_err(|m| ("checks.dying_grace".to_string(), m))?;
     let t = &s.topology;
     if t.stacks > 64 {
         return err("topology.stacks", format!("{} is more than 64", t.stacks));

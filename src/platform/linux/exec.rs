@@ -145,12 +145,12 @@ fn socks<'a>(
 }
 
 impl LinuxExec {
-    pub fn new(session: Arc<LinuxSession>, worker: usize) -> anyhow::Result<LinuxExec> {
+    pub fn new(
+        session: Arc<LinuxSession>,
+        home: OwnedFd,
+        worker: usize,
+    ) -> anyhow::Result<LinuxExec> {
         let world = session.world.clone();
-        let home = session
-            .home
-            .try_clone()
-            .map_err(|e| anyhow::anyhow!("duplicating the home namespace descriptor: {e}"))?;
         let tag = world.layout.tag.clone();
         let tun_names = std::array::from_fn(|k| {
             IfName::new(&format!("is{}o{}x{k}", tag.id, worker % 1000)).expect("short")
@@ -404,7 +404,9 @@ impl LinuxExec {
                     }
                     let made = netns::create_here(&world.layout.stacks[s as usize].name);
                     let back = sys::setns(&self.ctx.home);
-                    *g = Some(made?);
+                    let made = made?;
+                    self.ctx.session.watch(&made, s);
+                    *g = Some(made);
                     world.stack_created(s);
                     back?;
                 }

@@ -84,7 +84,26 @@ impl Platform for Linux {
             .iter()
             .map(|s| (s.name.clone(), s.role))
             .collect();
+        let observer_name = observer_name(&world.layout.tag);
+        let oname = observer_name.clone();
         let created = netns::on_fresh_thread(move || {
+            // The observer first: the thread opens its netlink socket inside it.
+            let ofd = netns::create_here(&oname).map_err(|e| {
+                anyhow!(
+                    "creating network namespace {oname}: {}",
+                    std::io::Error::from_raw_os_error(e)
+                )
+            })?;
+            let onl = match sys::Netlink::open(libc::AF_NETLINK) {
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = netns::unname(&oname);
+                    return Err(anyhow!(
+                        "netlink socket in {oname}: {}",
+                        std::io::Error::from_raw_os_error(e)
+                    ));
+                }
+            };
             let mut fds = Vec::new();
             for (name, role) in &names {
                 if *role == StackRole::Churn {
@@ -97,6 +116,7 @@ impl Platform for Linux {
                         for (n, _) in names.iter().take(fds.len()) {
                             let _ = netns::unname(n);
                         }
+                        let _ = netns::unname(&oname);
                         return Err(anyhow!(
                             "creating network namespace {name}: {}",
                             std::io::Error::from_raw_os_error(e)
@@ -104,8 +124,21 @@ impl Platform for Linux {
                     }
                 }
             }
-            Ok(fds)
+            Ok((fds, ofd, onl))
         })??;
+        let (created, ofd, onl) = created;
+        let mut observer = Observer {
+            name: observer_name,
+            _fd: ofd,
+            nl: onl,
+            next: 1,
+            ids: Vec::new(),
+        };
+        for (s, fd) in created.iter().enumerate() {
+            if let Some(fd) = fd {
+                observer.watch(fd, s as StackId);
+            }
+        }
         let home = created[0]
             .as_ref()
             .expect("home stack is never churned")
@@ -113,8 +146,9 @@ impl Platform for Linux {
             .context("duplicating the home namespace descriptor")?;
         Ok(Arc::new(LinuxSession {
             world,
-            home,
+            home: Mutex::new(Some(home)),
             stacks: created.into_iter().map(Mutex::new).collect(),
+            observer: Mutex::new(Some(observer)),
         }))
     }
 
@@ -258,12 +292,95 @@ fn probe_in_scratch(name: &str, tag: &Tag, kinds: &[LinkKind]) -> anyhow::Result
 
 pub(crate) struct LinuxSession {
     world: Arc<World>,
-    home: OwnedFd,
+    /// The home namespace, for executors to enter; let go of at teardown so
+    /// that the session itself never keeps a removed stack alive.
+    home: Mutex<Option<OwnedFd>>,
     /// Namespace descriptors by stack; churn stacks come and go under their lock.
     stacks: Vec<Mutex<Option<OwnedFd>>>,
+    observer: Mutex<Option<Observer>>,
+}
+
+fn observer_name(tag: &Tag) -> String {
+    format!("{}{}-o0", crate::model::STACK_PREFIX, tag.id)
+}
+
+/// A namespace of the run's own that outlives its stacks: every stack gets a
+/// namespace id here (RTM_NEWNSID), and the kernel drops a peer's id when that
+/// peer namespace is really freed. After teardown, the ids still listed are
+/// namespaces something still holds.
+struct Observer {
+    name: String,
+    _fd: OwnedFd,
+    nl: sys::Netlink,
+    next: i32,
+    ids: Vec<(i32, StackId)>,
+}
+
+impl Observer {
+    fn watch(&mut self, ns: &OwnedFd, stack: StackId) {
+        let id = self.next;
+        self.next += 1;
+        let fd = ns.as_raw_fd() as u32;
+        // Best effort: a kernel that refuses ids just cannot be watched.
+        if self.nl.request(|m, s| m.new_nsid(s, fd, id).len()).is_ok() {
+            self.ids.push((id, stack));
+        }
+    }
+
+    fn alive(&mut self) -> std::io::Result<Vec<i32>> {
+        let seq = self.nl.next_seq();
+        let req = self.nl.msg.dump_nsids(seq).to_vec();
+        let fd = self.nl.fd.as_raw_fd();
+        // SAFETY: req is a valid buffer.
+        if unsafe { libc::send(fd, req.as_ptr() as *const _, req.len(), 0) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut out = Vec::new();
+        loop {
+            // SAFETY: buf is a valid writable buffer.
+            let n = unsafe { libc::recv(fd, buf.as_mut_ptr() as *mut _, buf.len(), 0) };
+            if n < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            for m in crate::netlink::messages(&buf[..n as usize]) {
+                match m.ty {
+                    crate::netlink::NLMSG_DONE => return Ok(out),
+                    crate::netlink::NLMSG_ERROR => {
+                        return Err(std::io::Error::from_raw_os_error(
+                            crate::netlink::error_code(m.payload).unwrap_or(libc::EPROTO),
+                        ));
+                    }
+                    crate::netlink::RTM_NEWNSID => {
+                        out.extend(crate::netlink::parse_nsid(m.payload))
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
 }
 
 impl LinuxSession {
+    fn home_fd(&self) -> std::io::Result<OwnedFd> {
+        match self.home.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            Some(fd) => fd.try_clone(),
+            None => Err(std::io::Error::other("the run is already torn down")),
+        }
+    }
+
+    /// Give a stack created during the run its id in the observer.
+    fn watch(&self, ns: &OwnedFd, stack: StackId) {
+        if let Some(o) = self
+            .observer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            o.watch(ns, stack);
+        }
+    }
+
     /// A descriptor of the stack's namespace, owned by the caller, or None
     /// when the stack does not exist right now.
     fn dup_stack(&self, s: StackId) -> Option<OwnedFd> {
@@ -276,13 +393,15 @@ impl LinuxSession {
 
 impl Session for LinuxSession {
     fn executor(self: Arc<Self>, worker: usize) -> anyhow::Result<Box<dyn Executor>> {
-        sys::setns(&self.home)
+        let home = self.home_fd().context("the run's home namespace")?;
+        sys::setns(&home)
             .map_err(std::io::Error::from_raw_os_error)
             .context("entering the run's home namespace")?;
-        Ok(Box::new(exec::LinuxExec::new(self, worker)?))
+        Ok(Box::new(exec::LinuxExec::new(self, home, worker)?))
     }
 
     fn teardown(&self) -> anyhow::Result<()> {
+        self.home.lock().unwrap_or_else(|p| p.into_inner()).take();
         let mut errors = Vec::new();
         for (i, slot) in self.stacks.iter().enumerate().rev() {
             let mut g = slot.lock().unwrap_or_else(|p| p.into_inner());
@@ -299,10 +418,45 @@ impl Session for LinuxSession {
             Err(anyhow!("removing namespaces: {}", errors.join("; ")))
         }
     }
+
+    fn dying(&self, grace: std::time::Duration) -> anyhow::Result<Vec<(StackId, String)>> {
+        let Some(mut o) = self
+            .observer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        else {
+            return Ok(Vec::new());
+        };
+        let until = std::time::Instant::now() + grace;
+        let result = loop {
+            let alive = o.alive().context("listing namespace ids in the observer")?;
+            let held: Vec<(StackId, String)> = o
+                .ids
+                .iter()
+                .filter(|(id, _)| alive.contains(id))
+                .map(|(id, s)| {
+                    (
+                        *s,
+                        format!(
+                            "network namespace {} (nsid {id} in {})",
+                            self.world.layout.stacks[*s as usize].name, o.name
+                        ),
+                    )
+                })
+                .collect();
+            if held.is_empty() || std::time::Instant::now() >= until {
+                break held;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        };
+        let _ = netns::unname(&o.name);
+        Ok(result)
+    }
 }
 
 impl std::fmt::Debug for LinuxSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "LinuxSession(home fd {})", self.home.as_raw_fd())
+        write!(f, "LinuxSession({} stacks)", self.stacks.len())
     }
 }
