@@ -368,6 +368,35 @@ impl Session for FbsdSession {
             Err(anyhow!("removing jails: {}", errs.join("; ")))
         }
     }
+
+    fn dying(&self, grace: std::time::Duration) -> anyhow::Result<Vec<(StackId, String)>> {
+        let names: Vec<String> = (0..self.world.layout.stacks.len() as StackId)
+            .map(|s| jail_name(&self.world, s))
+            .collect();
+        let until = std::time::Instant::now() + grace;
+        loop {
+            // `jls -vd`: jails the run removed that the kernel still holds.
+            let held: Vec<(StackId, String)> = sys::jails()
+                .into_iter()
+                .filter_map(|j| {
+                    let s = names.iter().position(|n| *n == j.name)? as StackId;
+                    Some((
+                        s,
+                        format!(
+                            "jail {} (jid {}){}",
+                            j.name,
+                            j.jid,
+                            if j.dying { " DYING" } else { "" }
+                        ),
+                    ))
+                })
+                .collect();
+            if held.is_empty() || std::time::Instant::now() >= until {
+                return Ok(held);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+    }
 }
 
 /// Sockets and the agent of one jail, for one worker.
