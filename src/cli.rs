@@ -68,6 +68,21 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// After a crash and reboot: the crash (FreeBSD /var/crash, Linux
+    /// pstore) and the last ops of every worker from the run's journal, as a
+    /// report.
+    Postmortem {
+        /// The run's --journal directory.
+        #[arg(long, value_name = "DIR")]
+        journal: Option<PathBuf>,
+        /// Where the crash is (default /var/crash on FreeBSD, /sys/fs/pstore on Linux).
+        #[arg(long, value_name = "DIR")]
+        crash: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+    },
     /// Internal: the agent process a FreeBSD run starts inside a jail.
     #[command(name = "__agent", hide = true)]
     Agent { jid: i32 },
@@ -198,6 +213,22 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             })
         }
         Some(Cmd::Agent { jid }) => Ok(platform::agent_main(jid)?),
+        Some(Cmd::Postmortem {
+            journal,
+            crash,
+            report,
+            junit,
+        }) => {
+            let crash = crash.unwrap_or_else(crate::postmortem::default_crash_dir);
+            let r = crate::postmortem::run(journal.as_deref(), &crash)?;
+            print!("{}", crate::report::human(&r));
+            write_reports(&r, report.as_deref(), junit.as_deref())?;
+            Ok(if r.clean() {
+                exit::CLEAN
+            } else {
+                exit::FINDINGS
+            })
+        }
         Some(Cmd::Triage { files, json }) => {
             let findings = crate::check::triage_files(&files)?;
             if json {
@@ -290,21 +321,28 @@ fn run(a: RunArgs) -> anyhow::Result<i32> {
     }
     let report = run.execute()?;
     print!("{}", crate::report::human(&report));
-    if let Some(p) = &a.report {
-        report
-            .write_json(p)
-            .map_err(|e| anyhow::anyhow!("writing {}: {e}", p.display()))?;
-    }
-    if let Some(p) = &a.junit {
-        report
-            .write_junit(p)
-            .map_err(|e| anyhow::anyhow!("writing {}: {e}", p.display()))?;
-    }
+    write_reports(&report, a.report.as_deref(), a.junit.as_deref())?;
     Ok(if report.clean() {
         exit::CLEAN
     } else {
         exit::FINDINGS
     })
+}
+
+fn write_reports(
+    r: &crate::report::Report,
+    json: Option<&std::path::Path>,
+    junit: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    if let Some(p) = json {
+        r.write_json(p)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", p.display()))?;
+    }
+    if let Some(p) = junit {
+        r.write_junit(p)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", p.display()))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod model;
 pub mod netlink;
 pub mod plan;
 pub mod platform;
+pub mod postmortem;
 pub mod report;
 pub mod stats;
 pub mod suite;

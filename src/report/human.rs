@@ -66,6 +66,12 @@ pub fn render(r: &Report) -> String {
         r.total_ops,
         r.total_ops as f64 / secs
     );
+    for (w, ops) in &r.last_ops {
+        let _ = writeln!(o, "last ops of {w}:");
+        for l in ops {
+            let _ = writeln!(o, "    {l}");
+        }
+    }
     if r.findings.is_empty() {
         let _ = writeln!(o, "verdict: clean (no kernel messages, hangs or leftovers)");
     } else {

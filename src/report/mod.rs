@@ -48,11 +48,40 @@ pub struct Report {
     pub leftovers: Vec<String>,
     /// Things the run changed or skipped and says so (missing optional kinds ...).
     pub notes: Vec<String>,
+    /// `ifstress postmortem`: each worker's last journaled ops before the crash.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub last_ops: BTreeMap<String, Vec<String>>,
     #[serde(skip)]
     pub(crate) scanner: Option<Scanner>,
 }
 
 impl Report {
+    /// A report with nothing in it yet (post-mortem fills it from files).
+    pub fn empty() -> Report {
+        Report {
+            suite: String::new(),
+            targets: Vec::new(),
+            platform: String::new(),
+            kernel: String::new(),
+            seed: 0,
+            tag: String::new(),
+            started_at: String::new(),
+            duration_s: 0.0,
+            planned_duration_s: 0.0,
+            interrupted: false,
+            verdict: "clean".into(),
+            workers: 0,
+            total_ops: 0,
+            setup: SetupSummary::default(),
+            ops: BTreeMap::new(),
+            findings: Vec::new(),
+            leftovers: Vec::new(),
+            notes: Vec::new(),
+            last_ops: BTreeMap::new(),
+            scanner: None,
+        }
+    }
+
     pub fn new(
         suite: &Suite,
         platform: &dyn Platform,
@@ -63,6 +92,7 @@ impl Report {
         planned: Duration,
     ) -> Report {
         Report {
+            last_ops: BTreeMap::new(),
             suite: suite.name.clone(),
             targets: suite.targets.clone(),
             platform: platform.name().into(),
@@ -154,6 +184,7 @@ pub(crate) fn sample() -> Report {
         )],
         leftovers: vec![],
         notes: vec![],
+        last_ops: BTreeMap::new(),
         scanner: None,
     }
 }
