@@ -1,7 +1,7 @@
 //! Command line: `ifstress --suite S --duration D` runs a suite (the same as
 //! `ifstress run ...`); `list`, `show` and `cleanup` do what they say.
 
-use crate::engine::{Run, RunConfig};
+use crate::engine::{OnHang, Run, RunConfig};
 use crate::platform::{self, EnvError};
 use crate::suite::{self, SuiteError};
 use clap::{Args, Parser, Subcommand};
@@ -126,6 +126,25 @@ pub struct RunArgs {
     /// namespace held) before it is a finding (default: the suite's, 30s).
     #[arg(long, value_name = "D", value_parser = parse_duration_arg)]
     dying_grace: Option<Duration>,
+    /// What a hung op or a stalled run does: `report` it, or `panic` the
+    /// kernel so the crash dump holds every thread (disposable VMs only).
+    #[arg(long, value_enum, default_value_t = OnHang::Report)]
+    on_hang: OnHang,
+    /// Confirm --on-hang=panic outside `ifstress vm`.
+    #[arg(long)]
+    yes_really: bool,
+}
+
+/// Set in guests `ifstress vm` boots: crashing them is their purpose.
+pub const DISPOSABLE_ENV: &str = "IFSTRESS_DISPOSABLE_VM";
+
+fn check_on_hang(on_hang: OnHang, yes_really: bool, disposable: bool) -> Result<(), UsageError> {
+    if on_hang == OnHang::Panic && !yes_really && !disposable {
+        return Err(UsageError(format!(
+            "--on-hang=panic crashes this machine on purpose; it is meant for disposable VMs: add --yes-really (guests of `ifstress vm` have {DISPOSABLE_ENV}=1)"
+        )));
+    }
+    Ok(())
 }
 
 fn parse_duration_arg(s: &str) -> Result<Duration, String> {
@@ -278,6 +297,11 @@ fn run(a: RunArgs) -> anyhow::Result<i32> {
         .suite
         .ok_or_else(|| UsageError("--suite is required (see `ifstress list`)".into()))?;
     let suite = suite::load(&name)?;
+    check_on_hang(
+        a.on_hang,
+        a.yes_really,
+        std::env::var(DISPOSABLE_ENV).is_ok_and(|v| v == "1"),
+    )?;
     for (p, what) in [(&a.report, "--report"), (&a.junit, "--junit")] {
         if let Some(p) = p {
             check_writable_parent(p, what)?;
@@ -302,6 +326,7 @@ fn run(a: RunArgs) -> anyhow::Result<i32> {
         quiet: a.quiet,
         load_modules: a.load_modules,
         dying_grace: a.dying_grace,
+        on_hang: a.on_hang,
     };
     let run = Run::prepare(platform, cfg)?;
     if !a.quiet {
@@ -368,6 +393,20 @@ mod tests {
         assert!(Cli::try_parse_from(["ifstress", "--suite", "x", "--duration", "banana"]).is_err());
         assert!(Cli::try_parse_from(["ifstress", "--suite", "x", "--workers", "0"]).is_err());
         assert!(Cli::try_parse_from(["ifstress", "list", "--suite", "x"]).is_err());
+    }
+
+    #[test]
+    fn on_hang_panic_needs_a_disposable_machine_or_consent() {
+        assert!(check_on_hang(OnHang::Report, false, false).is_ok());
+        let e = check_on_hang(OnHang::Panic, false, false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--yes-really") && !e.contains('\n'), "{e}");
+        assert!(check_on_hang(OnHang::Panic, true, false).is_ok());
+        assert!(check_on_hang(OnHang::Panic, false, true).is_ok());
+        let a = Cli::try_parse_from(["ifstress", "--suite", "x", "--on-hang", "panic"]).unwrap();
+        assert_eq!(a.run.on_hang, OnHang::Panic);
+        assert!(Cli::try_parse_from(["ifstress", "--suite", "x", "--on-hang", "explode"]).is_err());
     }
 
     #[test]

@@ -373,7 +373,8 @@ fn a_namespace_held_after_teardown_is_a_dying_stack_finding() {
 #[test]
 fn postmortem_joins_the_crash_and_the_last_ops() {
     require_root!();
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/freebsd/syzkaller-freebsd-0.txt");
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/freebsd/syzkaller-freebsd-0.txt");
     let Ok(text) = std::fs::read_to_string(&fixture) else {
         eprintln!("SKIP: {} is absent", fixture.display());
         return;
@@ -381,34 +382,68 @@ fn postmortem_joins_the_crash_and_the_last_ops() {
     let _s = serial();
     let d = tmp();
     let j = d.path().join("journal");
-    let o = run(&["--suite", "clone", "--duration", "2s", "--quiet", "--journal", j.to_str().unwrap()]);
+    let o = run(&[
+        "--suite",
+        "clone",
+        "--duration",
+        "2s",
+        "--quiet",
+        "--journal",
+        j.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let crash = d.path().join("crash");
     std::fs::create_dir(&crash).unwrap();
     std::fs::write(crash.join("core.txt.0"), text.split_once("\n\n").unwrap().1).unwrap();
     let rp = d.path().join("pm.json");
-    let o = run(&["postmortem", "--journal", j.to_str().unwrap(), "--crash", crash.to_str().unwrap(), "--report", rp.to_str().unwrap()]);
+    let o = run(&[
+        "postmortem",
+        "--journal",
+        j.to_str().unwrap(),
+        "--crash",
+        crash.to_str().unwrap(),
+        "--report",
+        rp.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let r = report(&rp);
     assert_eq!(r["suite"], "clone");
     assert_eq!(r["platform"], "linux");
     assert_eq!(r["findings"][0]["kind"], "fatal-trap");
     assert_eq!(r["findings"][0]["guilty_frame"], "atrtc_settime");
-    assert!(r["findings"][0]["first_seen"].as_str().unwrap().ends_with("core.txt.0:1"));
+    assert!(
+        r["findings"][0]["first_seen"]
+            .as_str()
+            .unwrap()
+            .ends_with("core.txt.0:1")
+    );
     let last = r["last_ops"].as_object().unwrap();
     assert_eq!(last.len(), 5, "one entry per worker of `clone`: {last:?}");
     for (w, ops) in last {
         let ops = ops.as_array().unwrap();
         assert!(!ops.is_empty() && ops.len() <= 20, "{w}: {} ops", ops.len());
         let n = w.strip_prefix("worker ").unwrap();
-        assert!(ops.iter().all(|l| l.as_str().unwrap().contains(&format!(" w{n} #"))), "{w}");
+        assert!(
+            ops.iter()
+                .all(|l| l.as_str().unwrap().contains(&format!(" w{n} #"))),
+            "{w}"
+        );
     }
     let human = String::from_utf8_lossy(&o.stdout);
-    assert!(human.contains("last ops of worker 0:") && human.contains("[fatal-trap]"), "{human}");
+    assert!(
+        human.contains("last ops of worker 0:") && human.contains("[fatal-trap]"),
+        "{human}"
+    );
     // No crash at all: a clean report that says where it looked.
     let empty = d.path().join("nocrash");
     std::fs::create_dir(&empty).unwrap();
-    let o = run(&["postmortem", "--journal", j.to_str().unwrap(), "--crash", empty.to_str().unwrap()]);
+    let o = run(&[
+        "postmortem",
+        "--journal",
+        j.to_str().unwrap(),
+        "--crash",
+        empty.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&o.stdout).contains("no crash files"));
 }

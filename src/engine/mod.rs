@@ -36,6 +36,19 @@ pub struct RunConfig {
     pub load_modules: bool,
     /// Overrides the suite's checks.dying_grace.
     pub dying_grace: Option<Duration>,
+    /// What a hang does: report it, or crash the kernel for a dump.
+    pub on_hang: OnHang,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OnHang {
+    /// A finding in the report.
+    #[default]
+    Report,
+    /// A finding, then a forced kernel crash so that the dump holds every
+    /// thread's state (FreeBSD debug.kdb.panic=1, Linux sysrq c). Disposable
+    /// VMs only.
+    Panic,
 }
 
 /// Shared between the workers, the watchdog and the orchestrator.
@@ -288,6 +301,7 @@ impl Run {
             self.cfg.quiet,
             klog,
             world,
+            self.cfg.on_hang,
         );
         // Quiesce: a worker stuck in the kernel cannot be joined; wait a bounded time.
         shared.stop.store(true, Relaxed);

@@ -92,6 +92,7 @@ pub fn orchestrate(
     quiet: bool,
     klog: &mut Option<Box<dyn KernelLog>>,
     world: &World,
+    on_hang: super::OnHang,
 ) -> Orchestration {
     let tty = std::io::stderr().is_terminal() && !quiet;
     let bar = tty.then(|| {
@@ -111,6 +112,9 @@ pub fn orchestrate(
     let mut lines = Vec::new();
     let mut last_ops = 0u64;
     let mut ticks = 0u64;
+    let mut progress_at = std::time::Instant::now();
+    let mut stall_reported = false;
+    let mut dumped = false;
     let hang_us = hang_after.as_micros() as u64;
     let interrupted = signals.rt.block_on(async {
         let deadline = tokio::time::sleep(duration);
@@ -181,6 +185,53 @@ pub fn orchestrate(
             }
             let ops: u64 = shared.live.iter().map(|l| l.ops.load(Relaxed)).sum();
             let errs: u64 = shared.live.iter().map(|l| l.errors.load(Relaxed)).sum();
+            // A run whose progress stops while ops are in flight: the kernel is
+            // wedged somewhere every worker ends up waiting on.
+            if ops != last_ops {
+                progress_at = std::time::Instant::now();
+            } else if !stall_reported && progress_at.elapsed() >= hang_after {
+                let stuck: Vec<(usize, &crate::stats::Live)> = shared
+                    .live
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, l)| l.in_flight_since.load(Relaxed) != 0)
+                    .collect();
+                if !stuck.is_empty() {
+                    stall_reported = true;
+                    let mut ex = String::new();
+                    for (i, l) in &stuck {
+                        let tid = l.tid.load(Relaxed);
+                        ex.push_str(&format!(
+                            "worker {i} (thread {tid}) in {}\n{}\n",
+                            describe_in_flight(world, l.in_flight.load(Relaxed)),
+                            platform.thread_stack(tid).unwrap_or_default()
+                        ));
+                    }
+                    let title = format!(
+                        "no op completed for {} s while {} ops were in flight",
+                        hang_after.as_secs(),
+                        stuck.len()
+                    );
+                    if !quiet {
+                        eprintln!("ifstress: stall: {title}");
+                    }
+                    findings.push(Finding::new("stall", title, ex));
+                }
+            }
+            if !dumped
+                && on_hang == super::OnHang::Panic
+                && findings
+                    .iter()
+                    .any(|f| f.kind == "hang" || f.kind == "stall")
+            {
+                dumped = true;
+                eprintln!("ifstress: hang found; forcing a kernel crash dump (--on-hang=panic)");
+                // The journal flushes twice a second: let the last ops reach the disk.
+                std::thread::sleep(crate::journal::FLUSH_EVERY * 3);
+                if let Err(e) = platform.force_dump() {
+                    eprintln!("ifstress: could not force a crash dump: {e}");
+                }
+            }
             let found = findings.len() + scanner.as_ref().map_or(0, |s| s.count());
             let rate = ops - last_ops;
             last_ops = ops;

@@ -69,6 +69,9 @@ pub trait Platform: Send + Sync {
     fn cleanup(&self, tag: Option<&Tag>) -> anyhow::Result<Vec<String>>;
     /// The syscall path an op takes on this platform, for `ifstress doctor`.
     fn syscall_of(&self, op: OpKind, kind: LinkKind) -> &'static str;
+    /// Crash the kernel on purpose so that a dump records a hang
+    /// (`--on-hang=panic`, for disposable VMs only).
+    fn force_dump(&self) -> std::io::Result<()>;
     /// The calling thread's kernel id, for the watchdog.
     fn thread_id(&self) -> i64;
     /// The kernel stack (or the best the OS shows) of a thread of this process.

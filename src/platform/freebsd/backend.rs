@@ -272,6 +272,11 @@ impl Platform for FreeBsd {
         syscall_of(op, kind)
     }
 
+    fn force_dump(&self) -> std::io::Result<()> {
+        // debug.kdb.panic=1: panic now; with a dumpdev set, savecore finds it.
+        sys::set_sysctl_int("debug.kdb.panic", 1)
+    }
+
     fn thread_id(&self) -> i64 {
         sys::thread_id()
     }

@@ -69,6 +69,25 @@ pub fn sysctl_int(name: &str) -> Option<i64> {
     }
 }
 
+pub fn set_sysctl_int(name: &str, v: i32) -> std::io::Result<()> {
+    let c = CString::new(name).map_err(std::io::Error::other)?;
+    // SAFETY: v outlives the call.
+    let rc = unsafe {
+        libc::sysctlbyname(
+            c.as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            &v as *const i32 as *const _,
+            4,
+        )
+    };
+    if rc < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 /// Create a persistent VNET jail at path "/"; `children` lets it hold jails.
 pub fn jail_create(name: &str, children: Option<i32>) -> Sys<i32> {
     let mut p = JailParams::new();

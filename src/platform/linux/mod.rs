@@ -201,6 +201,11 @@ impl Platform for Linux {
         exec::syscall_of(op, kind)
     }
 
+    fn force_dump(&self) -> std::io::Result<()> {
+        // sysrq 'c': a crash kdump or pstore records, whatever kernel.sysrq says.
+        std::fs::write("/proc/sysrq-trigger", "c")
+    }
+
     fn thread_id(&self) -> i64 {
         sys::gettid()
     }
