@@ -36,14 +36,13 @@ struct BExec {
 impl Executor for BExec {
     fn exec(&mut self, op: &Op) -> Outcome {
         self.ops += 1;
-        if self.worker == 0 && self.ops == 20 && op.kind == OpKind::UpDown {
-            if let Some(fd) = self.plat.pipe.lock().unwrap().take() {
-                let mut b = [0u8; 1];
-                // Blocks until the test closes the write end.
-                // SAFETY: b is a valid buffer.
-                unsafe { libc::read(fd.as_raw_fd(), b.as_mut_ptr() as *mut _, 1) };
-                return Outcome::Ok;
-            }
+        let due = self.worker == 0 && self.ops == 20 && op.kind == OpKind::UpDown;
+        if let Some(fd) = due.then(|| self.plat.pipe.lock().unwrap().take()).flatten() {
+            let mut b = [0u8; 1];
+            // Blocks until the test closes the write end.
+            // SAFETY: b is a valid buffer.
+            unsafe { libc::read(fd.as_raw_fd(), b.as_mut_ptr() as *mut _, 1) };
+            return Outcome::Ok;
         }
         self.inner.exec(op)
     }
