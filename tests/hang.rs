@@ -107,6 +107,9 @@ impl Platform for Blocking {
     fn syscall_of(&self, o: OpKind, k: LinkKind) -> &'static str {
         self.inner.syscall_of(o, k)
     }
+    fn memory_counters(&self) -> std::collections::BTreeMap<String, i64> {
+        self.inner.memory_counters()
+    }
     fn force_dump(&self) -> std::io::Result<()> {
         panic!("a test never crashes the machine")
     }

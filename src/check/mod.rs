@@ -2,6 +2,7 @@
 //! platform supplies the raw material (kernel messages, leftovers, stacks).
 
 pub mod known;
+pub mod leak;
 pub mod triage;
 
 use serde::{Deserialize, Serialize};

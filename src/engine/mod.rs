@@ -180,6 +180,7 @@ impl Run {
             None
         };
         let started_at = SystemTime::now();
+        let memory_before = self.platform.memory_counters();
         let signals = progress::Signals::install(self.platform, self.tag.clone())?;
         let session = self
             .platform
@@ -223,6 +224,15 @@ impl Run {
                 }
             }
             Err(e) => report.notes.push(format!("dying-stack check: {e:#}")),
+        }
+        for (what, before, after) in
+            crate::check::leak::grown(&memory_before, &self.platform.memory_counters())
+        {
+            report.findings.push(Finding::new(
+                "leak",
+                format!("{what} grew by {} across the run", after - before),
+                format!("{what}: {before} before setup, {after} after teardown"),
+            ));
         }
         self.verify(&mut report, &mut klog);
         Ok(report)

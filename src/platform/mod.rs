@@ -69,6 +69,10 @@ pub trait Platform: Send + Sync {
     fn cleanup(&self, tag: Option<&Tag>) -> anyhow::Result<Vec<String>>;
     /// The syscall path an op takes on this platform, for `ifstress doctor`.
     fn syscall_of(&self, op: OpKind, kind: LinkKind) -> &'static str;
+    /// Counters of kernel memory tied to interfaces and stacks (FreeBSD:
+    /// malloc types and UMA zones), compared before and after a run. Empty
+    /// where the kernel shows none reliably (Linux under SLUB).
+    fn memory_counters(&self) -> std::collections::BTreeMap<String, i64>;
     /// Crash the kernel on purpose so that a dump records a hang
     /// (`--on-hang=panic`, for disposable VMs only).
     fn force_dump(&self) -> std::io::Result<()>;

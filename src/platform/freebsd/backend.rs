@@ -272,6 +272,20 @@ impl Platform for FreeBsd {
         syscall_of(op, kind)
     }
 
+    fn memory_counters(&self) -> std::collections::BTreeMap<String, i64> {
+        use crate::check::leak;
+        let run = |arg: &str| {
+            std::process::Command::new("vmstat")
+                .arg(arg)
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default()
+        };
+        let mut all = leak::parse_vmstat_m(&run("-m"));
+        all.extend(leak::parse_vmstat_z(&run("-z")));
+        leak::watched(all)
+    }
+
     fn force_dump(&self) -> std::io::Result<()> {
         // debug.kdb.panic=1: panic now; with a dumpdev set, savecore finds it.
         sys::set_sysctl_int("debug.kdb.panic", 1)
