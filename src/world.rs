@@ -249,6 +249,35 @@ impl World {
         );
     }
 
+    /// Find where a link really is after its hint proved wrong: `probe`
+    /// says whether stack `s` has an interface called `name`. The first hit
+    /// becomes the hint; none means the link is gone.
+    pub fn relocate(&self, id: LinkId, mut probe: impl FnMut(StackId, &IfName) -> bool) {
+        let names = self.layout.links[id as usize].names;
+        for s in 0..self.stacks.len() as StackId {
+            for (alt, name) in names.iter().enumerate() {
+                if probe(s, name) {
+                    self.set_hint(
+                        id,
+                        LinkHint {
+                            exists: true,
+                            stack: s,
+                            alt_name: alt == 1,
+                        },
+                    );
+                    return;
+                }
+            }
+        }
+        self.set_hint(
+            id,
+            LinkHint {
+                exists: false,
+                ..self.hint(id)
+            },
+        );
+    }
+
     pub fn renamed(&self, id: LinkId) {
         let h = self.hint(id);
         self.set_hint(

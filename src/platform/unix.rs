@@ -157,3 +157,42 @@ impl Netlink {
         }
     }
 }
+
+/// sendto(2) with a socket address given as its raw bytes (callers build the
+/// system's own sockaddr layout).
+pub fn sendto<T>(fd: RawFd, payload: &[u8], addr: &T) -> Sys<()> {
+    // SAFETY: payload and addr are valid for the call; addr is a sockaddr_*.
+    let n = unsafe {
+        libc::sendto(
+            fd,
+            payload.as_ptr() as *const _,
+            payload.len(),
+            libc::MSG_DONTWAIT,
+            addr as *const T as *const libc::sockaddr,
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if n < 0 { Err(errno()) } else { Ok(()) }
+}
+
+/// uname: system, release, version.
+pub fn uname() -> String {
+    match nix::sys::utsname::uname() {
+        Ok(u) => format!(
+            "{} {} {}",
+            u.sysname().to_string_lossy(),
+            u.release().to_string_lossy(),
+            u.version().to_string_lossy()
+        ),
+        Err(e) => format!("unknown ({e})"),
+    }
+}
+
+/// Root, or a refusal saying why root is needed.
+pub fn require_root(why: &str) -> Result<(), crate::platform::EnvError> {
+    if nix::unistd::geteuid().is_root() {
+        Ok(())
+    } else {
+        Err(crate::platform::EnvError::NotRoot(why.into()))
+    }
+}

@@ -92,7 +92,6 @@ impl Report {
         planned: Duration,
     ) -> Report {
         Report {
-            last_ops: BTreeMap::new(),
             suite: suite.name.clone(),
             targets: suite.targets.clone(),
             platform: platform.name().into(),
@@ -102,16 +101,7 @@ impl Report {
             started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
             duration_s: (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
             planned_duration_s: planned.as_secs_f64(),
-            interrupted: false,
-            verdict: "clean".into(),
-            workers: 0,
-            total_ops: 0,
-            setup: SetupSummary::default(),
-            ops: BTreeMap::new(),
-            findings: Vec::new(),
-            leftovers: Vec::new(),
-            notes: Vec::new(),
-            scanner: None,
+            ..Report::empty()
         }
     }
 

@@ -17,7 +17,7 @@ use crate::plan::Op;
 use crate::platform::agent::Request;
 use crate::platform::unix::Netlink;
 use crate::platform::{EnvError, Executor, KernelLog, KindProbe, Outcome, Platform, Session};
-use crate::world::{HOME, LinkHint, LinkId, StackId, World};
+use crate::world::{HOME, LinkId, StackId, World};
 use anyhow::{Context, anyhow};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex};
@@ -114,25 +114,11 @@ impl Platform for FreeBsd {
     }
 
     fn kernel(&self) -> String {
-        match nix::sys::utsname::uname() {
-            Ok(u) => format!(
-                "{} {} {}",
-                u.sysname().to_string_lossy(),
-                u.release().to_string_lossy(),
-                u.version().to_string_lossy()
-            ),
-            Err(e) => format!("unknown ({e})"),
-        }
+        crate::platform::unix::uname()
     }
 
     fn require_privileges(&self) -> Result<(), EnvError> {
-        if nix::unistd::geteuid().is_root() {
-            Ok(())
-        } else {
-            Err(EnvError::NotRoot(
-                "creating VNET jails and interfaces needs root".into(),
-            ))
-        }
+        crate::platform::unix::require_root("creating VNET jails and interfaces needs root")
     }
 
     fn require_features(&self) -> Result<(), EnvError> {
@@ -539,32 +525,11 @@ impl FbsdExec {
 
     fn locate(&mut self, id: LinkId) {
         let world = self.world.clone();
-        let names = world.layout.links[id as usize].names;
-        for s in 0..self.socks.len() as StackId {
-            let Ok(k) = socks(&self.session, &world, &mut self.socks, s) else {
-                continue;
-            };
-            for (alt, n) in names.iter().enumerate() {
-                if sys::ifindex(k.inet.as_raw_fd(), n.raw()).is_ok() {
-                    world.set_hint(
-                        id,
-                        LinkHint {
-                            exists: true,
-                            stack: s,
-                            alt_name: alt == 1,
-                        },
-                    );
-                    return;
-                }
-            }
-        }
-        world.set_hint(
-            id,
-            LinkHint {
-                exists: false,
-                ..world.hint(id)
-            },
-        );
+        let (session, cache) = (&self.session, &mut self.socks);
+        world.relocate(id, |s, name| {
+            socks(session, &world, cache, s)
+                .is_ok_and(|k| sys::ifindex(k.inet.as_raw_fd(), name.raw()).is_ok())
+        });
     }
 
     fn rename(fd: RawFd, from: &[u8; 16], to: &[u8; 16]) -> Sys<()> {
@@ -1004,36 +969,14 @@ fn send_udp4(fd: RawFd, ifindex: i32, payload: &[u8]) -> Sys<()> {
     })?;
     let mut dst = abi::SockaddrIn::new([224, 0, 0, 1]);
     dst.port = 9u16.to_be();
-    // SAFETY: buffers valid for the call.
-    let n = unsafe {
-        libc::sendto(
-            fd,
-            payload.as_ptr() as *const _,
-            payload.len(),
-            libc::MSG_DONTWAIT,
-            &dst as *const _ as *const libc::sockaddr,
-            16,
-        )
-    };
-    if n < 0 { Err(sys::errno()) } else { Ok(()) }
+    crate::platform::unix::sendto(fd, payload, &dst)
 }
 
 fn send_udp6(fd: RawFd, ifindex: i32, payload: &[u8]) -> Sys<()> {
     let mut dst = abi::SockaddrIn6::new([0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
     dst.port = 9u16.to_be();
     dst.scope_id = ifindex as u32;
-    // SAFETY: buffers valid for the call.
-    let n = unsafe {
-        libc::sendto(
-            fd,
-            payload.as_ptr() as *const _,
-            payload.len(),
-            libc::MSG_DONTWAIT,
-            &dst as *const _ as *const libc::sockaddr,
-            28,
-        )
-    };
-    if n < 0 { Err(sys::errno()) } else { Ok(()) }
+    crate::platform::unix::sendto(fd, payload, &dst)
 }
 
 impl Executor for FbsdExec {

@@ -10,7 +10,7 @@ use crate::model::{IfName, LinkKind, OpKind};
 use crate::netlink::{self, NewLink};
 use crate::plan::Op;
 use crate::platform::{Executor, Outcome};
-use crate::world::{HOME, LinkHint, LinkId, StackId, World};
+use crate::world::{HOME, LinkId, StackId, World};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
@@ -205,32 +205,10 @@ impl LinuxExec {
     /// Find where a link really is after the hint proved wrong.
     fn locate(&mut self, id: LinkId) {
         let world = self.ctx.world.clone();
-        let names = world.layout.links[id as usize].names;
-        for s in 0..self.socks.len() as StackId {
-            let Ok(k) = socks(&self.ctx, &mut self.socks, s) else {
-                continue;
-            };
-            for (alt, name) in names.iter().enumerate() {
-                if sys::ifindex(k.inet.as_raw_fd(), name).is_ok() {
-                    world.set_hint(
-                        id,
-                        LinkHint {
-                            exists: true,
-                            stack: s,
-                            alt_name: alt == 1,
-                        },
-                    );
-                    return;
-                }
-            }
-        }
-        world.set_hint(
-            id,
-            LinkHint {
-                exists: false,
-                ..world.hint(id)
-            },
-        );
+        let (ctx, cache) = (&self.ctx, &mut self.socks);
+        world.relocate(id, |s, name| {
+            socks(ctx, cache, s).is_ok_and(|k| sys::ifindex(k.inet.as_raw_fd(), name).is_ok())
+        });
     }
 
     fn run(&mut self, op: &Op) -> Sys<()> {
@@ -536,26 +514,13 @@ fn send_udp4(fd: RawFd, ifindex: i32, payload: &[u8]) -> Sys<()> {
 
 /// UDP to ff02::1%ifindex port 9: all-nodes, link-local scope.
 fn send_udp6(fd: RawFd, ifindex: i32, payload: &[u8]) -> Sys<()> {
-    // SAFETY: zeroed sockaddr_in6 is valid; pointers are to locals.
-    unsafe {
-        let mut dst: libc::sockaddr_in6 = std::mem::zeroed();
-        dst.sin6_family = libc::AF_INET6 as u16;
-        dst.sin6_port = 9u16.to_be();
-        dst.sin6_addr.s6_addr = [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
-        dst.sin6_scope_id = ifindex as u32;
-        let n = libc::sendto(
-            fd,
-            payload.as_ptr() as *const _,
-            payload.len(),
-            libc::MSG_DONTWAIT,
-            &dst as *const _ as *const libc::sockaddr,
-            std::mem::size_of::<libc::sockaddr_in6>() as u32,
-        );
-        if n < 0 {
-            return Err(sys::errno());
-        }
-    }
-    Ok(())
+    // SAFETY: all-zero is a valid sockaddr_in6.
+    let mut dst: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+    dst.sin6_family = libc::AF_INET6 as u16;
+    dst.sin6_port = 9u16.to_be();
+    dst.sin6_addr.s6_addr = [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    dst.sin6_scope_id = ifindex as u32;
+    sys::sendto(fd, payload, &dst)
 }
 
 impl Executor for LinuxExec {

@@ -27,25 +27,13 @@ impl Platform for Linux {
     }
 
     fn kernel(&self) -> String {
-        match nix::sys::utsname::uname() {
-            Ok(u) => format!(
-                "{} {} {}",
-                u.sysname().to_string_lossy(),
-                u.release().to_string_lossy(),
-                u.version().to_string_lossy()
-            ),
-            Err(e) => format!("unknown ({e})"),
-        }
+        crate::platform::unix::uname()
     }
 
     fn require_privileges(&self) -> Result<(), EnvError> {
-        if nix::unistd::geteuid().is_root() {
-            Ok(())
-        } else {
-            Err(EnvError::NotRoot(
-                "creating network namespaces and interfaces needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN)".into(),
-            ))
-        }
+        crate::platform::unix::require_root(
+            "creating network namespaces and interfaces needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN)",
+        )
     }
 
     fn require_features(&self) -> Result<(), EnvError> {

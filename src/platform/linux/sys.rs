@@ -4,7 +4,7 @@
 use crate::model::IfName;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-pub use crate::platform::unix::{Netlink, Sys, check, errno, set_timeout, socket};
+pub use crate::platform::unix::{Netlink, Sys, check, errno, sendto, set_timeout, socket};
 
 pub const SIOCETHTOOL: libc::c_ulong = 0x8946;
 pub const ETHTOOL_GSET: u32 = 0x1;
