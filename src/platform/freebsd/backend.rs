@@ -90,7 +90,9 @@ pub fn syscall_of(op: OpKind, kind: LinkKind) -> &'static str {
         OpKind::MemberAdd => "SIOCSDRVSPEC BRDGADD",
         OpKind::MemberDel => "SIOCSDRVSPEC BRDGDEL",
         OpKind::StackCreate => "jail_set(JAIL_CREATE, vnet=new), SIOCSIFVNET",
-        OpKind::StackRemove => "jail_remove",
+        OpKind::StackRemove => {
+            "jail_remove, or jail_set(JAIL_UPDATE, nopersist) so the last process's exit ends it"
+        }
     }
 }
 
@@ -935,7 +937,14 @@ impl FbsdExec {
                         .unwrap_or_else(|p| p.into_inner());
                     let jid = g.take().ok_or(SKIP)?;
                     world.stack_removed(s);
-                    sys::jail_remove(jid)
+                    if op.arg.is_multiple_of(2) {
+                        sys::jail_remove(jid)
+                    } else {
+                        // The other way a VNET jail ends: no longer persistent,
+                        // it dies when the last agent inside exits (every
+                        // executor lets go of it within SWEEP_EVERY ops).
+                        sys::jail_unpersist(jid)
+                    }
                 };
                 self.socks[s as usize] = None;
                 r

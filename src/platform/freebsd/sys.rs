@@ -103,6 +103,16 @@ pub fn jail_create(name: &str, children: Option<i32>) -> Sys<i32> {
     check(unsafe { libc::jail_set(iov.as_mut_ptr(), iov.len() as u32, abi::JAIL_CREATE) })
 }
 
+/// Clear `persist`: the jail goes away when its last process exits, and
+/// prison_deref returns its interfaces (vnet_if_return) on that path.
+pub fn jail_unpersist(jid: i32) -> Sys<()> {
+    let mut p = JailParams::new();
+    p.int("jid", jid).flag("nopersist");
+    let mut iov = p.iovecs();
+    // SAFETY: iov points into `p`, alive for the call.
+    check(unsafe { libc::jail_set(iov.as_mut_ptr(), iov.len() as u32, abi::JAIL_UPDATE) }).map(drop)
+}
+
 pub fn jail_remove(jid: i32) -> Sys<()> {
     // SAFETY: plain syscall.
     check(unsafe { libc::jail_remove(jid) }).map(drop)
