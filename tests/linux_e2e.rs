@@ -447,3 +447,66 @@ fn postmortem_joins_the_crash_and_the_last_ops() {
     assert_eq!(o.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&o.stdout).contains("no crash files"));
 }
+
+/// The leftover check can fail: while a run is live, the test adds a
+/// namespace carrying the run's tag, which teardown (it removes the stacks
+/// it made) does not know of; after teardown it must be reported.
+#[test]
+fn something_tagged_left_after_teardown_is_a_leftover_finding() {
+    require_root!();
+    let _s = serial();
+    let before = host_state();
+    let d = tmp();
+    let rp = d.path().join("r.json");
+    let mut child = Command::new(bin())
+        .args([
+            "--suite",
+            "vmove",
+            "--duration",
+            "3s",
+            "--quiet",
+            "--report",
+            rp.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut planted = None;
+    for _ in 0..100 {
+        if let Some(n) = leftover_namespaces()
+            .into_iter()
+            .find(|n| n.ends_with("-h0"))
+        {
+            let extra = n.replace("-h0", "-zz9");
+            assert!(
+                Command::new("ip")
+                    .args(["netns", "add", &extra])
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+            planted = Some(extra);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let planted = planted.expect("the run's home stack never appeared");
+    let status = wait_bounded(&mut child, Duration::from_secs(60)).expect("run did not end");
+    let _ = Command::new("ip").args(["netns", "del", &planted]).status();
+    assert_eq!(status.code(), Some(1));
+    let r = report(&rp);
+    assert_eq!(
+        r["leftovers"],
+        serde_json::json!([format!("network namespace {planted}")])
+    );
+    assert!(
+        r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "leftover")
+    );
+    assert!(leftover_namespaces().is_empty());
+    assert_eq!(before, host_state());
+}
