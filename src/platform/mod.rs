@@ -24,6 +24,29 @@ pub enum Outcome {
     Skipped,
 }
 
+/// A backend's "nothing to act on" (the target stack does not exist now):
+/// not an errno, never sent by a kernel.
+pub const SKIP: i32 = -1;
+
+/// Settle a backend's result: the outcome to count, and whether the op's
+/// link hint proved wrong (`gone` are the errnos meaning "no such
+/// interface here") so that the executor should find the link again.
+pub fn settle(r: Result<(), i32>, op: &crate::plan::Op, gone: &[i32]) -> (Outcome, bool) {
+    use crate::model::OpKind;
+    match r {
+        Ok(()) => (Outcome::Ok, false),
+        Err(SKIP) => (Outcome::Skipped, false),
+        Err(e) => {
+            let lost = gone.contains(&e) || (op.kind == OpKind::Create && e == libc::EEXIST);
+            let on_link = !matches!(
+                op.kind,
+                OpKind::StackCreate | OpKind::StackRemove | OpKind::TunOpen
+            );
+            (Outcome::Err(e), lost && on_link)
+        }
+    }
+}
+
 /// Refusals caused by the machine rather than by ifstress (exit code 2).
 #[derive(Debug, thiserror::Error)]
 pub enum EnvError {
@@ -139,5 +162,56 @@ pub fn agent_main(jid: i32) -> Result<i32, EnvError> {
     {
         let _ = jid;
         Err(EnvError::Unsupported("agents exist only on FreeBSD"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::OpKind;
+    use crate::plan::Op;
+
+    fn op(kind: OpKind) -> Op {
+        Op {
+            kind,
+            link: 0,
+            other: 0,
+            stack: 0,
+            arg: 0,
+        }
+    }
+
+    #[test]
+    fn settle_counts_and_says_when_a_hint_is_stale() {
+        let gone = &[libc::ENODEV];
+        assert_eq!(
+            settle(Ok(()), &op(OpKind::Move), gone),
+            (Outcome::Ok, false)
+        );
+        assert_eq!(
+            settle(Err(SKIP), &op(OpKind::Move), gone),
+            (Outcome::Skipped, false)
+        );
+        assert_eq!(
+            settle(Err(libc::ENODEV), &op(OpKind::Move), gone),
+            (Outcome::Err(libc::ENODEV), true)
+        );
+        assert_eq!(
+            settle(Err(libc::EBUSY), &op(OpKind::Move), gone),
+            (Outcome::Err(libc::EBUSY), false)
+        );
+        assert_eq!(
+            settle(Err(libc::EEXIST), &op(OpKind::Create), gone),
+            (Outcome::Err(libc::EEXIST), true)
+        );
+        assert_eq!(
+            settle(Err(libc::EEXIST), &op(OpKind::Rename), gone),
+            (Outcome::Err(libc::EEXIST), false)
+        );
+        // Stack ops name no link to re-find.
+        assert_eq!(
+            settle(Err(libc::ENODEV), &op(OpKind::StackCreate), gone).1,
+            false
+        );
     }
 }

@@ -22,7 +22,7 @@ use anyhow::{Context, anyhow};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex};
 
-const SKIP: i32 = -1;
+use crate::platform::SKIP;
 const HELD: usize = 4;
 const SWEEP_EVERY: u32 = 64;
 
@@ -994,24 +994,12 @@ impl Executor for FbsdExec {
         if self.ops.is_multiple_of(SWEEP_EVERY) {
             self.sweep();
         }
-        match self.run(op) {
-            Ok(()) => Outcome::Ok,
-            Err(SKIP) => Outcome::Skipped,
-            Err(e) => {
-                let lost = e == libc::ENXIO
-                    || e == libc::ENOENT
-                    || (op.kind == OpKind::Create && e == libc::EEXIST);
-                if lost
-                    && !matches!(
-                        op.kind,
-                        OpKind::StackCreate | OpKind::StackRemove | OpKind::TunOpen
-                    )
-                {
-                    self.locate(op.link);
-                }
-                Outcome::Err(e)
-            }
+        let (out, relocate) =
+            crate::platform::settle(self.run(op), op, &[libc::ENXIO, libc::ENOENT]);
+        if relocate {
+            self.locate(op.link);
         }
+        out
     }
 
     fn finish(&mut self) {

@@ -14,8 +14,7 @@ use crate::world::{HOME, LinkId, StackId, World};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
-/// Not an errno: the op had nothing to act on (its stack does not exist).
-const SKIP: i32 = -1;
+use crate::platform::SKIP;
 /// How many tun/tap descriptors a worker holds open at once.
 const HELD: usize = 4;
 /// Sweep for removed stacks every this many ops.
@@ -529,22 +528,11 @@ impl Executor for LinuxExec {
         if self.ops.is_multiple_of(SWEEP_EVERY) {
             self.sweep();
         }
-        match self.run(op) {
-            Ok(()) => Outcome::Ok,
-            Err(SKIP) => Outcome::Skipped,
-            Err(e) => {
-                let lost = e == libc::ENODEV || (op.kind == OpKind::Create && e == libc::EEXIST);
-                if lost
-                    && !matches!(
-                        op.kind,
-                        OpKind::StackCreate | OpKind::StackRemove | OpKind::TunOpen
-                    )
-                {
-                    self.locate(op.link);
-                }
-                Outcome::Err(e)
-            }
+        let (out, relocate) = crate::platform::settle(self.run(op), op, &[libc::ENODEV]);
+        if relocate {
+            self.locate(op.link);
         }
+        out
     }
 
     fn finish(&mut self) {
