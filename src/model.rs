@@ -210,14 +210,6 @@ impl OpKind {
             _ => OpTarget::AnyLink,
         }
     }
-
-    /// Ops that need a second stack besides the target's own.
-    pub fn picks_stack(self) -> bool {
-        matches!(
-            self,
-            OpKind::Move | OpKind::StackCreate | OpKind::StackRemove | OpKind::TunOpen
-        )
-    }
 }
 
 impl fmt::Display for OpKind {
@@ -271,11 +263,17 @@ impl Tag {
 
     pub fn stack_name(&self, role: StackRole, index: usize) -> String {
         let r = match role {
-            StackRole::Home => "h",
-            StackRole::Fixed => "s",
-            StackRole::Churn => "c",
+            StackRole::Home => 'h',
+            StackRole::Fixed => 's',
+            StackRole::Churn => 'c',
         };
-        format!("{STACK_PREFIX}{}-{r}{index}", self.id)
+        self.named_stack(r, index)
+    }
+
+    /// A stack a backend keeps for itself outside the layout (a scratch stack
+    /// for probing, an observer), tagged like the others.
+    pub fn named_stack(&self, letter: char, index: usize) -> String {
+        format!("{STACK_PREFIX}{}-{letter}{index}", self.id)
     }
 
     pub fn alias(&self) -> String {

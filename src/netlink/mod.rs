@@ -7,9 +7,6 @@
 //! numbers, so both backends use this module.
 
 pub const NETLINK_ROUTE: i32 = 0;
-pub const AF_NETLINK_LINUX: i32 = 16;
-/// FreeBSD's AF_NETLINK (sys/sys/socket.h).
-pub const AF_NETLINK_FREEBSD: i32 = 38;
 
 pub const RTM_NEWLINK: u16 = 16;
 pub const RTM_DELLINK: u16 = 17;
@@ -31,9 +28,7 @@ pub const NLM_F_DUMP: u16 = 0x300;
 pub const NLMSG_ERROR: u16 = 2;
 pub const NLMSG_DONE: u16 = 3;
 
-pub const IFLA_ADDRESS: u16 = 1;
 pub const IFLA_IFNAME: u16 = 3;
-pub const IFLA_MTU: u16 = 4;
 pub const IFLA_LINK: u16 = 5;
 pub const IFLA_MASTER: u16 = 10;
 pub const IFLA_LINKINFO: u16 = 18;
@@ -53,7 +48,6 @@ pub const NLA_F_NESTED: u16 = 0x8000;
 
 const NLMSG_HDRLEN: usize = 16;
 const IFINFOMSG_LEN: usize = 16;
-const IFADDRMSG_LEN: usize = 8;
 
 const fn align4(n: usize) -> usize {
     (n + 3) & !3
@@ -168,6 +162,11 @@ impl Msg {
         let len = (self.len - start) as u16;
         self.buf[start..start + 2].copy_from_slice(&len.to_ne_bytes());
         self
+    }
+
+    /// The message as last finished.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
 
     /// Patch nlmsg_len and return the bytes to send.
@@ -406,8 +405,6 @@ pub fn parse_link(payload: &[u8]) -> Option<LinkInfo> {
     }
     Some(info)
 }
-
-pub const IFADDRMSG_SIZE: usize = IFADDRMSG_LEN;
 
 /// The id in an RTM_NEWNSID message of a dump.
 pub fn parse_nsid(payload: &[u8]) -> Option<i32> {

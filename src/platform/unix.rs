@@ -95,7 +95,7 @@ impl Netlink {
         let seq = self.next_seq();
         let len = build(&mut self.msg, seq);
         let fd = self.fd.as_raw_fd();
-        let bytes = &self.msg_bytes()[..len];
+        let bytes = &self.msg.bytes()[..len];
         // SAFETY: bytes is a valid buffer of len bytes.
         let n = unsafe { libc::send(fd, bytes.as_ptr() as *const _, len, 0) };
         if n < 0 {
@@ -117,12 +117,6 @@ impl Netlink {
                 }
             }
         }
-    }
-
-    fn msg_bytes(&mut self) -> &[u8] {
-        // The builder wrote into msg; finish() was called by it and the
-        // length returned. Re-finishing is idempotent.
-        self.msg.finish()
     }
 
     /// Every link of this socket's stack (off the hot path: allocates).

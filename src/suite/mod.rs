@@ -7,7 +7,6 @@ mod embedded;
 use crate::model::{LinkKind, OpKind, OpTarget};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 
 pub use embedded::EMBEDDED;
@@ -406,11 +405,6 @@ pub fn load(name_or_path: &str) -> Result<Suite, SuiteError> {
         .find(|(n, _)| *n == name_or_path)
         .ok_or_else(|| SuiteError::Unknown(name_or_path.to_string()))?;
     parse(text, &format!("suites/{name_or_path}.toml"))
-}
-
-/// Load from a path that must exist (used for `Path` arguments in tests).
-pub fn load_path(p: &Path) -> Result<Suite, SuiteError> {
-    load(&p.to_string_lossy())
 }
 
 #[cfg(test)]

@@ -332,7 +332,6 @@ pub const IFF_UP: u32 = 0x1;
 // sys/jail.h
 pub const JAIL_CREATE: i32 = 0x01;
 pub const JAIL_UPDATE: i32 = 0x02;
-pub const JAIL_ATTACH: i32 = 0x04;
 pub const JAIL_DYING: i32 = 0x08;
 pub const JAIL_SYS_NEW: i32 = 1;
 

@@ -52,10 +52,7 @@ impl Platform for Linux {
 
     fn probe_kinds(&self, tag: &Tag, kinds: &[LinkKind]) -> anyhow::Result<Vec<KindProbe>> {
         netns::prepare_run_dir().context("preparing /run/netns")?;
-        let name = format!(
-            "{}-p0",
-            tag.stack_name(StackRole::Home, 0).trim_end_matches("-h0")
-        );
+        let name = tag.named_stack('p', 0);
         let kinds = kinds.to_vec();
         let tag = tag.clone();
         let n2 = name.clone();
@@ -299,7 +296,7 @@ pub(crate) struct LinuxSession {
 }
 
 fn observer_name(tag: &Tag) -> String {
-    format!("{}{}-o0", crate::model::STACK_PREFIX, tag.id)
+    tag.named_stack('o', 0)
 }
 
 /// A namespace of the run's own that outlives its stacks: every stack gets a
