@@ -83,6 +83,9 @@ enum Cmd {
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
     },
+    /// Measure op throughput against a shell loop and a one-process stream
+    /// (`ip -batch` on Linux) of the same ops, worker scaling, CPU split and RSS.
+    Bench(BenchArgs),
     /// Internal: the agent process a FreeBSD run starts inside a jail.
     #[command(name = "__agent", hide = true)]
     Agent { jid: i32 },
@@ -133,6 +136,29 @@ pub struct RunArgs {
     /// Confirm --on-hang=panic outside `ifstress vm`.
     #[arg(long)]
     yes_really: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Cases to measure, comma-separated (default: all).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "LIST")]
+    ops: Vec<crate::platform::baseline::Case>,
+    /// Worker counts to measure ifstress at, comma-separated; 1 is always included.
+    #[arg(long, value_delimiter = ',', value_name = "LIST", default_value = "1,2,4,8,16",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    workers: Vec<u16>,
+    /// Seconds per measurement.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    seconds: u32,
+    /// Write the results as JSON here.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Skip the shell-loop and batch baselines.
+    #[arg(long)]
+    no_baseline: bool,
+    /// Skip the footprint run (`all` widened to 1,000 links and 64 stacks).
+    #[arg(long)]
+    no_footprint: bool,
 }
 
 /// Set in guests `ifstress vm` boots: crashing them is their purpose.
@@ -232,6 +258,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             })
         }
         Some(Cmd::Agent { jid }) => Ok(platform::agent_main(jid)?),
+        Some(Cmd::Bench(a)) => bench(a),
         Some(Cmd::Postmortem {
             journal,
             crash,
@@ -348,6 +375,63 @@ fn run(a: RunArgs) -> anyhow::Result<i32> {
     print!("{}", crate::report::human(&report));
     write_reports(&report, a.report.as_deref(), a.junit.as_deref())?;
     Ok(if report.clean() {
+        exit::CLEAN
+    } else {
+        exit::FINDINGS
+    })
+}
+
+fn bench(a: BenchArgs) -> anyhow::Result<i32> {
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    if let Some(p) = &a.json {
+        check_writable_parent(p, "--json")?;
+    }
+    let platform = platform::native()?;
+    let mut workers: Vec<usize> = a.workers.iter().map(|w| *w as usize).collect();
+    workers.push(1);
+    workers.sort();
+    workers.dedup();
+    let mut cases = a.ops.clone();
+    if cases.is_empty() {
+        cases = crate::platform::baseline::Case::ALL.to_vec();
+    }
+    cases.dedup();
+    let cfg = crate::bench::BenchConfig {
+        cases,
+        workers,
+        seconds: Duration::from_secs(a.seconds as u64),
+        footprint: !a.no_footprint,
+        baselines: !a.no_baseline,
+    };
+    // One listener for the whole bench; each measured run has its own too,
+    // and stops itself cleanly on the same signal.
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("ifstress-bench-signals")
+        .enable_all()
+        .build()?;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let _g = rt.enter();
+        let (mut int, mut term) = (
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::terminate())?,
+        );
+        let s = stop.clone();
+        rt.spawn(async move {
+            tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+            s.store(true, Relaxed);
+            eprintln!("ifstress: bench interrupted: finishing the current step and cleaning up");
+        });
+    }
+    let report = crate::bench::run(platform, &cfg, &stop, &|m| eprintln!("ifstress bench: {m}"))?;
+    print!("{}", crate::bench::render(&report));
+    if let Some(p) = &a.json {
+        std::fs::write(p, serde_json::to_string_pretty(&report)? + "\n")
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", p.display()))?;
+    }
+    Ok(if report.findings.is_empty() && !report.interrupted {
         exit::CLEAN
     } else {
         exit::FINDINGS

@@ -5,6 +5,7 @@
 //! `platform` (the only place that names an OS) -> `check` and `report`.
 
 pub mod addr;
+pub mod bench;
 pub mod check;
 pub mod cli;
 pub mod doctor;
@@ -16,6 +17,7 @@ pub mod plan;
 pub mod platform;
 pub mod postmortem;
 pub mod report;
+pub mod resources;
 pub mod stats;
 pub mod suite;
 pub mod world;

@@ -4,7 +4,7 @@
 
 use crate::model::StackRole;
 use crate::model::{LinkKind, OpKind, OpTarget};
-use crate::suite::LoopSpec;
+use crate::suite::{LoopSpec, Order};
 use crate::world::{HOME, Layout, LinkId, StackId};
 
 /// One op to issue. Small and `Copy`: it travels the hot path by value.
@@ -38,6 +38,22 @@ pub struct Planner {
     total: u32,
     pools: Pools,
     rng: fastrand::Rng,
+    cycle: Option<Cycle>,
+}
+
+/// `order = "cycle"`: the worker's own links, and where it is in the sequence.
+struct Cycle {
+    seq: Vec<OpKind>,
+    links: Vec<LinkId>,
+    step: usize,
+    round: usize,
+}
+
+/// Which worker of how many in its loop: cycle mode splits the links by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Share {
+    pub index: usize,
+    pub of: usize,
 }
 
 /// Each worker's stream starts from its own well-mixed seed.
@@ -49,7 +65,13 @@ pub fn worker_seed(seed: u64, worker: usize) -> u64 {
 }
 
 impl Planner {
-    pub fn new(layout: &Layout, spec: &LoopSpec, seed: u64, worker: usize) -> Planner {
+    pub fn new(
+        layout: &Layout,
+        spec: &LoopSpec,
+        seed: u64,
+        worker: usize,
+        share: Share,
+    ) -> Planner {
         let mut cumulative = Vec::new();
         let mut total = 0;
         for (op, w) in &spec.ops {
@@ -66,11 +88,13 @@ impl Planner {
             churn: layout.stacks_where(|s| s.role == StackRole::Churn),
             all_stacks: layout.stacks_where(|_| true),
         };
+        let cycle = (spec.order == Order::Cycle).then(|| Cycle::new(spec, &pools, share));
         Planner {
             cumulative,
             total,
             pools,
             rng: fastrand::Rng::with_seed(worker_seed(seed, worker)),
+            cycle,
         }
     }
 
@@ -83,6 +107,9 @@ impl Planner {
     }
 
     pub fn next_op(&mut self) -> Op {
+        if let Some(c) = &mut self.cycle {
+            return c.next(&self.pools, self.rng.u32(..));
+        }
         let r = self.rng.u32(..self.total);
         let kind = self
             .cumulative
@@ -125,6 +152,78 @@ impl Planner {
     }
 }
 
+impl Cycle {
+    fn new(spec: &LoopSpec, p: &Pools, share: Share) -> Cycle {
+        // BTreeMap keys come in declaration order of OpKind, which is
+        // lifecycle order: create, destroy, move, move-back, add, del.
+        let seq: Vec<OpKind> = spec
+            .ops
+            .iter()
+            .flat_map(|(k, w)| std::iter::repeat_n(*k, *w as usize))
+            .collect();
+        let pool = if seq.iter().any(|k| k.target() == OpTarget::Master) {
+            &p.masters
+        } else if seq.contains(&OpKind::TunOpen) {
+            &p.tunnels
+        } else if seq
+            .iter()
+            .any(|k| matches!(k.target(), OpTarget::Creatable | OpTarget::Stack))
+        {
+            &p.creators
+        } else {
+            &p.any
+        };
+        let of = share.of.max(1);
+        let mut links: Vec<LinkId> = pool
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % of == share.index % of)
+            .map(|(_, l)| *l)
+            .collect();
+        // More workers than links: share the whole pool rather than idle.
+        if links.is_empty() {
+            links = pool.clone();
+        }
+        Cycle {
+            seq,
+            links,
+            step: 0,
+            round: 0,
+        }
+    }
+
+    fn next(&mut self, p: &Pools, arg: u32) -> Op {
+        let kind = self.seq[self.step % self.seq.len()];
+        let link = self.links[self.round % self.links.len()];
+        let turn = self.round / self.links.len();
+        let at = |v: &[u8]| v.get(turn % v.len().max(1)).copied().unwrap_or(HOME);
+        let (other, stack) = match kind {
+            OpKind::Move => (0, at(&p.movable_to)),
+            OpKind::StackCreate | OpKind::StackRemove => (0, at(&p.churn)),
+            OpKind::TunOpen => (0, at(&p.all_stacks)),
+            _ if kind.target() == OpTarget::Master => (
+                p.members
+                    .get(turn % p.members.len().max(1))
+                    .copied()
+                    .unwrap_or(0),
+                HOME,
+            ),
+            _ => (0, HOME),
+        };
+        self.step += 1;
+        if self.step.is_multiple_of(self.seq.len()) {
+            self.round += 1;
+        }
+        Op {
+            kind,
+            link,
+            other,
+            stack,
+            arg,
+        }
+    }
+}
+
 impl Iterator for Planner {
     type Item = Op;
     fn next(&mut self) -> Option<Op> {
@@ -137,6 +236,8 @@ mod tests {
     use super::*;
     use crate::model::Tag;
 
+    const ONE: Share = Share { index: 0, of: 1 };
+
     fn layout_and_suite(name: &str) -> (Layout, crate::suite::Suite) {
         let s = crate::suite::load(name).unwrap();
         (Layout::new(&s, &Tag::new(7)), s)
@@ -146,12 +247,12 @@ mod tests {
     fn same_seed_same_sequence_other_seed_or_worker_differs() {
         let (l, s) = layout_and_suite("all");
         for lp in &s.loops {
-            let a: Vec<Op> = Planner::new(&l, lp, 42, 3).take(2000).collect();
-            let b: Vec<Op> = Planner::new(&l, lp, 42, 3).take(2000).collect();
+            let a: Vec<Op> = Planner::new(&l, lp, 42, 3, ONE).take(2000).collect();
+            let b: Vec<Op> = Planner::new(&l, lp, 42, 3, ONE).take(2000).collect();
             assert_eq!(a, b);
-            let c: Vec<Op> = Planner::new(&l, lp, 43, 3).take(2000).collect();
+            let c: Vec<Op> = Planner::new(&l, lp, 43, 3, ONE).take(2000).collect();
             assert_ne!(a, c);
-            let d: Vec<Op> = Planner::new(&l, lp, 42, 4).take(2000).collect();
+            let d: Vec<Op> = Planner::new(&l, lp, 42, 4, ONE).take(2000).collect();
             assert_ne!(a, d);
         }
     }
@@ -161,7 +262,7 @@ mod tests {
         for (name, _) in crate::suite::EMBEDDED {
             let (l, s) = layout_and_suite(name);
             for lp in &s.loops {
-                let ops: Vec<Op> = Planner::new(&l, lp, 1, 0).take(5000).collect();
+                let ops: Vec<Op> = Planner::new(&l, lp, 1, 0, ONE).take(5000).collect();
                 for k in lp.ops.keys() {
                     assert!(
                         ops.iter().any(|o| o.kind == *k),
@@ -196,10 +297,48 @@ mod tests {
     fn weights_shape_the_mix() {
         let (l, s) = layout_and_suite("vmove");
         let movers = &s.loops[0];
-        let ops: Vec<Op> = Planner::new(&l, movers, 9, 0).take(50_000).collect();
+        let ops: Vec<Op> = Planner::new(&l, movers, 9, 0, ONE).take(50_000).collect();
         let moves = ops.iter().filter(|o| o.kind == OpKind::Move).count() as f64;
         // move = 3, move-back = 2
         let share = moves / ops.len() as f64;
         assert!((share - 0.6).abs() < 0.02, "share {share}");
+    }
+
+    #[test]
+    fn cycle_walks_disjoint_shares_in_lifecycle_order() {
+        let text = r#"
+name = "c"
+description = "c"
+[topology]
+stacks = 2
+links = [{ kind = "pair", count = 6 }]
+[[loop]]
+name = "l"
+workers = 3
+order = "cycle"
+ops = { move-back = 1, move = 1 }
+"#;
+        let s = crate::suite::parse(text, "c.toml").unwrap();
+        let l = Layout::new(&s, &Tag::new(7));
+        let mut seen = Vec::new();
+        for index in 0..3 {
+            let share = Share { index, of: 3 };
+            let ops: Vec<Op> = Planner::new(&l, &s.loops[0], 1, index, share)
+                .take(8)
+                .collect();
+            // Move then move-back, on the same link, then the next link.
+            for pair in ops.chunks(2) {
+                assert_eq!(pair[0].kind, OpKind::Move);
+                assert_eq!(pair[1].kind, OpKind::MoveBack);
+                assert_eq!(pair[0].link, pair[1].link);
+                assert_ne!(pair[0].stack, HOME);
+            }
+            let mine: std::collections::BTreeSet<LinkId> = ops.iter().map(|o| o.link).collect();
+            assert_eq!(mine.len(), 4, "12 pair ends over 3 workers");
+            seen.extend(mine);
+        }
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 12, "shares are disjoint and cover the pool");
     }
 }

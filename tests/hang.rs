@@ -8,6 +8,7 @@ use common::*;
 use ifstress::engine::{OnHang, Run, RunConfig};
 use ifstress::model::{LinkKind, OpKind, Tag};
 use ifstress::plan::Op;
+use ifstress::platform::baseline::{Baseline, Case, Names};
 use ifstress::platform::linux::Linux;
 use ifstress::platform::{EnvError, Executor, KernelLog, KindProbe, Outcome, Platform, Session};
 use ifstress::world::{StackId, World};
@@ -118,6 +119,12 @@ impl Platform for Blocking {
     }
     fn thread_stack(&self, tid: i64) -> Option<String> {
         self.inner.thread_stack(tid)
+    }
+    fn rss_bytes(&self) -> Option<u64> {
+        self.inner.rss_bytes()
+    }
+    fn baseline(&self, c: Case, n: &Names) -> Baseline {
+        self.inner.baseline(c, n)
     }
 }
 

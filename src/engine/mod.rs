@@ -75,7 +75,7 @@ pub struct Run {
 }
 
 /// Pick a tag no earlier run still holds.
-fn fresh_tag(platform: &dyn Platform) -> anyhow::Result<Tag> {
+pub(crate) fn fresh_tag(platform: &dyn Platform) -> anyhow::Result<Tag> {
     for _ in 0..32 {
         let t = Tag::new(fastrand::u16(..));
         if platform.leftovers(Some(&t))?.is_empty() {
@@ -153,10 +153,12 @@ impl Run {
     pub fn worker_specs(&self) -> Vec<WorkerSpec> {
         let mut v = Vec::new();
         for (li, lp) in self.suite.loops.iter().enumerate() {
-            for _ in 0..lp.workers * self.cfg.workers_scale {
+            let of = lp.workers * self.cfg.workers_scale;
+            for index in 0..of {
                 v.push(WorkerSpec {
                     index: v.len(),
                     loop_index: li,
+                    share: crate::plan::Share { index, of },
                     rate: lp.rate,
                 });
             }
@@ -285,6 +287,7 @@ impl Run {
             }
             None => (None, None),
         };
+        let cpu_before = crate::resources::Cpu::this_process();
         let (tx, rx) =
             std::sync::mpsc::channel::<(usize, std::thread::Result<anyhow::Result<WorkerStats>>)>();
         for spec in specs {
@@ -344,6 +347,7 @@ impl Run {
             return Err(e);
         }
         let elapsed = shared.epoch.elapsed();
+        let cpu = crate::resources::Cpu::this_process().since(&cpu_before);
         let mut findings = orchestration.findings;
         for i in hung_workers {
             if !findings
@@ -374,6 +378,7 @@ impl Run {
         report.findings = findings;
         report.notes = self.notes.clone();
         report.scanner = orchestration.scanner;
+        report.resources = crate::resources::Resources::new(&cpu, &orchestration.rss);
         Ok(report)
     }
 

@@ -79,6 +79,8 @@ pub struct Orchestration {
     pub findings: Vec<Finding>,
     pub interrupted: bool,
     pub scanner: Option<Scanner>,
+    /// (seconds since the workers started, RSS KiB), once a second.
+    pub rss: Vec<(f64, u64)>,
 }
 
 /// Wait for the deadline or a signal, watching the run meanwhile.
@@ -115,6 +117,7 @@ pub fn orchestrate(
     let mut progress_at = std::time::Instant::now();
     let mut stall_reported = false;
     let mut dumped = false;
+    let mut rss = Vec::with_capacity(duration.as_secs().min(1 << 20) as usize + 8);
     let hang_us = hang_after.as_micros() as u64;
     let interrupted = signals.rt.block_on(async {
         let deadline = tokio::time::sleep(duration);
@@ -131,6 +134,9 @@ pub fn orchestrate(
                 _ = tick.tick() => {}
             }
             ticks += 1;
+            if let Some(b) = platform.rss_bytes() {
+                rss.push((shared.epoch.elapsed().as_secs_f64(), b / 1024));
+            }
             // Kernel log, every other second.
             if let (true, Some(k), Some(s)) =
                 (ticks.is_multiple_of(2), klog.as_mut(), scanner.as_mut())
@@ -258,5 +264,6 @@ pub fn orchestrate(
         findings,
         interrupted,
         scanner,
+        rss,
     }
 }

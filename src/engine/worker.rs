@@ -4,7 +4,7 @@
 use super::Shared;
 use crate::journal::Ring;
 use crate::model::OpKind;
-use crate::plan::{Op, Planner};
+use crate::plan::{Op, Planner, Share};
 use crate::platform::{Outcome, Platform, Session};
 use crate::report::SetupSummary;
 use crate::stats::{WorkerStats, errno_name};
@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 pub struct WorkerSpec {
     pub index: usize,
     pub loop_index: usize,
+    /// Position among the loop's workers (cycle mode splits links by it).
+    pub share: Share,
     pub rate: Option<u32>,
 }
 
@@ -83,7 +85,7 @@ pub fn spawn(
     platform: &'static dyn Platform,
     done: Sender<Done>,
 ) -> anyhow::Result<()> {
-    let planner = Planner::new(&world.layout, lp, seed, spec.index);
+    let planner = Planner::new(&world.layout, lp, seed, spec.index, spec.share);
     std::thread::Builder::new()
         .name(format!("ifstress-w{}", spec.index))
         .spawn(move || {

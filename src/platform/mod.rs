@@ -8,6 +8,7 @@ use crate::world::World;
 use std::sync::Arc;
 
 pub mod agent;
+pub mod baseline;
 pub mod freebsd;
 #[cfg(target_os = "linux")]
 pub mod linux;
@@ -103,6 +104,10 @@ pub trait Platform: Send + Sync {
     fn thread_id(&self) -> i64;
     /// The kernel stack (or the best the OS shows) of a thread of this process.
     fn thread_stack(&self, tid: i64) -> Option<String>;
+    /// This process's resident set now, in bytes (the report's RSS trend).
+    fn rss_bytes(&self) -> Option<u64>;
+    /// The shell commands `ifstress bench` measures this backend against.
+    fn baseline(&self, case: baseline::Case, names: &baseline::Names) -> baseline::Baseline;
 }
 
 /// One run's kernel objects.

@@ -48,6 +48,9 @@ pub struct Report {
     pub leftovers: Vec<String>,
     /// Things the run changed or skipped and says so (missing optional kinds ...).
     pub notes: Vec<String>,
+    /// What ifstress itself cost: CPU split and its own RSS over time.
+    #[serde(default)]
+    pub resources: crate::resources::Resources,
     /// `ifstress postmortem`: each worker's last journaled ops before the crash.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub last_ops: BTreeMap<String, Vec<String>>,
@@ -78,6 +81,7 @@ impl Report {
             leftovers: Vec::new(),
             notes: Vec::new(),
             last_ops: BTreeMap::new(),
+            resources: Default::default(),
             scanner: None,
         }
     }
@@ -175,6 +179,7 @@ pub(crate) fn sample() -> Report {
         leftovers: vec![],
         notes: vec![],
         last_ops: BTreeMap::new(),
+        resources: Default::default(),
         scanner: None,
     }
 }

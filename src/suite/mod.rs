@@ -87,6 +87,29 @@ pub struct LoopSpec {
     /// Cap per worker, ops per second; none means as fast as the kernel goes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate: Option<u32>,
+    /// How ops and targets are chosen.
+    #[serde(default, skip_serializing_if = "Order::is_random")]
+    pub order: Order,
+}
+
+/// `random` races: every worker draws ops by weight and targets from the whole
+/// pool, so workers collide on purpose. `cycle` measures: each worker walks its
+/// own share of the links and issues the mix on each in lifecycle order
+/// (create before destroy, move before move-back, add before del; a weight
+/// repeats an op), so ops succeed and workers do not meet on a link. `ifstress
+/// bench` uses it to measure throughput without counting collisions.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Order {
+    #[default]
+    Random,
+    Cycle,
+}
+
+impl Order {
+    fn is_random(&self) -> bool {
+        *self == Order::Random
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

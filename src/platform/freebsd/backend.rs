@@ -283,6 +283,18 @@ impl Platform for FreeBsd {
         sys::thread_id()
     }
 
+    fn baseline(
+        &self,
+        case: crate::platform::baseline::Case,
+        names: &crate::platform::baseline::Names,
+    ) -> crate::platform::baseline::Baseline {
+        super::baseline::baseline(case, names)
+    }
+
+    fn rss_bytes(&self) -> Option<u64> {
+        sys::own_rss_pages().map(|p| p * crate::resources::page_size())
+    }
+
     fn thread_stack(&self, tid: i64) -> Option<String> {
         let out = std::process::Command::new("procstat")
             .args(["-kk", &std::process::id().to_string()])

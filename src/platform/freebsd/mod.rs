@@ -10,6 +10,8 @@ pub mod abi;
 mod agentproc;
 #[cfg(target_os = "freebsd")]
 mod backend;
+#[cfg_attr(not(target_os = "freebsd"), allow(dead_code))]
+pub mod baseline;
 pub mod jailparam;
 pub mod msgbuf;
 #[cfg(target_os = "freebsd")]

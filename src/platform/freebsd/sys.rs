@@ -219,3 +219,28 @@ pub fn cloners() -> std::io::Result<Vec<String>> {
         })
         .collect())
 }
+
+/// This process's resident pages, from kern.proc.pid.<pid> (what ps shows as RSS).
+pub fn own_rss_pages() -> Option<u64> {
+    let mut mib = [
+        libc::CTL_KERN,
+        libc::KERN_PROC,
+        libc::KERN_PROC_PID,
+        std::process::id() as libc::c_int,
+    ];
+    // SAFETY: kinfo_proc is plain data; the kernel fills at most `len` bytes.
+    let mut kp: libc::kinfo_proc = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::kinfo_proc>();
+    // SAFETY: mib and kp outlive the call; len is kp's size.
+    let rc = unsafe {
+        libc::sysctl(
+            mib.as_mut_ptr(),
+            mib.len() as libc::c_uint,
+            &mut kp as *mut _ as *mut libc::c_void,
+            &mut len,
+            std::ptr::null(),
+            0,
+        )
+    };
+    (rc == 0 && len == std::mem::size_of::<libc::kinfo_proc>()).then_some(kp.ki_rssize as u64)
+}

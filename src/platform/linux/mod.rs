@@ -6,6 +6,7 @@
 //! life, and every socket an op uses was opened inside one of the run's own
 //! namespaces. Nothing an op does can reach the host's interfaces.
 
+mod baseline;
 mod exec;
 mod kmsg;
 pub mod netns;
@@ -198,6 +199,21 @@ impl Platform for Linux {
 
     fn thread_id(&self) -> i64 {
         sys::gettid()
+    }
+
+    fn baseline(
+        &self,
+        case: crate::platform::baseline::Case,
+        names: &crate::platform::baseline::Names,
+    ) -> crate::platform::baseline::Baseline {
+        baseline::baseline(case, names)
+    }
+
+    fn rss_bytes(&self) -> Option<u64> {
+        // statm: size resident shared ... in pages.
+        let s = std::fs::read_to_string("/proc/self/statm").ok()?;
+        let pages: u64 = s.split_whitespace().nth(1)?.parse().ok()?;
+        Some(pages * crate::resources::page_size())
     }
 
     fn thread_stack(&self, tid: i64) -> Option<String> {

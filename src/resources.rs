@@ -1,0 +1,151 @@
+//! What the run itself costs the machine: CPU split between user space and
+//! the kernel over the stress window, and the resident set over time. A
+//! stress tool whose own RSS creeps up over 24 hours skews the very kernel
+//! memory counters it checks.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+pub fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if p > 0 { p as u64 } else { 4096 }
+}
+
+/// User and system CPU this process (all threads) or its waited-for children used.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Cpu {
+    pub user: Duration,
+    pub sys: Duration,
+    /// Peak resident set, KiB (getrusage's ru_maxrss on Linux and FreeBSD).
+    pub max_rss_kib: u64,
+}
+
+impl Cpu {
+    fn of(who: libc::c_int) -> Cpu {
+        // SAFETY: rusage is plain data, filled by the kernel.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: ru outlives the call.
+        if unsafe { libc::getrusage(who, &mut ru) } != 0 {
+            return Cpu::default();
+        }
+        let tv = |t: libc::timeval| {
+            Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+        };
+        Cpu {
+            user: tv(ru.ru_utime),
+            sys: tv(ru.ru_stime),
+            max_rss_kib: ru.ru_maxrss as u64,
+        }
+    }
+
+    pub fn this_process() -> Cpu {
+        Cpu::of(libc::RUSAGE_SELF)
+    }
+
+    /// Children that have been waited for.
+    pub fn children() -> Cpu {
+        Cpu::of(libc::RUSAGE_CHILDREN)
+    }
+
+    /// CPU spent between `earlier` and `self`.
+    pub fn since(&self, earlier: &Cpu) -> Cpu {
+        Cpu {
+            user: self.user.saturating_sub(earlier.user),
+            sys: self.sys.saturating_sub(earlier.sys),
+            max_rss_kib: self.max_rss_kib,
+        }
+    }
+}
+
+/// The run's own footprint, in the report.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Resources {
+    /// CPU over the stress window, all threads of ifstress.
+    pub user_s: f64,
+    pub sys_s: f64,
+    /// user / (user + sys): how much of the work is ifstress rather than the kernel.
+    pub user_share: f64,
+    pub max_rss_kib: u64,
+    /// RSS sampled once a second during the stress window.
+    pub rss_samples: usize,
+    pub rss_first_kib: u64,
+    pub rss_last_kib: u64,
+    /// Least-squares slope over the samples after the first tenth (warm-up), KiB per minute.
+    pub rss_slope_kib_per_min: f64,
+}
+
+impl Resources {
+    /// `samples` are (seconds since start, KiB).
+    pub fn new(cpu: &Cpu, samples: &[(f64, u64)]) -> Resources {
+        let user = cpu.user.as_secs_f64();
+        let sys = cpu.sys.as_secs_f64();
+        let round = |x: f64, d: f64| (x * d).round() / d;
+        let max_seen = samples.iter().map(|s| s.1).max().unwrap_or(0);
+        Resources {
+            user_s: round(user, 1000.0),
+            sys_s: round(sys, 1000.0),
+            user_share: if user + sys > 0.0 {
+                round(user / (user + sys), 10000.0)
+            } else {
+                0.0
+            },
+            max_rss_kib: cpu.max_rss_kib.max(max_seen),
+            rss_samples: samples.len(),
+            rss_first_kib: samples.first().map_or(0, |s| s.1),
+            rss_last_kib: samples.last().map_or(0, |s| s.1),
+            rss_slope_kib_per_min: round(slope_per_min(samples), 100.0),
+        }
+    }
+}
+
+/// Least squares over the samples after the first tenth; 0 with fewer than 3.
+pub fn slope_per_min(samples: &[(f64, u64)]) -> f64 {
+    let s = &samples[samples.len() / 10..];
+    if s.len() < 3 {
+        return 0.0;
+    }
+    let n = s.len() as f64;
+    let mx = s.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = s.iter().map(|p| p.1 as f64).sum::<f64>() / n;
+    let sxy: f64 = s.iter().map(|p| (p.0 - mx) * (p.1 as f64 - my)).sum();
+    let sxx: f64 = s.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    if sxx == 0.0 { 0.0 } else { sxy / sxx * 60.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slope_of_flat_rising_and_warmup_series() {
+        let flat: Vec<(f64, u64)> = (0..100).map(|i| (i as f64, 5000)).collect();
+        assert_eq!(slope_per_min(&flat), 0.0);
+        // 2 KiB a second is 120 KiB a minute.
+        let rising: Vec<(f64, u64)> = (0..100).map(|i| (i as f64, 5000 + 2 * i)).collect();
+        assert!((slope_per_min(&rising) - 120.0).abs() < 1e-6);
+        // A warm-up jump in the first tenth does not count as growth.
+        let warm: Vec<(f64, u64)> = (0..100)
+            .map(|i| (i as f64, if i < 5 { 1000 } else { 9000 }))
+            .collect();
+        assert_eq!(slope_per_min(&warm), 0.0);
+        assert_eq!(slope_per_min(&flat[..2]), 0.0);
+    }
+
+    #[test]
+    fn cpu_of_this_process_moves_forward_and_shares_add_up() {
+        let a = Cpu::this_process();
+        let mut x = 0u64;
+        for i in 0..20_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        std::hint::black_box(x);
+        let d = Cpu::this_process().since(&a);
+        assert!(d.user > Duration::ZERO, "busy loop used no user CPU: {d:?}");
+        assert!(d.max_rss_kib > 0);
+        let r = Resources::new(&d, &[(0.0, 10), (1.0, 20)]);
+        assert!(r.user_share > 0.0 && r.user_share <= 1.0);
+        assert_eq!(r.max_rss_kib, d.max_rss_kib.max(20));
+        assert_eq!((r.rss_first_kib, r.rss_last_kib), (10, 20));
+    }
+}

@@ -1,0 +1,129 @@
+//! `ifstress bench` in its short mode, against the real kernel: the numbers
+//! must be sane, the baselines must have run, and nothing may be left behind,
+//! also when the bench is interrupted in the middle of a baseline.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+#[test]
+fn short_bench_measures_ifstress_and_both_baselines_and_leaves_nothing() {
+    require_root!();
+    let _s = serial();
+    let before = host_state();
+    let d = tmp();
+    let jp = d.path().join("bench.json");
+    let out = run(&[
+        "bench",
+        "--ops",
+        "up-down,move",
+        "--workers",
+        "1,2",
+        "--seconds",
+        "1",
+        "--no-footprint",
+        "--json",
+        jp.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&jp).unwrap()).unwrap();
+    assert_eq!(v["interrupted"], false);
+    let cases = v["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 2);
+    for c in cases {
+        let name = c["case"].as_str().unwrap();
+        let runs = c["ifstress"].as_array().unwrap();
+        assert_eq!(runs.len(), 2, "{name}");
+        for r in runs {
+            assert!(r["ops_per_s"].as_f64().unwrap() > 0.0, "{name}: {r}");
+            // Cycle order: workers do not collide, so nearly every op does its work.
+            assert!(r["ok_share"].as_f64().unwrap() >= 0.9, "{name}: {r}");
+            assert!(r["sys_us_per_op"].as_f64().unwrap() > 0.0, "{name}: {r}");
+            let rss = r["max_rss_kib"].as_u64().unwrap();
+            assert!(rss > 0 && rss < 256 * 1024, "{name}: {rss} KiB");
+        }
+        for base in ["shell", "batch"] {
+            let b = &c[base];
+            assert!(b["ops_per_s"].as_f64().unwrap() > 0.0, "{name} {base}: {c}");
+            assert!(b["ops"].as_u64().unwrap() >= 2, "{name} {base}: {c}");
+        }
+        assert!(c["vs_shell"].as_f64().unwrap() > 0.0);
+        assert!(c["scaling"]["2"].as_f64().unwrap() > 0.0);
+    }
+    // One process per op cannot come near direct syscalls for a flag flip
+    // (measured ~30x on a 2-core VM); 3x leaves room for a loaded CI machine.
+    let up = cases.iter().find(|c| c["case"] == "up-down").unwrap();
+    assert!(up["vs_shell"].as_f64().unwrap() > 3.0, "{up}");
+    assert!(
+        stdout.contains("up-down") && stdout.contains("ip -batch"),
+        "{stdout}"
+    );
+    assert!(
+        leftover_namespaces().is_empty(),
+        "{:?}",
+        leftover_namespaces()
+    );
+    assert_eq!(before, host_state());
+}
+
+#[test]
+fn bench_interrupted_during_a_baseline_cleans_up_and_says_so() {
+    require_root!();
+    let _s = serial();
+    let before = host_state();
+    let mut child = Command::new(bin())
+        .args([
+            "bench",
+            "--ops",
+            "move",
+            "--workers",
+            "1",
+            "--seconds",
+            "3",
+            "--no-footprint",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    // The ifstress measurement takes about 5 s, then the baseline starts.
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let l = rx.recv_timeout(left).expect("the baseline never started");
+        eprintln!("{l}");
+        if l.contains("shell loop and batch") {
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(200 + fastrand::u64(..2000)));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = wait_bounded(&mut child, Duration::from_secs(30))
+        .expect("did not exit within 30 s of SIGINT");
+    while let Ok(l) = rx.try_recv() {
+        eprintln!("{l}");
+    }
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(out.contains("(interrupted)"), "{out}");
+    assert!(
+        leftover_namespaces().is_empty(),
+        "{:?}",
+        leftover_namespaces()
+    );
+    assert_eq!(before, host_state());
+}
