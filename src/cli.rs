@@ -86,6 +86,10 @@ enum Cmd {
     /// Measure op throughput against a shell loop and a one-process stream
     /// (`ip -batch` on Linux) of the same ops, worker scaling, CPU split and RSS.
     Bench(BenchArgs),
+    /// Run suites in disposable VMs: catch panics and hangs from outside,
+    /// collect crashes, restart guests until the duration is spent.
+    #[command(subcommand)]
+    Vm(VmCmd),
     /// Internal: the agent process a FreeBSD run starts inside a jail.
     #[command(name = "__agent", hide = true)]
     Agent { jid: i32 },
@@ -114,6 +118,11 @@ pub struct RunArgs {
     /// Keep a journal of the most recent ops of every worker in DIR.
     #[arg(long, value_name = "DIR")]
     journal: Option<PathBuf>,
+    /// Also stream each worker's newest journal lines and a heartbeat to this
+    /// file or serial port, twice a second (`ifstress vm` guests use their
+    /// second serial port, so the last ops survive a panic).
+    #[arg(long, value_name = "PATH", requires = "journal")]
+    journal_port: Option<PathBuf>,
     /// Size bound of the journal directory, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=65536))]
     journal_max_mib: u64,
@@ -136,6 +145,64 @@ pub struct RunArgs {
     /// Confirm --on-hang=panic outside `ifstress vm`.
     #[arg(long)]
     yes_really: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VmCmd {
+    /// Boot guests one after another and run the suite in each.
+    Run(VmRunArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct VmRunArgs {
+    /// The guest: a FreeBSD VM image (qcow2 or raw), or for `--guest linux`
+    /// a kernel (vmlinuz).
+    #[arg(long, value_name = "FILE")]
+    image: PathBuf,
+    #[arg(long, value_enum, default_value_t = crate::vm::GuestOs::Freebsd)]
+    guest: crate::vm::GuestOs,
+    /// A shipped suite's name.
+    #[arg(long, value_name = "NAME")]
+    suite: String,
+    /// Total time to spend, across every guest.
+    #[arg(long, value_parser = parse_duration_arg)]
+    duration: Duration,
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=256))]
+    cpus: u32,
+    /// Guest memory, MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 2048, value_parser = clap::value_parser!(u32).range(256..=1048576))]
+    mem: u32,
+    #[arg(long, value_enum, default_value_t = crate::vm::qemu::Accel::Auto)]
+    accel: crate::vm::qemu::Accel,
+    /// Where guests' consoles, journals, crashes and the reports go.
+    #[arg(long, value_name = "DIR", default_value = "ifstress-vm")]
+    out: PathBuf,
+    /// The ifstress binary to run in the guest (FreeBSD guests: required;
+    /// Linux guests: this one by default).
+    #[arg(long, value_name = "FILE")]
+    binary: Option<PathBuf>,
+    /// busybox for Linux guests (default: from PATH).
+    #[arg(long, value_name = "FILE")]
+    busybox: Option<PathBuf>,
+    /// The guest kernel's modules directory (Linux guests; default:
+    /// /lib/modules/VERSION from the vmlinuz-VERSION name).
+    #[arg(long, value_name = "DIR")]
+    modules: Option<PathBuf>,
+    /// No progress heartbeat for this long while the suite runs is a hang.
+    #[arg(long, value_parser = parse_duration_arg, default_value = "5m")]
+    hang_timeout: Duration,
+    /// A guest that has not started the suite after this long failed to boot.
+    #[arg(long, value_parser = parse_duration_arg, default_value = "10m")]
+    boot_timeout: Duration,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// The QEMU system emulator.
+    #[arg(long, value_name = "FILE", default_value = "qemu-system-x86_64")]
+    qemu: PathBuf,
+    /// Testing the runner itself: make the first guest panic (`panic:SECS`)
+    /// or wedge (`hang:SECS`) on purpose.
+    #[arg(long, hide = true, value_name = "WHAT:SECS")]
+    inject: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -259,6 +326,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         }
         Some(Cmd::Agent { jid }) => Ok(platform::agent_main(jid)?),
         Some(Cmd::Bench(a)) => bench(a),
+        Some(Cmd::Vm(VmCmd::Run(a))) => vm_run(a),
         Some(Cmd::Postmortem {
             journal,
             crash,
@@ -350,6 +418,7 @@ fn run(a: RunArgs) -> anyhow::Result<i32> {
         workers_scale: a.workers as usize,
         journal: a.journal.clone(),
         journal_max_bytes: a.journal_max_mib << 20,
+        journal_port: a.journal_port.clone(),
         quiet: a.quiet,
         load_modules: a.load_modules,
         dying_grace: a.dying_grace,
@@ -374,6 +443,71 @@ fn run(a: RunArgs) -> anyhow::Result<i32> {
     let report = run.execute()?;
     print!("{}", crate::report::human(&report));
     write_reports(&report, a.report.as_deref(), a.junit.as_deref())?;
+    Ok(if report.clean() {
+        exit::CLEAN
+    } else {
+        exit::FINDINGS
+    })
+}
+
+fn vm_run(a: VmRunArgs) -> anyhow::Result<i32> {
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    if let Some(i) = &a.inject {
+        let ok = i
+            .split_once(':')
+            .is_some_and(|(w, s)| matches!(w, "panic" | "hang") && s.parse::<u32>().is_ok());
+        if !ok {
+            return Err(
+                UsageError(format!("--inject {i}: expected panic:SECS or hang:SECS")).into(),
+            );
+        }
+    }
+    let cfg = crate::vm::VmConfig {
+        guest: a.guest,
+        image: a.image,
+        suite: a.suite,
+        duration: a.duration,
+        cpus: a.cpus,
+        mem_mib: a.mem,
+        accel: a.accel,
+        out: a.out.clone(),
+        binary: a.binary,
+        busybox: a.busybox,
+        modules: a.modules,
+        hang_timeout: a.hang_timeout,
+        boot_timeout: a.boot_timeout,
+        seed: a.seed,
+        inject: a.inject,
+        qemu: a.qemu,
+    };
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let s = stop.clone();
+    let _signals = std::thread::Builder::new()
+        .name("ifstress-vm-signals".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                use tokio::signal::unix::{SignalKind, signal};
+                let (Ok(mut int), Ok(mut term)) = (
+                    signal(SignalKind::interrupt()),
+                    signal(SignalKind::terminate()),
+                ) else {
+                    return;
+                };
+                tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+                s.store(true, Relaxed);
+                eprintln!("ifstress vm: stopping: ending the current guest and writing the report");
+            })
+        })?;
+    let report = crate::vm::run(&cfg, &stop)?;
+    print!("{}", crate::report::human(&report));
+    write_reports(
+        &report,
+        Some(&a.out.join("report.json")),
+        Some(&a.out.join("junit.xml")),
+    )?;
     Ok(if report.clean() {
         exit::CLEAN
     } else {

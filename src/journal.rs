@@ -20,6 +20,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
 use std::time::Duration;
 
 pub const FLUSH_EVERY: Duration = Duration::from_millis(500);
+/// Starts the heartbeat line on the journal port: `#hb OPS [end]`.
+pub const HEARTBEAT: &str = "#hb";
 const RING: usize = 1 << 16;
 
 pub struct Ring {
@@ -120,7 +122,15 @@ pub struct Journal {
     /// Bytes per file; two files (current and .1) per worker.
     per_file: u64,
     epoch_unix_us: u64,
+    /// A serial port (or any writable file) that gets each worker's newest
+    /// lines and a heartbeat at every flush: outside the machine, it outlives
+    /// a panic that takes the disk's page cache with it.
+    port: Option<File>,
 }
+
+/// Lines per worker per flush sent to the port: a serial line is slow, and
+/// only the newest ops matter after a crash.
+pub const PORT_TAIL: usize = 16;
 
 pub struct Handle {
     stop: Arc<AtomicBool>,
@@ -192,9 +202,15 @@ impl Journal {
                 layout,
                 per_file,
                 epoch_unix_us,
+                port: None,
             },
             rings,
         ))
+    }
+
+    /// Also stream to `port` (see the field).
+    pub fn mirror_to(&mut self, port: File) {
+        self.port = Some(port);
     }
 
     pub fn start(self) -> std::io::Result<Handle> {
@@ -218,15 +234,17 @@ impl Journal {
         Ok((f, len))
     }
 
-    fn run(self, stop: &AtomicBool) -> std::io::Result<()> {
+    fn run(mut self, stop: &AtomicBool) -> std::io::Result<()> {
         let mut files = Vec::new();
         for w in 0..self.rings.len() {
             files.push(self.open(w)?);
         }
         let mut pos = vec![0u64; self.rings.len()];
         let mut text = String::new();
+        let mut port_text = String::new();
         loop {
             let last = stop.load(Relaxed);
+            port_text.clear();
             for (w, ring) in self.rings.iter().enumerate() {
                 text.clear();
                 pos[w] = ring.drain(pos[w], |r| {
@@ -253,6 +271,25 @@ impl Journal {
                 files[w].0.write_all(bytes)?;
                 files[w].0.sync_data()?;
                 files[w].1 += bytes.len() as u64;
+                if self.port.is_some() {
+                    let from = text.lines().count().saturating_sub(PORT_TAIL);
+                    for l in text.lines().skip(from) {
+                        port_text.push_str(l);
+                        port_text.push('\n');
+                    }
+                }
+            }
+            if let Some(p) = &mut self.port {
+                // The heartbeat: ops issued so far. A host that sees it stop
+                // moving knows the run is wedged, even with the kernel alive.
+                let ops: u64 = pos.iter().sum();
+                let _ = writeln!(
+                    port_text,
+                    "{HEARTBEAT} {ops}{}",
+                    if last { " end" } else { "" }
+                );
+                // A port that cannot take it is not worth failing the run for.
+                let _ = p.write_all(port_text.as_bytes());
             }
             if last {
                 return Ok(());
@@ -340,5 +377,26 @@ mod tests {
             "{tail}"
         );
         assert!(tail.ends_with(" ifstress-00a1-s1 ok 3us"), "{tail}");
+    }
+
+    #[test]
+    fn the_port_gets_each_workers_newest_lines_and_a_heartbeat() {
+        let dir = tempfile::tempdir().unwrap();
+        let port = dir.path().join("port");
+        let (mut j, rings) =
+            Journal::create(&dir.path().join("j"), 2, 1 << 20, layout(), "x\n", 0).unwrap();
+        j.mirror_to(File::create(&port).unwrap());
+        let h = j.start().unwrap();
+        for i in 0..100u64 {
+            rings[(i % 2) as usize].push(i, OpKind::Mtu, 0, 0, Outcome::Ok, 1);
+        }
+        h.close().unwrap();
+        let text = std::fs::read_to_string(&port).unwrap();
+        let ops: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        // 50 ops per worker, at most PORT_TAIL each per flush.
+        assert!(ops.len() <= 2 * PORT_TAIL * 2, "{text}");
+        assert!(ops.iter().any(|l| l.contains(" w1 #49 mtu ")), "{text}");
+        let last = text.lines().last().unwrap();
+        assert_eq!(last, "#hb 100 end");
     }
 }

@@ -20,4 +20,5 @@ pub mod report;
 pub mod resources;
 pub mod stats;
 pub mod suite;
+pub mod vm;
 pub mod world;

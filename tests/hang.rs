@@ -164,6 +164,7 @@ fn an_op_that_does_not_return_is_a_hang_and_a_stall() {
         workers_scale: 1,
         journal: None,
         journal_max_bytes: 1 << 20,
+        journal_port: None,
         quiet: true,
         load_modules: false,
         dying_grace: Some(Duration::from_secs(2)),

@@ -194,6 +194,7 @@ fn config(suite: Suite, seconds: Duration) -> RunConfig {
         workers_scale: 1,
         journal: None,
         journal_max_bytes: 0,
+        journal_port: None,
         quiet: true,
         load_modules: false,
         dying_grace: Some(Duration::from_secs(10)),

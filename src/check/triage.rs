@@ -691,6 +691,7 @@ pub struct Scanner {
     open: Option<Open>,
     line_no: usize,
     source: String,
+    fatal: bool,
 }
 
 impl Clone for Scanner {
@@ -700,6 +701,7 @@ impl Clone for Scanner {
             open: None,
             line_no: self.line_no,
             source: self.source.clone(),
+            fatal: self.fatal,
         }
     }
 }
@@ -716,6 +718,7 @@ impl Scanner {
         self.line_no += 1;
         let line = strip_prefix(raw);
         if let Some(m) = marker(line) {
+            self.fatal |= matches!(m, Marker::Panic | Marker::FatalTrap | Marker::DoubleFault);
             let joins = self.open.as_ref().is_some_and(|o| continues(o.marker, m));
             if !joins {
                 self.flush();
@@ -739,6 +742,11 @@ impl Scanner {
                 self.flush();
             }
         }
+    }
+
+    /// Has the machine gone down: a panic, a fatal trap or a double fault?
+    pub fn fatal(&self) -> bool {
+        self.fatal
     }
 
     /// Titled findings so far (the open one included, titled as it stands).

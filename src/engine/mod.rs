@@ -31,6 +31,9 @@ pub struct RunConfig {
     pub workers_scale: usize,
     pub journal: Option<PathBuf>,
     pub journal_max_bytes: u64,
+    /// Also stream the journal's newest lines and a heartbeat here (a serial
+    /// port in `ifstress vm` guests).
+    pub journal_port: Option<PathBuf>,
     pub quiet: bool,
     /// Load the kernel modules of the suite's link kinds before probing.
     pub load_modules: bool,
@@ -280,6 +283,14 @@ impl Run {
                     epoch_unix_us,
                 )
                 .with_context(|| format!("creating the journal in {}", dir.display()))?;
+                let mut j = j;
+                if let Some(port) = &self.cfg.journal_port {
+                    let f = std::fs::OpenOptions::new()
+                        .append(true)
+                        .open(port)
+                        .with_context(|| format!("opening the journal port {}", port.display()))?;
+                    j.mirror_to(f);
+                }
                 (
                     Some(j.start().context("starting the journal")?),
                     Some(rings),
@@ -363,7 +374,7 @@ impl Run {
         }
         let mut report = Report::new(
             &self.suite,
-            self.platform,
+            (self.platform.name(), self.platform.kernel()),
             self.cfg.seed,
             &self.tag,
             started_at,

@@ -28,6 +28,23 @@ pub fn render(r: &Report) -> String {
         if r.interrupted { " (interrupted)" } else { "" },
         r.workers
     );
+    if let Some(vm) = &r.vm {
+        let _ = writeln!(
+            o,
+            "{} guest(s) of {} on {:?}, {:.3} guest-hours",
+            vm.guests.len(),
+            vm.image,
+            vm.accel,
+            vm.guest_hours
+        );
+        for g in &vm.guests {
+            let _ = writeln!(
+                o,
+                "  guest {}: {} after {:.0} s, {} ops, console {}",
+                g.index, g.outcome, g.seconds, g.ops, g.console
+            );
+        }
+    }
     for n in &r.notes {
         let _ = writeln!(o, "note: {n}");
     }

@@ -6,7 +6,6 @@ mod junit;
 
 use crate::check::{Finding, triage::Scanner};
 use crate::model::Tag;
-use crate::platform::Platform;
 use crate::stats::OpSummary;
 use crate::suite::Suite;
 use serde::{Deserialize, Serialize};
@@ -51,6 +50,9 @@ pub struct Report {
     /// What ifstress itself cost: CPU split and its own RSS over time.
     #[serde(default)]
     pub resources: crate::resources::Resources,
+    /// `ifstress vm run`: the guests and how each ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm: Option<crate::vm::VmSummary>,
     /// `ifstress postmortem`: each worker's last journaled ops before the crash.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub last_ops: BTreeMap<String, Vec<String>>,
@@ -82,13 +84,15 @@ impl Report {
             notes: Vec::new(),
             last_ops: BTreeMap::new(),
             resources: Default::default(),
+            vm: None,
             scanner: None,
         }
     }
 
+    /// `platform` is (name, kernel).
     pub fn new(
         suite: &Suite,
-        platform: &dyn Platform,
+        platform: (&str, String),
         seed: u64,
         tag: &Tag,
         started_at: SystemTime,
@@ -98,8 +102,8 @@ impl Report {
         Report {
             suite: suite.name.clone(),
             targets: suite.targets.clone(),
-            platform: platform.name().into(),
-            kernel: platform.kernel(),
+            platform: platform.0.into(),
+            kernel: platform.1,
             seed,
             tag: tag.id.clone(),
             started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
@@ -180,6 +184,7 @@ pub(crate) fn sample() -> Report {
         notes: vec![],
         last_ops: BTreeMap::new(),
         resources: Default::default(),
+        vm: None,
         scanner: None,
     }
 }

@@ -1,0 +1,235 @@
+//! FreeBSD guests from an official VM image, which is never modified: the
+//! guest boots a qcow2 overlay of it; a `cidata` config drive (nuageinit, in
+//! BASIC-CLOUDINIT images) carries a first-boot script; a raw payload disk
+//! carries the ifstress binary as a tar stream; a raw collect disk comes back
+//! with /var/crash as a tar stream after the crash-collection boot.
+//!
+//! Boot 1 (first boot): the script enables dumps and crashinfo, sets the
+//! panic sysctls and a ddb script for NMIs, installs an rc.local for later
+//! boots, unpacks the payload and starts the suite in the background with the
+//! journal on the second serial port (/dev/cuau1).
+//! Boot 2 (after a panic or a hang): savecore and crashinfo run from rc as
+//! usual, then rc.local writes /var/crash to the collect disk and powers off.
+
+use anyhow::{Context, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// nuageinit's config drive: user-data (a shell script) and meta-data.
+pub fn user_data(ifstress_args: &[String]) -> String {
+    let args: Vec<String> = ifstress_args.iter().map(|a| quote(a)).collect();
+    format!(
+        r#"#!/bin/sh
+# Written by `ifstress vm`. Runs once, at first boot (nuageinit).
+# No network is attached: firstboot updates and packages cannot run, and the
+# first-boot update's reboot never happens.
+sysrc firstboot_freebsd_update_enable=NO firstboot_pkgs_enable=NO
+sysrc dumpdev=AUTO crashinfo_enable=YES
+dumpon -v AUTO 2>/dev/null || true
+sysctl debug.debugger_on_panic=0 debug.trace_on_panic=1 kern.panic_reboot_wait_time=0
+# An NMI from the host (a hang) enters ddb: print what matters, dump, reset.
+ddb script kdb.enter.default="show allpcpu; bt; ps; show alllocks; show lockedvnods; alltrace; call doadump; reset" 2>/dev/null || true
+cat > /etc/rc.local <<'EOT'
+#!/bin/sh
+# Boots after the first: savecore and crashinfo have run; hand /var/crash over.
+echo "IFSTRESS-VM: collecting" > /dev/console
+tar -cf /dev/vtbd2 -C /var crash
+echo "IFSTRESS-VM: collected" > /dev/console
+poweroff
+EOT
+chmod +x /etc/rc.local
+mkdir -p /ifstress
+tar -xf /dev/vtbd1 -C /ifstress
+cat > /ifstress/run.sh <<'EOT'
+#!/bin/sh
+echo "IFSTRESS-VM: running" > /dev/console
+IFSTRESS_DISPOSABLE_VM=1 /ifstress/ifstress {} --load-modules --journal /var/tmp/ifstress-journal --journal-port /dev/cuau1 --report /var/tmp/ifstress-report.json > /var/tmp/ifstress.out 2>&1
+rc=$?
+echo "IFSTRESS-VM: exit $rc" > /dev/console
+echo "IFSTRESS-VM: report-begin" > /dev/console
+cat /var/tmp/ifstress-report.json > /dev/console
+echo > /dev/console
+echo "IFSTRESS-VM: report-end" > /dev/console
+# Clean end: no crash to collect on the next boot.
+rm -f /etc/rc.local
+poweroff
+EOT
+chmod +x /ifstress/run.sh
+daemon -f /ifstress/run.sh
+"#,
+        args.join(" ")
+    )
+}
+
+pub fn meta_data(instance: &str) -> String {
+    format!("instance-id: {instance}\nlocal-hostname: ifstress-guest\n")
+}
+
+fn quote(s: &str) -> String {
+    if s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,".contains(&b))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// The payload disk: a tar stream holding `ifstress`, padded to whole MiB so
+/// that the guest's disk reads (bsdtar reads 10 KiB blocks) never run short.
+pub fn payload(binary: &Path, out: &Path) -> anyhow::Result<()> {
+    let mut b = tar::Builder::new(Vec::new());
+    b.append_path_with_name(binary, "ifstress")
+        .with_context(|| format!("adding {} to the payload", binary.display()))?;
+    let mut v = b.into_inner()?;
+    v.resize(v.len().div_ceil(1 << 20) * (1 << 20), 0);
+    std::fs::write(out, v).with_context(|| format!("writing {}", out.display()))
+}
+
+/// An empty raw disk for the guest to write /var/crash into.
+pub fn collect_disk(out: &Path, mib: u64) -> anyhow::Result<()> {
+    let f = std::fs::File::create(out)?;
+    f.set_len(mib << 20)?;
+    Ok(())
+}
+
+/// Files the guest wrote to the collect disk, unpacked under `into`.
+pub fn unpack_collect(disk: &Path, into: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let f = std::fs::File::open(disk)?;
+    let mut a = tar::Archive::new(f);
+    let mut got = Vec::new();
+    for e in a.entries()? {
+        let mut e = e?;
+        let path = e.path()?.into_owned();
+        // Only plain relative paths: the disk came from a crashed guest.
+        if path.is_absolute() || path.components().any(|c| c.as_os_str() == "..") {
+            continue;
+        }
+        let dest = into.join(&path);
+        if e.header().entry_type().is_file() {
+            if let Some(p) = dest.parent() {
+                std::fs::create_dir_all(p)?;
+            }
+            e.unpack(&dest)?;
+            got.push(dest);
+        }
+    }
+    Ok(got)
+}
+
+/// The config drive image: an ISO 9660 volume labelled `cidata`, made by
+/// whichever of xorriso, genisoimage, mkisofs (Linux) or makefs (FreeBSD)
+/// the host has.
+pub fn cidata_iso(dir: &Path, out: &Path) -> anyhow::Result<()> {
+    let attempts: [(&str, Vec<String>); 4] = [
+        (
+            "xorriso",
+            vec!["-as".into(), "mkisofs".into(), "-quiet".into()],
+        ),
+        ("genisoimage", vec!["-quiet".into()]),
+        ("mkisofs", vec!["-quiet".into()]),
+        ("makefs", vec![]),
+    ];
+    for (tool, pre) in attempts {
+        let mut c = Command::new(tool);
+        if tool == "makefs" {
+            c.args(["-t", "cd9660", "-o", "rockridge,label=cidata"])
+                .arg(out)
+                .arg(dir);
+        } else {
+            c.args(&pre)
+                .args(["-V", "cidata", "-J", "-r", "-o"])
+                .arg(out)
+                .arg(dir);
+        }
+        match c.output() {
+            Ok(o) if o.status.success() => return Ok(()),
+            Ok(o) => bail!(
+                "{tool} failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("running {tool}")),
+        }
+    }
+    bail!("no ISO 9660 tool found for the cidata drive: install xorriso (or genisoimage)")
+}
+
+/// The guest's disk: a qcow2 overlay of the image, so the image stays as shipped.
+pub fn overlay(image: &Path, out: &Path) -> anyhow::Result<()> {
+    let fmt = if image.extension().is_some_and(|e| e == "qcow2") {
+        "qcow2"
+    } else {
+        "raw"
+    };
+    let image =
+        std::fs::canonicalize(image).with_context(|| format!("image {}", image.display()))?;
+    let o = Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2", "-F", fmt, "-b"])
+        .arg(&image)
+        .arg(out)
+        .output()
+        .context("running qemu-img")?;
+    if !o.status.success() {
+        bail!(
+            "qemu-img create: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_boot_script_sets_up_dumps_ddb_collection_and_the_run() {
+        let s = user_data(&[
+            "--suite".into(),
+            "vmove".into(),
+            "--duration".into(),
+            "6h".into(),
+        ]);
+        for want in [
+            "sysrc dumpdev=AUTO crashinfo_enable=YES",
+            "debug.debugger_on_panic=0 debug.trace_on_panic=1",
+            "ddb script kdb.enter.default=",
+            "tar -cf /dev/vtbd2 -C /var crash",
+            "tar -xf /dev/vtbd1 -C /ifstress",
+            "/ifstress/ifstress --suite vmove --duration 6h --load-modules",
+            "--journal-port /dev/cuau1",
+            "IFSTRESS-VM: running",
+            "IFSTRESS-VM: report-end",
+            "daemon -f /ifstress/run.sh",
+        ] {
+            assert!(s.contains(want), "missing {want}");
+        }
+        assert!(s.starts_with("#!/bin/sh\n"));
+        assert!(meta_data("g1").contains("instance-id: g1"));
+    }
+
+    #[test]
+    fn payload_and_collect_disks_round_trip_through_tar() {
+        let d = tempfile::tempdir().unwrap();
+        let bin = d.path().join("bin");
+        std::fs::write(&bin, b"\x7fELF pretend").unwrap();
+        let p = d.path().join("payload.img");
+        payload(&bin, &p).unwrap();
+        assert_eq!(std::fs::metadata(&p).unwrap().len() % (1 << 20), 0);
+        let got = unpack_collect(&p, &d.path().join("out")).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(std::fs::read(&got[0]).unwrap(), b"\x7fELF pretend");
+        // An untouched collect disk (zeros) holds nothing.
+        let c = d.path().join("collect.img");
+        collect_disk(&c, 1).unwrap();
+        assert!(
+            unpack_collect(&c, &d.path().join("none"))
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

@@ -1,0 +1,366 @@
+//! Linux guests: an initramfs (cpio "newc") holding busybox, the ifstress
+//! binary with the shared libraries it loads, the kernel modules of the link
+//! kinds, and an /init script that runs the suite and reports on the console.
+//! cpio is written here rather than with a crate: the format is a 110-byte
+//! ASCII header per entry and the crates on offer read more than they write.
+
+use anyhow::{Context, bail};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+#[derive(Default)]
+pub struct Cpio {
+    buf: Vec<u8>,
+    ino: u32,
+    dirs: BTreeSet<String>,
+}
+
+fn pad4(v: &mut Vec<u8>) {
+    while !v.len().is_multiple_of(4) {
+        v.push(0);
+    }
+}
+
+impl Cpio {
+    fn entry(&mut self, name: &str, mode: u32, data: &[u8]) {
+        self.ino += 1;
+        let name = name.trim_start_matches('/');
+        let fields = [
+            self.ino,
+            mode,
+            0,
+            0,
+            1,
+            0,
+            data.len() as u32,
+            0,
+            0,
+            0,
+            0,
+            name.len() as u32 + 1,
+            0,
+        ];
+        self.buf.extend_from_slice(b"070701");
+        for f in fields {
+            self.buf.extend_from_slice(format!("{f:08x}").as_bytes());
+        }
+        self.buf.extend_from_slice(name.as_bytes());
+        self.buf.push(0);
+        pad4(&mut self.buf);
+        self.buf.extend_from_slice(data);
+        pad4(&mut self.buf);
+    }
+
+    /// A directory and its parents, once each.
+    pub fn dir(&mut self, path: &str) {
+        let mut acc = String::new();
+        for part in path.trim_matches('/').split('/').filter(|p| !p.is_empty()) {
+            acc.push('/');
+            acc.push_str(part);
+            if self.dirs.insert(acc.clone()) {
+                let a = acc.clone();
+                self.entry(&a, 0o040755, &[]);
+            }
+        }
+    }
+
+    pub fn file(&mut self, path: &str, mode: u32, data: &[u8]) {
+        if let Some((parent, _)) = path.rsplit_once('/') {
+            self.dir(parent);
+        }
+        self.entry(path, 0o100000 | mode, data);
+    }
+
+    pub fn symlink(&mut self, path: &str, target: &str) {
+        if let Some((parent, _)) = path.rsplit_once('/') {
+            self.dir(parent);
+        }
+        self.entry(path, 0o120777, target.as_bytes());
+    }
+
+    pub fn finish(mut self) -> Vec<u8> {
+        self.ino = 0;
+        self.entry("TRAILER!!!", 0, &[]);
+        self.buf
+    }
+}
+
+/// Shared libraries `ldd` says a binary loads, with the loader.
+pub fn shared_libs(bin: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let out = std::process::Command::new("ldd")
+        .arg(bin)
+        .output()
+        .context("running ldd")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.contains("not a dynamic executable") || text.contains("statically linked") {
+        return Ok(vec![]);
+    }
+    Ok(parse_ldd(&text))
+}
+
+pub fn parse_ldd(text: &str) -> Vec<PathBuf> {
+    text.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let path = match l.split_once("=>") {
+                Some((_, rest)) => rest.split_whitespace().next()?,
+                None => l.split_whitespace().next()?,
+            };
+            path.starts_with('/').then(|| PathBuf::from(path))
+        })
+        .collect()
+}
+
+/// Modules to load, dependencies first, from `modules.dep`.
+pub fn module_order(dep: &str, wanted: &[&str]) -> Vec<String> {
+    let deps: std::collections::BTreeMap<&str, Vec<&str>> = dep
+        .lines()
+        .filter_map(|l| {
+            let (m, d) = l.split_once(':')?;
+            Some((m.trim(), d.split_whitespace().collect()))
+        })
+        .collect();
+    let by_name = |n: &str| {
+        deps.keys()
+            .find(|k| {
+                let file = k.rsplit('/').next().unwrap_or(k);
+                file.split('.').next() == Some(n)
+            })
+            .copied()
+    };
+    fn visit<'a>(
+        m: &'a str,
+        deps: &std::collections::BTreeMap<&'a str, Vec<&'a str>>,
+        out: &mut Vec<String>,
+    ) {
+        if out.iter().any(|o| o == m) {
+            return;
+        }
+        for d in deps.get(m).into_iter().flatten() {
+            visit(d, deps, out);
+        }
+        out.push(m.to_string());
+    }
+    let mut out = Vec::new();
+    for w in wanted {
+        if let Some(m) = by_name(w) {
+            visit(m, &deps, &mut out);
+        }
+    }
+    out
+}
+
+/// Kernel modules behind the Linux link kinds and the features a run uses.
+pub const MODULES: &[&str] = &[
+    "veth", "bridge", "macvlan", "tun", "dummy", "bonding", "8021q",
+];
+
+/// What goes into the initramfs.
+pub struct Contents<'a> {
+    pub ifstress: &'a Path,
+    pub busybox: &'a Path,
+    /// /lib/modules/<version> of the guest kernel.
+    pub modules: Option<&'a Path>,
+    pub init: &'a str,
+}
+
+fn read_module(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let name = path.to_string_lossy();
+    let tool = if name.ends_with(".xz") {
+        Some("xz")
+    } else if name.ends_with(".zst") {
+        Some("zstd")
+    } else if name.ends_with(".gz") {
+        Some("gzip")
+    } else {
+        None
+    };
+    match tool {
+        None => std::fs::read(path).with_context(|| format!("reading {name}")),
+        Some(t) => {
+            let out = std::process::Command::new(t)
+                .args(["-dc"])
+                .arg(path)
+                .output()
+                .with_context(|| format!("running {t} to unpack {name}"))?;
+            if !out.status.success() {
+                bail!("{t} could not unpack {name}");
+            }
+            Ok(out.stdout)
+        }
+    }
+}
+
+/// Build the archive; returns it and the module files it loads, in order.
+pub fn build(c: &Contents) -> anyhow::Result<(Vec<u8>, Vec<String>)> {
+    let mut a = Cpio::default();
+    for d in [
+        "/dev", "/proc", "/sys", "/run", "/tmp", "/bin", "/sbin", "/etc",
+    ] {
+        a.dir(d);
+    }
+    let bb =
+        std::fs::read(c.busybox).with_context(|| format!("reading {}", c.busybox.display()))?;
+    a.file("/bin/busybox", 0o755, &bb);
+    a.symlink("/bin/sh", "busybox");
+    let me =
+        std::fs::read(c.ifstress).with_context(|| format!("reading {}", c.ifstress.display()))?;
+    a.file("/bin/ifstress", 0o755, &me);
+    for lib in shared_libs(c.ifstress)? {
+        let data = std::fs::read(&lib).with_context(|| format!("reading {}", lib.display()))?;
+        a.file(&lib.to_string_lossy(), 0o755, &data);
+    }
+    let mut loaded = Vec::new();
+    if let Some(dir) = c.modules {
+        let dep = std::fs::read_to_string(dir.join("modules.dep"))
+            .with_context(|| format!("reading {}/modules.dep", dir.display()))?;
+        for m in module_order(&dep, MODULES) {
+            let data = read_module(&dir.join(&m))?;
+            let base = m.rsplit('/').next().unwrap_or(&m);
+            let base = base.split(".ko").next().unwrap_or(base);
+            let path = format!("/lib/modules/{base}.ko");
+            a.file(&path, 0o644, &data);
+            loaded.push(path);
+        }
+    }
+    let mut list = loaded.join("\n");
+    list.push('\n');
+    a.file("/etc/modules.order", 0o644, list.as_bytes());
+    a.file("/init", 0o755, c.init.as_bytes());
+    Ok((a.finish(), loaded))
+}
+
+/// The guest's /init: mount, load modules, run the suite with the journal on
+/// the second serial port, print the report between markers, power off. A
+/// test can ask (kernel command line `ifstress.inject=panic:S` or `hang:S`)
+/// for a panic or a wedged run after S seconds, to exercise the host side.
+pub fn init_script(ifstress_args: &[String]) -> String {
+    let args: Vec<String> = ifstress_args.iter().map(|a| shell_quote(a)).collect();
+    format!(
+        r#"#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /tmp
+for m in $(cat /etc/modules.order); do insmod "$m" 2>/dev/null; done
+ip link set lo up
+echo 1 > /proc/sys/kernel/sysrq
+inject=
+duration=60s
+for w in $(cat /proc/cmdline); do
+  case "$w" in
+    ifstress.inject=*) inject="${{w#ifstress.inject=}}" ;;
+    ifstress.duration=*) duration="${{w#ifstress.duration=}}" ;;
+  esac
+done
+echo "IFSTRESS-VM: running"
+IFSTRESS_DISPOSABLE_VM=1 /bin/ifstress {} --duration "$duration" --journal /tmp/journal --journal-port /dev/ttyS1 --report /tmp/report.json > /tmp/ifstress.out 2>&1 &
+pid=$!
+case "$inject" in
+  panic:*) (sleep "${{inject#panic:}}"; echo c > /proc/sysrq-trigger) & ;;
+  hang:*) (sleep "${{inject#hang:}}"; kill -STOP $pid) & ;;
+esac
+wait $pid
+rc=$?
+echo "IFSTRESS-VM: exit $rc"
+tail -n 5 /tmp/ifstress.out
+echo "IFSTRESS-VM: report-begin"
+cat /tmp/report.json
+echo
+echo "IFSTRESS-VM: report-end"
+poweroff -f
+"#,
+        args.join(" ")
+    )
+}
+
+fn shell_quote(s: &str) -> String {
+    if s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,".contains(&b))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpio_entries_are_newc_aligned_and_end_with_the_trailer() {
+        let mut a = Cpio::default();
+        a.file("/a/b/c.txt", 0o644, b"hello");
+        a.symlink("/bin/sh", "busybox");
+        let buf = a.finish();
+        assert!(buf.starts_with(b"070701"));
+        assert_eq!(buf.len() % 4, 0);
+        let text = String::from_utf8_lossy(&buf);
+        // Parents are created before the file, once each.
+        let a_at = text.find("a\0").unwrap();
+        let ab_at = text.find("a/b\0").unwrap();
+        let f_at = text.find("a/b/c.txt\0").unwrap();
+        assert!(a_at < ab_at && ab_at < f_at);
+        assert!(text.contains("hello"));
+        assert!(text.contains("TRAILER!!!\0"));
+        // The header's file size field (7th) of c.txt is 5.
+        let h = &buf[f_at - 110..f_at];
+        assert_eq!(&h[6 + 6 * 8..6 + 7 * 8], b"00000005");
+        // Mode of the symlink.
+        let s_at = text.find("bin/sh\0").unwrap();
+        assert_eq!(&buf[s_at - 110 + 14..s_at - 110 + 22], b"0000a1ff");
+    }
+
+    #[test]
+    fn ldd_output_gives_absolute_library_paths() {
+        let t = "\tlinux-vdso.so.1 (0x00007ffd)\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f)\n\t/lib64/ld-linux-x86-64.so.2 (0x00007f)\n";
+        assert_eq!(
+            parse_ldd(t),
+            vec![
+                PathBuf::from("/lib/x86_64-linux-gnu/libc.so.6"),
+                PathBuf::from("/lib64/ld-linux-x86-64.so.2")
+            ]
+        );
+    }
+
+    #[test]
+    fn modules_come_after_their_dependencies() {
+        let dep = "kernel/net/bridge/bridge.ko: kernel/net/802/stp.ko kernel/net/llc/llc.ko\nkernel/net/802/stp.ko: kernel/net/llc/llc.ko\nkernel/net/llc/llc.ko:\nkernel/drivers/net/veth.ko:\nkernel/drivers/net/macvlan.ko.xz:\n";
+        let o = module_order(dep, &["veth", "bridge", "macvlan", "nosuch"]);
+        assert_eq!(
+            o,
+            vec![
+                "kernel/drivers/net/veth.ko",
+                "kernel/net/llc/llc.ko",
+                "kernel/net/802/stp.ko",
+                "kernel/net/bridge/bridge.ko",
+                "kernel/drivers/net/macvlan.ko.xz"
+            ]
+        );
+    }
+
+    #[test]
+    fn init_script_runs_the_suite_with_the_journal_port_and_markers() {
+        let s = init_script(&[
+            "--suite".into(),
+            "vmove".into(),
+            "--seed".into(),
+            "it's".into(),
+        ]);
+        assert!(s.contains("/bin/ifstress --suite vmove --seed 'it'\\''s' --duration \"$duration\" --journal /tmp/journal --journal-port /dev/ttyS1"), "{s}");
+        for m in [
+            "IFSTRESS-VM: running",
+            "IFSTRESS-VM: exit $rc",
+            "IFSTRESS-VM: report-begin",
+            "IFSTRESS-VM: report-end",
+            "poweroff -f",
+            "IFSTRESS_DISPOSABLE_VM=1",
+        ] {
+            assert!(s.contains(m), "{m}");
+        }
+    }
+}

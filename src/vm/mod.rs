@@ -1,0 +1,689 @@
+//! `ifstress vm run`: a fuzzing-manager loop around disposable guests. Each
+//! guest boots, runs the suite with its journal on a second serial port, and
+//! is watched from outside: a panic on the console, or a heartbeat that stops
+//! moving (then an NMI makes the guest print its state and dump), ends it; the
+//! crash is collected (FreeBSD: a second boot runs savecore and crashinfo),
+//! and a fresh guest goes on until the duration is spent. One report covers
+//! every guest, crashes deduplicated by signature.
+
+mod console;
+pub mod freebsd_guest;
+pub mod initramfs;
+pub mod qemu;
+
+use crate::check::Finding;
+use crate::report::Report;
+use anyhow::{Context, bail};
+use console::{Console, Phase, Port};
+use qemu::{Accel, Boot, Machine, Qmp};
+use serde::{Deserialize, Serialize};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GuestOs {
+    /// An official FreeBSD VM image (BASIC-CLOUDINIT), provisioned by a config drive.
+    Freebsd,
+    /// A Linux kernel (`--image` is the vmlinuz) booted with a generated initramfs.
+    Linux,
+}
+
+#[derive(Debug, Clone)]
+pub struct VmConfig {
+    pub guest: GuestOs,
+    pub image: PathBuf,
+    pub suite: String,
+    pub duration: Duration,
+    pub cpus: u32,
+    pub mem_mib: u32,
+    pub accel: Accel,
+    pub out: PathBuf,
+    /// The ifstress binary for the guest (default: this one, for Linux guests).
+    pub binary: Option<PathBuf>,
+    pub busybox: Option<PathBuf>,
+    /// The guest kernel's /lib/modules/<version> (Linux guests).
+    pub modules: Option<PathBuf>,
+    /// No heartbeat progress for this long while the suite runs: a hang.
+    pub hang_timeout: Duration,
+    pub boot_timeout: Duration,
+    pub seed: Option<u64>,
+    /// Test hook for the first guest only: `panic:S` or `hang:S`.
+    pub inject: Option<String>,
+    pub qemu: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GuestSummary {
+    pub index: usize,
+    /// finished, panic, hang, boot-failure, lost.
+    pub outcome: String,
+    pub seconds: f64,
+    pub ops: u64,
+    pub console: String,
+    /// Files brought back from the guest's crash directory.
+    #[serde(default)]
+    pub collected: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VmSummary {
+    pub guest_os: GuestOs,
+    pub image: String,
+    pub accel: Accel,
+    pub guests: Vec<GuestSummary>,
+    pub guest_hours: f64,
+}
+
+/// What ended a guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Finished,
+    Panic,
+    Hang,
+    BootFailure,
+    Lost,
+}
+
+impl End {
+    fn as_str(self) -> &'static str {
+        match self {
+            End::Finished => "finished",
+            End::Panic => "panic",
+            End::Hang => "hang",
+            End::BootFailure => "boot-failure",
+            End::Lost => "lost",
+        }
+    }
+}
+
+/// New lines of a file another process appends to.
+struct Tail {
+    path: PathBuf,
+    pos: u64,
+    partial: String,
+}
+
+impl Tail {
+    fn new(path: PathBuf) -> Tail {
+        Tail {
+            path,
+            pos: 0,
+            partial: String::new(),
+        }
+    }
+
+    fn lines(&mut self, mut f: impl FnMut(&str)) {
+        let Ok(mut file) = std::fs::File::open(&self.path) else {
+            return;
+        };
+        if file.seek(SeekFrom::Start(self.pos)).is_err() {
+            return;
+        }
+        let mut buf = Vec::new();
+        if let Ok(n) = file.read_to_end(&mut buf) {
+            self.pos += n as u64;
+        }
+        self.partial.push_str(&String::from_utf8_lossy(&buf));
+        while let Some(i) = self.partial.find('\n') {
+            let line: String = self.partial.drain(..=i).collect();
+            f(&line);
+        }
+    }
+
+    /// What is left without a newline (a guest that died mid-line).
+    fn rest(&mut self, mut f: impl FnMut(&str)) {
+        if !self.partial.is_empty() {
+            let l = std::mem::take(&mut self.partial);
+            f(&l);
+        }
+    }
+}
+
+struct GuestResult {
+    end: End,
+    seconds: f64,
+    ops: u64,
+    findings: Vec<Finding>,
+    report: Option<Report>,
+    last_ops: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// Kill and reap.
+fn stop(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+struct Runner<'a> {
+    cfg: &'a VmConfig,
+    accel: Accel,
+    stop: &'a AtomicBool,
+}
+
+impl Runner<'_> {
+    /// Boot one guest and watch it to its end.
+    fn guest(&self, index: usize, dir: &Path, boot: Boot) -> anyhow::Result<GuestResult> {
+        let m = Machine {
+            qemu: self.cfg.qemu.clone(),
+            accel: self.accel,
+            cpus: self.cfg.cpus,
+            mem_mib: self.cfg.mem_mib,
+            console: dir.join("console.log"),
+            port: dir.join("journal.log"),
+            qmp: dir.join("qmp.sock"),
+            boot,
+        };
+        let log = std::fs::File::create(dir.join("qemu.log"))?;
+        let mut child = Command::new(&m.qemu)
+            .args(m.argv())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {}", m.qemu.display()))?;
+        let t0 = Instant::now();
+        let mut con = Console::default();
+        con.scanner.source(&format!("guest-{index}/console.log"));
+        let mut port = Port::default();
+        let mut tc = Tail::new(m.console.clone());
+        let mut tp = Tail::new(m.port.clone());
+        let mut progress = (0u64, Instant::now());
+        let mut fatal_at: Option<Instant> = None;
+        let mut nmi_at: Option<(Instant, usize)> = None;
+        let mut end = None;
+        let mut exited = false;
+        loop {
+            std::thread::sleep(Duration::from_millis(100));
+            tc.lines(|l| con.feed(l));
+            tp.lines(|l| port.feed(l));
+            if !exited && child.try_wait()?.is_some() {
+                exited = true;
+                tc.lines(|l| con.feed(l));
+                tc.rest(|l| con.feed(l));
+                tp.lines(|l| port.feed(l));
+            }
+            if port.ops != progress.0 || con.phase() != Phase::Running {
+                progress = (port.ops, Instant::now());
+            }
+            if let Some((at, _)) = nmi_at {
+                // The guest prints its state and dumps; give it time.
+                if exited || at.elapsed() > Duration::from_secs(120) {
+                    end = Some(End::Hang);
+                }
+            } else if con.scanner.fatal() {
+                // Wait for the backtrace and the dump to finish: the guest
+                // reboots (QEMU exits) or goes quiet.
+                let at = *fatal_at.get_or_insert_with(Instant::now);
+                if exited || at.elapsed() > Duration::from_secs(90) {
+                    end = Some(End::Panic);
+                }
+            } else if let Phase::Finished(_) = con.phase() {
+                // Let it power off, then make sure.
+                let waited = Instant::now();
+                while !exited && waited.elapsed() < Duration::from_secs(30) {
+                    exited = child.try_wait()?.is_some();
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                end = Some(End::Finished);
+            } else if exited {
+                end = Some(if con.phase() == Phase::Booting {
+                    End::BootFailure
+                } else {
+                    End::Lost
+                });
+            } else if con.phase() == Phase::Booting && t0.elapsed() > self.cfg.boot_timeout {
+                end = Some(End::BootFailure);
+            } else if con.phase() == Phase::Running
+                && !port.ended
+                && progress.1.elapsed() > self.cfg.hang_timeout
+            {
+                eprintln!(
+                    "ifstress vm: guest {index}: no progress for {} s: injecting an NMI",
+                    self.cfg.hang_timeout.as_secs()
+                );
+                let lines = con.tail.len();
+                match Qmp::connect(&m.qmp, Duration::from_secs(5))
+                    .and_then(|mut q| q.execute("inject-nmi"))
+                {
+                    Ok(_) => nmi_at = Some((Instant::now(), con.lines.max(lines))),
+                    Err(e) => {
+                        eprintln!("ifstress vm: guest {index}: NMI: {e:#}");
+                        end = Some(End::Hang);
+                    }
+                }
+            } else if self.stop.load(Relaxed) {
+                end = Some(End::Lost);
+            }
+            if let Some(e) = end {
+                if !exited {
+                    stop(&mut child);
+                    tc.lines(|l| con.feed(l));
+                    tc.rest(|l| con.feed(l));
+                }
+                tp.lines(|l| port.feed(l));
+                return Ok(self.result(e, t0, con, port, nmi_at.map(|n| n.1)));
+            }
+        }
+    }
+
+    fn result(
+        &self,
+        end: End,
+        t0: Instant,
+        con: Console,
+        port: Port,
+        nmi_line: Option<usize>,
+    ) -> GuestResult {
+        let report: Option<Report> = con.report().and_then(|t| serde_json::from_str(t).ok());
+        let tail = con.tail_text(60);
+        let total_lines = con.lines;
+        let mut findings = con.scanner.into_findings();
+        match end {
+            End::Hang => {
+                // What the guest printed after the NMI is the hang's evidence,
+                // not a panic of its own.
+                let (after, before): (Vec<Finding>, Vec<Finding>) = findings
+                    .into_iter()
+                    .partition(|f| nmi_line.is_some() && is_after(f, nmi_line.unwrap_or(0)));
+                findings = before;
+                let mut h = Finding::new(
+                    "hang",
+                    format!(
+                        "guest made no progress for {} s",
+                        self.cfg.hang_timeout.as_secs()
+                    ),
+                    format!(
+                        "ops stopped at {}; console after the NMI:\n{}",
+                        port.ops,
+                        after
+                            .iter()
+                            .map(|f| f.excerpt.as_str())
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    ),
+                );
+                if let Some(f) = after.first() {
+                    h.frames = f.frames.clone();
+                    h.guilty_frame = f.guilty_frame.clone();
+                }
+                if after.is_empty() {
+                    h.excerpt.push_str(&tail);
+                }
+                findings.push(h);
+            }
+            End::BootFailure => findings.push(Finding::new(
+                "boot-failure",
+                "guest did not start the suite",
+                tail,
+            )),
+            End::Lost => {
+                if !self.stop.load(Relaxed) {
+                    findings.push(Finding::new(
+                        "lost",
+                        "guest ended without a report or a panic",
+                        tail,
+                    ))
+                }
+            }
+            End::Panic | End::Finished => {}
+        }
+        if let Some(r) = &report {
+            for f in &r.findings {
+                if !findings.iter().any(|x| x.signature == f.signature) {
+                    findings.push(f.clone());
+                }
+            }
+        }
+        let _ = total_lines;
+        GuestResult {
+            end,
+            seconds: t0.elapsed().as_secs_f64(),
+            ops: report.as_ref().map_or(port.ops, |r| r.total_ops),
+            findings,
+            report,
+            last_ops: port.last_ops(),
+        }
+    }
+}
+
+/// `first_seen` is "guest-N/console.log:LINE".
+fn is_after(f: &Finding, line: usize) -> bool {
+    f.first_seen
+        .rsplit(':')
+        .next()
+        .and_then(|n| n.parse::<usize>().ok())
+        .is_some_and(|n| n > line)
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(name))
+            .find(|c| c.is_file())
+    })
+}
+
+/// The ifstress arguments a guest runs with.
+fn guest_args(cfg: &VmConfig, seed: u64) -> Vec<String> {
+    vec![
+        "--suite".into(),
+        cfg.suite.clone(),
+        "--seed".into(),
+        seed.to_string(),
+        "--quiet".into(),
+        "--on-hang".into(),
+        "panic".into(),
+        "--dying-grace".into(),
+        "10s".into(),
+    ]
+}
+
+/// Run guests until the duration is spent; one report over all of them.
+pub fn run(cfg: &VmConfig, stop: &Arc<AtomicBool>) -> anyhow::Result<Report> {
+    let suite = crate::suite::load(&cfg.suite)?;
+    if !cfg.image.is_file() {
+        bail!(crate::cli::UsageError(format!(
+            "--image {}: no such file",
+            cfg.image.display()
+        )));
+    }
+    std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
+    let (accel, accel_note) = qemu::resolve_accel(&cfg.qemu, cfg.accel);
+    let mut notes: Vec<String> = accel_note.into_iter().collect();
+    let runner = Runner { cfg, accel, stop };
+    let seed0 = cfg.seed.unwrap_or_else(|| fastrand::u64(..) >> 1);
+    let started = std::time::SystemTime::now();
+    let t0 = Instant::now();
+    let binary = match &cfg.binary {
+        Some(b) => b.clone(),
+        None if cfg.guest == GuestOs::Linux => std::env::current_exe()?,
+        None => bail!(crate::cli::UsageError(
+            "--binary is required for FreeBSD guests (build one with cargo-zigbuild, see the README)".into()
+        )),
+    };
+    // Linux guests: one initramfs for all; the duration and the test hook
+    // travel on each guest's kernel command line.
+    let initrd = cfg.out.join("initramfs.cpio");
+    if cfg.guest == GuestOs::Linux {
+        let busybox = cfg
+            .busybox
+            .clone()
+            .or_else(|| which("busybox"))
+            .ok_or_else(|| {
+                crate::cli::UsageError(
+                    "busybox not found: install busybox-static or give --busybox".into(),
+                )
+            })?;
+        let modules = cfg.modules.clone().or_else(|| {
+            let name = cfg.image.file_name()?.to_string_lossy().to_string();
+            let ver = name.strip_prefix("vmlinuz-")?;
+            Some(PathBuf::from("/lib/modules").join(ver)).filter(|p| p.is_dir())
+        });
+        if modules.is_none() {
+            notes.push(
+                "no kernel modules directory for the guest kernel: only built-in link kinds".into(),
+            );
+        }
+        let init = initramfs::init_script(&guest_args(cfg, seed0));
+        let (cpio, loaded) = initramfs::build(&initramfs::Contents {
+            ifstress: &binary,
+            busybox: &busybox,
+            modules: modules.as_deref(),
+            init: &init,
+        })?;
+        std::fs::write(&initrd, cpio)?;
+        notes.push(format!("guest modules: {}", loaded.len()));
+    }
+    let mut all: Vec<Finding> = Vec::new();
+    let mut guests = Vec::new();
+    let mut last_ops = std::collections::BTreeMap::new();
+    let mut ops = std::collections::BTreeMap::new();
+    let mut boot_failures = 0;
+    let mut index = 0;
+    loop {
+        let left = cfg.duration.saturating_sub(t0.elapsed());
+        if left < Duration::from_secs(5) || stop.load(Relaxed) {
+            break;
+        }
+        index += 1;
+        let dir = cfg.out.join(format!("guest-{index}"));
+        std::fs::create_dir_all(&dir)?;
+        let secs = left.as_secs();
+        let inject = if index == 1 { cfg.inject.clone() } else { None };
+        eprintln!(
+            "ifstress vm: guest {index}: booting for {secs} s of {}",
+            cfg.suite
+        );
+        let boot = match cfg.guest {
+            GuestOs::Linux => {
+                let mut append = format!(
+                    "console=ttyS0 loglevel=5 panic=-1 unknown_nmi_panic=1 ifstress.duration={secs}s"
+                );
+                if let Some(i) = &inject {
+                    append.push_str(&format!(" ifstress.inject={i}"));
+                }
+                Boot::Kernel {
+                    kernel: cfg.image.clone(),
+                    initrd: initrd.clone(),
+                    append,
+                }
+            }
+            GuestOs::Freebsd => {
+                let mut args = guest_args(cfg, seed0 + index as u64);
+                args.extend(["--duration".into(), format!("{secs}s")]);
+                freebsd_boot(&dir, &cfg.image, &binary, &args, index)?
+            }
+        };
+        let mut g = runner.guest(index, &dir, boot)?;
+        let mut collected = Vec::new();
+        if cfg.guest == GuestOs::Freebsd && matches!(g.end, End::Panic | End::Hang) {
+            match collect_freebsd(&runner, &dir) {
+                Ok(files) => {
+                    for f in &files {
+                        let is_core = f
+                            .file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with("core.txt"));
+                        if is_core && let Ok(t) = std::fs::read_to_string(f) {
+                            for x in crate::check::triage::scan(&t) {
+                                if !g.findings.iter().any(|y| y.signature == x.signature) {
+                                    g.findings.push(x);
+                                }
+                            }
+                        }
+                        collected.push(f.display().to_string());
+                    }
+                }
+                Err(e) => notes.push(format!("guest {index}: crash collection: {e:#}")),
+            }
+        }
+        eprintln!(
+            "ifstress vm: guest {index}: {} after {:.0} s, {} ops, {} finding(s)",
+            g.end.as_str(),
+            g.seconds,
+            g.ops,
+            g.findings.len()
+        );
+        boot_failures = if g.end == End::BootFailure {
+            boot_failures + 1
+        } else {
+            0
+        };
+        if matches!(g.end, End::Panic | End::Hang | End::Lost) {
+            for (w, l) in &g.last_ops {
+                last_ops.insert(format!("guest-{index} {w}"), l.clone());
+            }
+        }
+        for f in &mut g.findings {
+            f.first_seen = format!("guest {index}: {}", f.first_seen);
+        }
+        all.extend(g.findings);
+        if let Some(r) = &g.report {
+            merge_ops(&mut ops, &r.ops);
+        }
+        guests.push(GuestSummary {
+            index,
+            outcome: g.end.as_str().into(),
+            seconds: (g.seconds * 10.0).round() / 10.0,
+            ops: g.ops,
+            console: dir.join("console.log").display().to_string(),
+            collected,
+        });
+        if boot_failures >= 3 {
+            notes.push("three guests in a row failed to boot: stopped".into());
+            break;
+        }
+    }
+    let mut r = Report::new(
+        &suite,
+        (
+            VmPlatform(cfg.guest).label(),
+            "guest kernels: see each guest's console".into(),
+        ),
+        seed0,
+        &crate::model::Tag::new(0),
+        started,
+        t0.elapsed(),
+        cfg.duration,
+    );
+    r.tag = String::new();
+    r.interrupted = stop.load(Relaxed);
+    r.findings = crate::check::triage::dedup(all);
+    crate::check::known::annotate(
+        &mut r.findings,
+        &crate::check::known::load(),
+        Some(match cfg.guest {
+            GuestOs::Freebsd => "freebsd",
+            GuestOs::Linux => "linux",
+        }),
+    );
+    r.total_ops = guests.iter().map(|g| g.ops).sum();
+    r.ops = ops;
+    r.last_ops = last_ops;
+    r.notes = notes;
+    r.vm = Some(VmSummary {
+        guest_os: cfg.guest,
+        image: cfg.image.display().to_string(),
+        accel,
+        guest_hours: (guests.iter().map(|g| g.seconds).sum::<f64>() / 3600.0 * 1000.0).round()
+            / 1000.0,
+        guests,
+    });
+    r.finish();
+    Ok(r)
+}
+
+fn merge_ops(
+    into: &mut std::collections::BTreeMap<String, crate::stats::OpSummary>,
+    from: &std::collections::BTreeMap<String, crate::stats::OpSummary>,
+) {
+    for (k, v) in from {
+        let e = into
+            .entry(k.clone())
+            .or_insert_with(|| crate::stats::OpSummary {
+                count: 0,
+                ok: 0,
+                skipped: 0,
+                errors: Default::default(),
+                p50_us: 0,
+                p99_us: 0,
+                max_us: 0,
+            });
+        e.count += v.count;
+        e.ok += v.ok;
+        e.skipped += v.skipped;
+        for (n, c) in &v.errors {
+            *e.errors.entry(n.clone()).or_default() += c;
+        }
+        // Percentiles do not add up; the worst guest's stand for all.
+        e.p50_us = e.p50_us.max(v.p50_us);
+        e.p99_us = e.p99_us.max(v.p99_us);
+        e.max_us = e.max_us.max(v.max_us);
+    }
+}
+
+fn freebsd_boot(
+    dir: &Path,
+    image: &Path,
+    binary: &Path,
+    args: &[String],
+    index: usize,
+) -> anyhow::Result<Boot> {
+    let root = dir.join("root.qcow2");
+    freebsd_guest::overlay(image, &root)?;
+    let payload = dir.join("payload.img");
+    freebsd_guest::payload(binary, &payload)?;
+    let collect = dir.join("collect.img");
+    freebsd_guest::collect_disk(&collect, 2048)?;
+    let cidata = dir.join("cidata");
+    std::fs::create_dir_all(&cidata)?;
+    std::fs::write(cidata.join("user-data"), freebsd_guest::user_data(args))?;
+    std::fs::write(
+        cidata.join("meta-data"),
+        freebsd_guest::meta_data(&format!("ifstress-guest-{index}")),
+    )?;
+    let iso = dir.join("cidata.iso");
+    freebsd_guest::cidata_iso(&cidata, &iso)?;
+    Ok(Boot::Disk {
+        disks: vec![(root, "qcow2"), (payload, "raw"), (collect, "raw")],
+        cdrom: Some(iso),
+    })
+}
+
+/// Boot the crashed guest's disk again: savecore and crashinfo run from rc,
+/// then rc.local writes /var/crash to the collect disk and powers off.
+fn collect_freebsd(runner: &Runner, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let m = Machine {
+        qemu: runner.cfg.qemu.clone(),
+        accel: runner.accel,
+        cpus: runner.cfg.cpus,
+        mem_mib: runner.cfg.mem_mib,
+        console: dir.join("collect-console.log"),
+        port: dir.join("collect-port.log"),
+        qmp: dir.join("collect-qmp.sock"),
+        boot: Boot::Disk {
+            disks: vec![
+                (dir.join("root.qcow2"), "qcow2"),
+                (dir.join("payload.img"), "raw"),
+                (dir.join("collect.img"), "raw"),
+            ],
+            cdrom: None,
+        },
+    };
+    let mut child = Command::new(&m.qemu)
+        .args(m.argv())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    // crashinfo on a large dump takes minutes.
+    let limit = runner.cfg.boot_timeout + Duration::from_secs(900);
+    let t0 = Instant::now();
+    while child.try_wait()?.is_none() {
+        if t0.elapsed() > limit || runner.stop.load(Relaxed) {
+            stop(&mut child);
+            bail!(
+                "the collection boot did not power off within {} s",
+                limit.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    freebsd_guest::unpack_collect(&dir.join("collect.img"), &dir.join("crash"))
+}
+
+/// The report's platform fields for a VM run.
+struct VmPlatform(GuestOs);
+
+impl VmPlatform {
+    fn label(&self) -> &'static str {
+        match self.0 {
+            GuestOs::Freebsd => "vm:freebsd",
+            GuestOs::Linux => "vm:linux",
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! QEMU: the command line of a guest, the accelerator choice, and the QMP
+//! monitor (NMI injection, quit). Only `std::process` and a Unix socket: the
+//! machine description is data, tested as such.
+
+use anyhow::{Context, anyhow, bail};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Accel {
+    /// KVM when it works here, else TCG.
+    Auto,
+    Kvm,
+    /// Software emulation: slow, but works anywhere.
+    Tcg,
+}
+
+/// How the guest boots.
+#[derive(Debug, Clone)]
+pub enum Boot {
+    /// A kernel and initramfs straight from files (Linux guests).
+    Kernel {
+        kernel: PathBuf,
+        initrd: PathBuf,
+        append: String,
+    },
+    /// Disks: the first boots; an optional CD (a cidata config drive).
+    Disk {
+        disks: Vec<(PathBuf, &'static str)>,
+        cdrom: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Machine {
+    pub qemu: PathBuf,
+    pub accel: Accel,
+    pub cpus: u32,
+    pub mem_mib: u32,
+    /// First serial port: the console.
+    pub console: PathBuf,
+    /// Second serial port: the journal stream.
+    pub port: PathBuf,
+    pub qmp: PathBuf,
+    pub boot: Boot,
+}
+
+impl Machine {
+    pub fn argv(&self) -> Vec<String> {
+        let mut a: Vec<String> = Vec::new();
+        let mut push = |xs: &[&str]| a.extend(xs.iter().map(|s| s.to_string()));
+        let (accel, cpu) = match self.accel {
+            Accel::Kvm => ("kvm", "host"),
+            _ => ("tcg", "max"),
+        };
+        push(&["-machine", &format!("q35,accel={accel}"), "-cpu", cpu]);
+        push(&[
+            "-smp",
+            &self.cpus.to_string(),
+            "-m",
+            &self.mem_mib.to_string(),
+        ]);
+        // No default devices, no network, no display: nothing the guest can
+        // reach but its own disks and the two serial ports.
+        push(&["-nodefaults", "-no-user-config", "-display", "none"]);
+        // A reboot (after a panic) ends QEMU; the manager decides what next.
+        push(&["-no-reboot"]);
+        push(&["-serial", &format!("file:{}", self.console.display())]);
+        push(&["-serial", &format!("file:{}", self.port.display())]);
+        push(&[
+            "-qmp",
+            &format!("unix:{},server=on,wait=off", self.qmp.display()),
+        ]);
+        match &self.boot {
+            Boot::Kernel {
+                kernel,
+                initrd,
+                append,
+            } => push(&[
+                "-kernel",
+                &kernel.display().to_string(),
+                "-initrd",
+                &initrd.display().to_string(),
+                "-append",
+                append,
+            ]),
+            Boot::Disk { disks, cdrom } => {
+                for (d, fmt) in disks {
+                    push(&[
+                        "-drive",
+                        &format!("file={},if=virtio,format={fmt}", d.display()),
+                    ]);
+                }
+                if let Some(c) = cdrom {
+                    push(&["-cdrom", &c.display().to_string()]);
+                }
+            }
+        }
+        a
+    }
+}
+
+/// Resolve `auto`: KVM only if a paused KVM guest actually starts here
+/// (nested setups may have /dev/kvm and still fail at vCPU setup).
+pub fn resolve_accel(qemu: &Path, want: Accel) -> (Accel, Option<String>) {
+    if want != Accel::Auto {
+        return (want, None);
+    }
+    if std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_err()
+    {
+        return (Accel::Tcg, Some("no usable /dev/kvm: using TCG".into()));
+    }
+    let child = Command::new(qemu)
+        .args([
+            "-machine",
+            "q35,accel=kvm",
+            "-cpu",
+            "host",
+            "-nodefaults",
+            "-display",
+            "none",
+            "-S",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        return (
+            Accel::Tcg,
+            Some("could not start QEMU with KVM: using TCG".into()),
+        );
+    };
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_millis(1500) {
+        if let Ok(Some(_)) = child.try_wait() {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut err);
+            }
+            let why = err.lines().next().unwrap_or("exited").to_string();
+            return (
+                Accel::Tcg,
+                Some(format!("KVM does not work here ({why}): using TCG")),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    (Accel::Kvm, None)
+}
+
+/// A QMP session: greeting, capabilities, then commands.
+pub struct Qmp {
+    w: UnixStream,
+    r: BufReader<UnixStream>,
+}
+
+impl Qmp {
+    pub fn connect(path: &Path, within: Duration) -> anyhow::Result<Qmp> {
+        let t0 = Instant::now();
+        let s = loop {
+            match UnixStream::connect(path) {
+                Ok(s) => break s,
+                Err(e) if t0.elapsed() > within => {
+                    return Err(e).with_context(|| format!("connecting to {}", path.display()));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        };
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let mut q = Qmp {
+            r: BufReader::new(s.try_clone()?),
+            w: s,
+        };
+        let mut greeting = String::new();
+        q.r.read_line(&mut greeting)?;
+        if !greeting.contains("QMP") {
+            bail!("not a QMP greeting: {}", greeting.trim());
+        }
+        q.execute("qmp_capabilities")?;
+        Ok(q)
+    }
+
+    /// Run a command; its `return` or its error.
+    pub fn execute(&mut self, cmd: &str) -> anyhow::Result<serde_json::Value> {
+        writeln!(self.w, "{}", serde_json::json!({ "execute": cmd }))?;
+        loop {
+            let mut line = String::new();
+            if self.r.read_line(&mut line)? == 0 {
+                bail!("QMP closed during {cmd}");
+            }
+            let v: serde_json::Value = serde_json::from_str(line.trim())
+                .with_context(|| format!("QMP answer to {cmd}"))?;
+            if let Some(r) = v.get("return") {
+                return Ok(r.clone());
+            }
+            if let Some(e) = v.get("error") {
+                return Err(anyhow!("QMP {cmd}: {e}"));
+            }
+            // An event (GUEST_PANICKED, RESET ...): not our answer.
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn machine(boot: Boot) -> Machine {
+        Machine {
+            qemu: "qemu-system-x86_64".into(),
+            accel: Accel::Tcg,
+            cpus: 2,
+            mem_mib: 1024,
+            console: "/o/console.log".into(),
+            port: "/o/journal.log".into(),
+            qmp: "/o/qmp.sock".into(),
+            boot,
+        }
+    }
+
+    #[test]
+    fn kernel_boot_has_two_serial_ports_qmp_and_no_network() {
+        let a = machine(Boot::Kernel {
+            kernel: "/k".into(),
+            initrd: "/i".into(),
+            append: "console=ttyS0 panic=-1".into(),
+        })
+        .argv();
+        let s = a.join(" ");
+        assert!(
+            s.contains("-machine q35,accel=tcg -cpu max -smp 2 -m 1024"),
+            "{s}"
+        );
+        assert!(
+            s.contains("-serial file:/o/console.log -serial file:/o/journal.log"),
+            "{s}"
+        );
+        assert!(
+            s.contains("-qmp unix:/o/qmp.sock,server=on,wait=off"),
+            "{s}"
+        );
+        assert!(s.contains("-nodefaults") && s.contains("-no-reboot"), "{s}");
+        assert!(!s.contains("-netdev") && !s.contains("-nic"), "{s}");
+        let i = a.iter().position(|x| x == "-append").unwrap();
+        assert_eq!(a[i + 1], "console=ttyS0 panic=-1");
+    }
+
+    #[test]
+    fn disk_boot_attaches_disks_in_order_and_the_config_drive() {
+        let mut m = machine(Boot::Disk {
+            disks: vec![
+                ("/o/root.qcow2".into(), "qcow2"),
+                ("/o/payload.img".into(), "raw"),
+            ],
+            cdrom: Some("/o/cidata.iso".into()),
+        });
+        m.accel = Accel::Kvm;
+        let s = m.argv().join(" ");
+        assert!(s.contains("accel=kvm -cpu host"), "{s}");
+        let root = s.find("file=/o/root.qcow2,if=virtio,format=qcow2").unwrap();
+        let payload = s.find("file=/o/payload.img,if=virtio,format=raw").unwrap();
+        assert!(root < payload);
+        assert!(s.ends_with("-cdrom /o/cidata.iso"), "{s}");
+    }
+}

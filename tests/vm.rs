@@ -1,0 +1,187 @@
+//! `ifstress vm run` for real: QEMU (TCG, no KVM needed) boots a Debian
+//! kernel with an initramfs that `ifstress vm` builds around this very
+//! binary and busybox; the guest runs a suite with the Linux backend. One
+//! test makes the first guest panic on purpose, the other wedges its run; the
+//! runner must name what happened, attach the last journaled ops from the
+//! second serial port, boot a fresh guest and write a correct report.
+
+mod common;
+
+use common::*;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The newest installed Debian kernel, or why the test cannot run.
+fn guest_kernel() -> Result<PathBuf, String> {
+    if std::process::Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return Err("qemu-system-x86_64 is not installed (apt install qemu-system-x86)".into());
+    }
+    if std::process::Command::new("busybox").output().is_err() {
+        return Err("busybox is not installed (apt install busybox-static)".into());
+    }
+    let mut k: Vec<PathBuf> = std::fs::read_dir("/boot")
+        .map_err(|e| format!("/boot: {e}"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
+        })
+        .collect();
+    k.sort();
+    k.pop()
+        .ok_or_else(|| "no /boot/vmlinuz-* (apt install linux-image-amd64)".into())
+}
+
+macro_rules! require_guest_kernel {
+    () => {
+        match guest_kernel() {
+            Ok(k) => k,
+            Err(why) => {
+                eprintln!("SKIP: {why}");
+                return;
+            }
+        }
+    };
+}
+
+fn vm_run(kernel: &std::path::Path, out: &std::path::Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "vm",
+        "run",
+        "--guest",
+        "linux",
+        "--image",
+        kernel.to_str().unwrap(),
+        "--suite",
+        "ioctl",
+        "--accel",
+        "tcg",
+        "--mem",
+        "1024",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let mut child = std::process::Command::new(bin())
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let status = wait_bounded(&mut child, Duration::from_secs(300))
+        .expect("vm run did not end within 5 minutes");
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut text).unwrap();
+    eprintln!("{text}");
+    assert_eq!(status.code(), Some(1), "findings exit 1");
+    assert!(out.join("junit.xml").is_file());
+    serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn a_guest_panic_is_named_with_its_last_ops_and_a_fresh_guest_goes_on() {
+    let kernel = require_guest_kernel!();
+    let _s = serial();
+    let d = tmp();
+    let r = vm_run(
+        &kernel,
+        d.path(),
+        &[
+            "--duration",
+            "75s",
+            "--inject",
+            "panic:10",
+            "--hang-timeout",
+            "60s",
+        ],
+    );
+    let guests = r["vm"]["guests"].as_array().unwrap();
+    assert_eq!(guests[0]["outcome"], "panic", "{guests:?}");
+    assert!(
+        guests.len() >= 2,
+        "no fresh guest after the panic: {guests:?}"
+    );
+    assert_eq!(guests.last().unwrap()["outcome"], "finished", "{guests:?}");
+    assert!(guests.last().unwrap()["ops"].as_u64().unwrap() > 0);
+    let panics: Vec<&serde_json::Value> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "panic")
+        .collect();
+    assert_eq!(panics.len(), 1, "{:?}", r["findings"]);
+    assert!(
+        panics[0]["title"]
+            .as_str()
+            .unwrap()
+            .contains("sysrq triggered crash")
+    );
+    assert!(
+        panics[0]["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "sysrq_handle_crash")
+    );
+    // The journal port outlived the panic: guest 1's workers' last ops.
+    let last = r["last_ops"].as_object().unwrap();
+    assert!(
+        last.keys().any(|k| k.starts_with("guest-1 worker-")),
+        "{last:?}"
+    );
+    assert!(last.values().all(|v| !v.as_array().unwrap().is_empty()));
+    assert!(r["total_ops"].as_u64().unwrap() > guests.last().unwrap()["ops"].as_u64().unwrap());
+    assert_eq!(r["verdict"], "findings");
+}
+
+#[test]
+fn a_wedged_guest_is_a_hang_with_the_nmi_output_and_a_fresh_guest_goes_on() {
+    let kernel = require_guest_kernel!();
+    let _s = serial();
+    let d = tmp();
+    let r = vm_run(
+        &kernel,
+        d.path(),
+        &[
+            "--duration",
+            "80s",
+            "--inject",
+            "hang:8",
+            "--hang-timeout",
+            "12s",
+        ],
+    );
+    let guests = r["vm"]["guests"].as_array().unwrap();
+    assert_eq!(guests[0]["outcome"], "hang", "{guests:?}");
+    assert!(
+        guests.len() >= 2,
+        "no fresh guest after the hang: {guests:?}"
+    );
+    let findings = r["findings"].as_array().unwrap();
+    let hang = findings
+        .iter()
+        .find(|f| f["kind"] == "hang")
+        .expect("a hang finding");
+    assert!(
+        hang["title"]
+            .as_str()
+            .unwrap()
+            .contains("no progress for 12 s")
+    );
+    // The NMI made the guest print its state; that is the hang's evidence,
+    // not a panic finding of its own.
+    assert!(hang["excerpt"].as_str().unwrap().contains("NMI"), "{hang}");
+    assert!(
+        !findings.iter().any(|f| f["kind"] == "panic"),
+        "{findings:?}"
+    );
+    let last = r["last_ops"].as_object().unwrap();
+    assert!(
+        last.keys().any(|k| k.starts_with("guest-1 worker-")),
+        "{last:?}"
+    );
+}
