@@ -244,6 +244,14 @@ fn parse_duration_arg(s: &str) -> Result<Duration, String> {
     suite::parse_duration(s)
 }
 
+/// Would this command line parse? For tests that check command lines written
+/// elsewhere (CI files, the README) against the real parser.
+pub fn check_args<I: IntoIterator<Item = String>>(args: I) -> Result<(), String> {
+    Cli::try_parse_from(args)
+        .map(drop)
+        .map_err(|e| e.to_string().lines().next().unwrap_or("").to_string())
+}
+
 /// The process's exit status for an error.
 pub fn exit_code(e: &anyhow::Error) -> i32 {
     let user = e
