@@ -58,7 +58,10 @@ fn check(texts: &[String], subst: &[(String, String)], path: &str) {
         .collect();
     assert!(!cmds.is_empty(), "{path}: no ifstress command");
     for args in cmds {
-        assert!(!args.iter().any(|a| a.contains("${{")), "{path}: unresolved {args:?}");
+        assert!(
+            !args.iter().any(|a| a.contains("${{")),
+            "{path}: unresolved {args:?}"
+        );
         if let Err(e) = ifstress::cli::check_args(args.clone()) {
             panic!("{path}: `{}` does not parse: {e}", args.join(" "));
         }
@@ -82,14 +85,21 @@ fn github_nightly_commands_parse_for_every_matrix_value() {
     strings(&y, &mut all);
     let cmds: Vec<Vec<String>> = all.iter().flat_map(|s| ifstress_commands(s)).collect();
     assert!(
-        cmds.iter().any(|c| c.get(1).map(String::as_str) == Some("vm")),
+        cmds.iter()
+            .any(|c| c.get(1).map(String::as_str) == Some("vm")),
         "no `ifstress vm run` in {path}"
     );
     for r in releases {
         for s in suites {
             let subst = vec![
-                ("${{ matrix.release }}".to_string(), r.as_str().unwrap().to_string()),
-                ("${{ matrix.suite }}".to_string(), s.as_str().unwrap().to_string()),
+                (
+                    "${{ matrix.release }}".to_string(),
+                    r.as_str().unwrap().to_string(),
+                ),
+                (
+                    "${{ matrix.suite }}".to_string(),
+                    s.as_str().unwrap().to_string(),
+                ),
             ];
             check(&all, &subst, path);
         }
@@ -115,17 +125,30 @@ fn cirrus_commands_parse_and_both_freebsd_branches_are_covered() {
         .iter()
         .filter_map(|t| t["freebsd_instance"]["image_family"].as_str())
         .collect();
-    assert!(families.iter().any(|f| f.starts_with("freebsd-14")), "{families:?}");
-    assert!(families.iter().any(|f| f.starts_with("freebsd-15")), "{families:?}");
+    assert!(
+        families.iter().any(|f| f.starts_with("freebsd-14")),
+        "{families:?}"
+    );
+    assert!(
+        families.iter().any(|f| f.starts_with("freebsd-15")),
+        "{families:?}"
+    );
     let text = std::fs::read_to_string(path).unwrap();
-    assert!(text.contains("2026-06-01"), "header must say hosted Cirrus CI closed");
+    assert!(
+        text.contains("2026-06-01"),
+        "header must say hosted Cirrus CI closed"
+    );
 }
 
 #[test]
 fn a_command_with_a_typo_would_be_caught() {
     let bad = ifstress_commands("./target/release/ifstress vm run --imag x --suite vmove");
     assert!(ifstress::cli::check_args(bad[0].clone()).is_err());
-    let good = ifstress_commands("x && ./target/release/ifstress --suite vmove --duration 1h > out");
-    assert_eq!(good[0], ["ifstress", "--suite", "vmove", "--duration", "1h"]);
+    let good =
+        ifstress_commands("x && ./target/release/ifstress --suite vmove --duration 1h > out");
+    assert_eq!(
+        good[0],
+        ["ifstress", "--suite", "vmove", "--duration", "1h"]
+    );
     assert!(ifstress::cli::check_args(good[0].clone()).is_ok());
 }
