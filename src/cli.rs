@@ -458,8 +458,39 @@ fn run(a: RunArgs) -> anyhow::Result<i32> {
     })
 }
 
+/// A flag raised by the first SIGINT or SIGTERM, for commands that end
+/// their current step and still report. The listener is registered before
+/// this returns; it lives as long as the returned runtime.
+fn stop_on_signal(
+    message: &'static str,
+) -> anyhow::Result<(
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    tokio::runtime::Runtime,
+)> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("ifstress-signals")
+        .enable_all()
+        .build()?;
+    let (mut int, mut term) = {
+        let _g = rt.enter();
+        (
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::terminate())?,
+        )
+    };
+    let s = stop.clone();
+    rt.spawn(async move {
+        tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+        s.store(true, std::sync::atomic::Ordering::Relaxed);
+        eprintln!("{message}");
+    });
+    Ok((stop, rt))
+}
+
 fn vm_run(a: VmRunArgs) -> anyhow::Result<i32> {
-    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
     if let Some(i) = &a.inject {
         let ok = i
             .split_once(':')
@@ -488,27 +519,8 @@ fn vm_run(a: VmRunArgs) -> anyhow::Result<i32> {
         inject: a.inject,
         qemu: a.qemu,
     };
-    let stop = std::sync::Arc::new(AtomicBool::new(false));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let s = stop.clone();
-    let _signals = std::thread::Builder::new()
-        .name("ifstress-vm-signals".into())
-        .spawn(move || {
-            rt.block_on(async move {
-                use tokio::signal::unix::{SignalKind, signal};
-                let (Ok(mut int), Ok(mut term)) = (
-                    signal(SignalKind::interrupt()),
-                    signal(SignalKind::terminate()),
-                ) else {
-                    return;
-                };
-                tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
-                s.store(true, Relaxed);
-                eprintln!("ifstress vm: stopping: ending the current guest and writing the report");
-            })
-        })?;
+    let (stop, _signals) =
+        stop_on_signal("ifstress vm: stopping: ending the current guest and writing the report")?;
     let report = crate::vm::run(&cfg, &stop)?;
     print!("{}", crate::report::human(&report));
     write_reports(
@@ -524,7 +536,6 @@ fn vm_run(a: VmRunArgs) -> anyhow::Result<i32> {
 }
 
 fn bench(a: BenchArgs) -> anyhow::Result<i32> {
-    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
     if let Some(p) = &a.json {
         check_writable_parent(p, "--json")?;
     }
@@ -545,28 +556,9 @@ fn bench(a: BenchArgs) -> anyhow::Result<i32> {
         footprint: !a.no_footprint,
         baselines: !a.no_baseline,
     };
-    // One listener for the whole bench; each measured run has its own too,
-    // and stops itself cleanly on the same signal.
-    let stop = std::sync::Arc::new(AtomicBool::new(false));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("ifstress-bench-signals")
-        .enable_all()
-        .build()?;
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let _g = rt.enter();
-        let (mut int, mut term) = (
-            signal(SignalKind::interrupt())?,
-            signal(SignalKind::terminate())?,
-        );
-        let s = stop.clone();
-        rt.spawn(async move {
-            tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
-            s.store(true, Relaxed);
-            eprintln!("ifstress: bench interrupted: finishing the current step and cleaning up");
-        });
-    }
+    // Each measured run also listens, and stops itself cleanly on the same signal.
+    let (stop, _signals) =
+        stop_on_signal("ifstress: bench interrupted: finishing the current step and cleaning up")?;
     let report = crate::bench::run(platform, &cfg, &stop, &|m| eprintln!("ifstress bench: {m}"))?;
     print!("{}", crate::bench::render(&report));
     if let Some(p) = &a.json {

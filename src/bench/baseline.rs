@@ -79,30 +79,30 @@ pub fn measure(
     Ok(m)
 }
 
-/// Calibrate on a few steps, then run for about `seconds`.
 fn shell_rate(b: &Baseline, seconds: Duration, stop: &AtomicBool) -> anyhow::Result<Rate> {
-    let probe = 3;
-    let (t, _) = sh(&b.loop_script(probe), stop)?;
-    let n = scale(probe, t, seconds);
-    let (t, cpu) = sh(&b.loop_script(n), stop)?;
-    let ops = n as u64 * b.ops_per_step as u64;
-    Ok(Rate::new(
-        ops,
-        t.as_secs_f64(),
-        cpu.user.as_secs_f64(),
-        cpu.sys.as_secs_f64(),
-    ))
+    calibrated(3, b.ops_per_step, seconds, |n| sh(&b.loop_script(n), stop))
 }
 
 fn batch_rate(b: &Baseline, seconds: Duration, stop: &AtomicBool) -> anyhow::Result<Rate> {
     let make = b.batch.as_ref().expect("checked by the caller");
     let probe = (1000 / b.batch_ops_per_unit.max(1) as usize).max(1);
-    let (t, _) = run_procs(&make(probe), stop)?;
+    calibrated(probe, b.batch_ops_per_unit, seconds, |n| {
+        run_procs(&make(n), stop)
+    })
+}
+
+/// Time `probe` units, then as many as fill about `seconds`, and rate those.
+fn calibrated(
+    probe: usize,
+    ops_per_unit: u32,
+    seconds: Duration,
+    mut run: impl FnMut(usize) -> anyhow::Result<(Duration, Cpu)>,
+) -> anyhow::Result<Rate> {
+    let (t, _) = run(probe)?;
     let units = scale(probe, t, seconds);
-    let (t, cpu) = run_procs(&make(units), stop)?;
-    let ops = units as u64 * b.batch_ops_per_unit as u64;
+    let (t, cpu) = run(units)?;
     Ok(Rate::new(
-        ops,
+        units as u64 * ops_per_unit as u64,
         t.as_secs_f64(),
         cpu.user.as_secs_f64(),
         cpu.sys.as_secs_f64(),

@@ -29,7 +29,9 @@ pub struct Console {
     report_buf: String,
     /// The newest console lines, for excerpts of hangs and boot failures.
     pub tail: VecDeque<String>,
-    pub lines: usize,
+    /// Lines fed to the scanner (markers and the report are not): the
+    /// scanner's own line numbers in `first_seen` count these.
+    pub scanned: usize,
 }
 
 const TAIL: usize = 120;
@@ -46,7 +48,6 @@ impl Console {
 
     pub fn feed(&mut self, raw: &str) {
         let line = raw.trim_end_matches(['\r', '\n']);
-        self.lines += 1;
         if self.tail.len() == TAIL {
             self.tail.pop_front();
         }
@@ -81,6 +82,7 @@ impl Console {
             self.report_buf.push('\n');
             return;
         }
+        self.scanned += 1;
         self.scanner.feed(line);
     }
 
@@ -166,6 +168,8 @@ mod tests {
             Some("{\"suite\": \"vmove\",\n\"total_ops\": 5}\n")
         );
         assert!(!c.scanner.fatal());
+        // Only kernel lines reach the scanner: its line numbers count those.
+        assert_eq!(c.scanned, 1);
     }
 
     #[test]

@@ -17,7 +17,10 @@ use std::process::Command;
 
 /// nuageinit's config drive: user-data (a shell script) and meta-data.
 pub fn user_data(ifstress_args: &[String]) -> String {
-    let args: Vec<String> = ifstress_args.iter().map(|a| quote(a)).collect();
+    let args: Vec<String> = ifstress_args
+        .iter()
+        .map(|a| super::shell_quote(a))
+        .collect();
     format!(
         r#"#!/bin/sh
 # Written by `ifstress vm`. Runs once, at first boot (nuageinit).
@@ -63,16 +66,6 @@ daemon -f /ifstress/run.sh
 
 pub fn meta_data(instance: &str) -> String {
     format!("instance-id: {instance}\nlocal-hostname: ifstress-guest\n")
-}
-
-fn quote(s: &str) -> String {
-    if s.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,".contains(&b))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
 }
 
 /// The payload disk: a tar stream holding `ifstress`, padded to whole MiB so

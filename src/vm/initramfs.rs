@@ -235,7 +235,10 @@ pub fn build(c: &Contents) -> anyhow::Result<(Vec<u8>, Vec<String>)> {
 /// test can ask (kernel command line `ifstress.inject=panic:S` or `hang:S`)
 /// for a panic or a wedged run after S seconds, to exercise the host side.
 pub fn init_script(ifstress_args: &[String]) -> String {
-    let args: Vec<String> = ifstress_args.iter().map(|a| shell_quote(a)).collect();
+    let args: Vec<String> = ifstress_args
+        .iter()
+        .map(|a| super::shell_quote(a))
+        .collect();
     format!(
         r#"#!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -275,16 +278,6 @@ poweroff -f
 "#,
         args.join(" ")
     )
-}
-
-fn shell_quote(s: &str) -> String {
-    if s.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,".contains(&b))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
 }
 
 #[cfg(test)]

@@ -166,18 +166,24 @@ struct Runner<'a> {
 }
 
 impl Runner<'_> {
-    /// Boot one guest and watch it to its end.
-    fn guest(&self, index: usize, dir: &Path, boot: Boot) -> anyhow::Result<GuestResult> {
-        let m = Machine {
+    /// A guest with its console, journal port and QMP socket in `dir`,
+    /// their names starting with `prefix` (the collection boot has its own).
+    fn machine(&self, dir: &Path, prefix: &str, boot: Boot) -> Machine {
+        Machine {
             qemu: self.cfg.qemu.clone(),
             accel: self.accel,
             cpus: self.cfg.cpus,
             mem_mib: self.cfg.mem_mib,
-            console: dir.join("console.log"),
-            port: dir.join("journal.log"),
-            qmp: dir.join("qmp.sock"),
+            console: dir.join(format!("{prefix}console.log")),
+            port: dir.join(format!("{prefix}journal.log")),
+            qmp: dir.join(format!("{prefix}qmp.sock")),
             boot,
-        };
+        }
+    }
+
+    /// Boot one guest and watch it to its end.
+    fn guest(&self, index: usize, dir: &Path, boot: Boot) -> anyhow::Result<GuestResult> {
+        let m = self.machine(dir, "", boot);
         let log = std::fs::File::create(dir.join("qemu.log"))?;
         let mut child = Command::new(&m.qemu)
             .args(m.argv())
@@ -246,11 +252,10 @@ impl Runner<'_> {
                     "ifstress vm: guest {index}: no progress for {} s: injecting an NMI",
                     self.cfg.hang_timeout.as_secs()
                 );
-                let lines = con.tail.len();
                 match Qmp::connect(&m.qmp, Duration::from_secs(5))
                     .and_then(|mut q| q.execute("inject-nmi"))
                 {
-                    Ok(_) => nmi_at = Some((Instant::now(), con.lines.max(lines))),
+                    Ok(_) => nmi_at = Some((Instant::now(), con.scanned)),
                     Err(e) => {
                         eprintln!("ifstress vm: guest {index}: NMI: {e:#}");
                         end = Some(End::Hang);
@@ -281,7 +286,6 @@ impl Runner<'_> {
     ) -> GuestResult {
         let report: Option<Report> = con.report().and_then(|t| serde_json::from_str(t).ok());
         let tail = con.tail_text(60);
-        let total_lines = con.lines;
         let mut findings = con.scanner.into_findings();
         match end {
             End::Hang => {
@@ -339,7 +343,6 @@ impl Runner<'_> {
                 }
             }
         }
-        let _ = total_lines;
         GuestResult {
             end,
             seconds: t0.elapsed().as_secs_f64(),
@@ -351,13 +354,26 @@ impl Runner<'_> {
     }
 }
 
-/// `first_seen` is "guest-N/console.log:LINE".
+/// `first_seen` is "guest-N/console.log:LINE", LINE counting the lines the
+/// scanner was fed (`Console::scanned`).
 fn is_after(f: &Finding, line: usize) -> bool {
     f.first_seen
         .rsplit(':')
         .next()
         .and_then(|n| n.parse::<usize>().ok())
         .is_some_and(|n| n > line)
+}
+
+/// A word for `sh`, quoted only when it needs to be. Guest scripts (the
+/// Linux /init, the FreeBSD first-boot script) embed ifstress arguments.
+pub(crate) fn shell_quote(s: &str) -> String {
+    if s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,".contains(&b))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
 }
 
 fn which(name: &str) -> Option<PathBuf> {
@@ -613,12 +629,10 @@ fn freebsd_boot(
     args: &[String],
     index: usize,
 ) -> anyhow::Result<Boot> {
-    let root = dir.join("root.qcow2");
-    freebsd_guest::overlay(image, &root)?;
-    let payload = dir.join("payload.img");
-    freebsd_guest::payload(binary, &payload)?;
-    let collect = dir.join("collect.img");
-    freebsd_guest::collect_disk(&collect, 2048)?;
+    let disks = freebsd_disks(dir);
+    freebsd_guest::overlay(image, &disks[0].0)?;
+    freebsd_guest::payload(binary, &disks[1].0)?;
+    freebsd_guest::collect_disk(&disks[2].0, 2048)?;
     let cidata = dir.join("cidata");
     std::fs::create_dir_all(&cidata)?;
     std::fs::write(cidata.join("user-data"), freebsd_guest::user_data(args))?;
@@ -629,31 +643,32 @@ fn freebsd_boot(
     let iso = dir.join("cidata.iso");
     freebsd_guest::cidata_iso(&cidata, &iso)?;
     Ok(Boot::Disk {
-        disks: vec![(root, "qcow2"), (payload, "raw"), (collect, "raw")],
+        disks,
         cdrom: Some(iso),
     })
+}
+
+/// vtbd0 the overlay, vtbd1 the payload, vtbd2 the collect disk: the order
+/// the first-boot script and rc.local rely on.
+fn freebsd_disks(dir: &Path) -> Vec<(PathBuf, &'static str)> {
+    vec![
+        (dir.join("root.qcow2"), "qcow2"),
+        (dir.join("payload.img"), "raw"),
+        (dir.join("collect.img"), "raw"),
+    ]
 }
 
 /// Boot the crashed guest's disk again: savecore and crashinfo run from rc,
 /// then rc.local writes /var/crash to the collect disk and powers off.
 fn collect_freebsd(runner: &Runner, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let m = Machine {
-        qemu: runner.cfg.qemu.clone(),
-        accel: runner.accel,
-        cpus: runner.cfg.cpus,
-        mem_mib: runner.cfg.mem_mib,
-        console: dir.join("collect-console.log"),
-        port: dir.join("collect-port.log"),
-        qmp: dir.join("collect-qmp.sock"),
-        boot: Boot::Disk {
-            disks: vec![
-                (dir.join("root.qcow2"), "qcow2"),
-                (dir.join("payload.img"), "raw"),
-                (dir.join("collect.img"), "raw"),
-            ],
+    let m = runner.machine(
+        dir,
+        "collect-",
+        Boot::Disk {
+            disks: freebsd_disks(dir),
             cdrom: None,
         },
-    };
+    );
     let mut child = Command::new(&m.qemu)
         .args(m.argv())
         .stdin(Stdio::null())
