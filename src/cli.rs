@@ -226,6 +226,10 @@ pub struct BenchArgs {
     /// Skip the footprint run (`all` widened to 1,000 links and 64 stacks).
     #[arg(long)]
     no_footprint: bool,
+    /// Also run `all` with the journal on for this long and report how the
+    /// resident set moves after warm-up (a leak check: `--soak 10m`).
+    #[arg(long, value_name = "D", value_parser = parse_duration_arg)]
+    soak: Option<Duration>,
 }
 
 /// Set in guests `ifstress vm` boots: crashing them is their purpose.
@@ -555,6 +559,7 @@ fn bench(a: BenchArgs) -> anyhow::Result<i32> {
         seconds: Duration::from_secs(a.seconds as u64),
         footprint: !a.no_footprint,
         baselines: !a.no_baseline,
+        soak: a.soak,
     };
     // Each measured run also listens, and stops itself cleanly on the same signal.
     let (stop, _signals) =

@@ -36,7 +36,7 @@ fn outcome(o: Outcome) -> String {
     match o {
         Outcome::Ok => "OK".into(),
         Outcome::Skipped => "skipped".into(),
-        Outcome::Err(e) => errno_name(e),
+        Outcome::Err(e) => errno_name(e).into(),
     }
 }
 

@@ -175,8 +175,8 @@ pub fn format_record(
         .map(|s| s.name.as_str())
         .unwrap_or("?");
     let res = match r.outcome {
-        Outcome::Ok => "ok".to_string(),
-        Outcome::Skipped => "skipped".to_string(),
+        Outcome::Ok => "ok",
+        Outcome::Skipped => "skipped",
         Outcome::Err(e) => crate::stats::errno_name(e),
     };
     let _ = writeln!(

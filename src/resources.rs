@@ -70,7 +70,15 @@ pub struct Resources {
     /// RSS sampled once a second during the stress window.
     pub rss_samples: usize,
     pub rss_first_kib: u64,
+    /// The sample at the end of the warm-up (the first tenth of the samples):
+    /// by then the journal rings, histograms and per-stack sockets exist.
+    #[serde(default)]
+    pub rss_warm_kib: u64,
     pub rss_last_kib: u64,
+    /// last - warm: what the steady state added. A leak on the per-op path
+    /// shows here, growing with the duration.
+    #[serde(default)]
+    pub rss_growth_kib: i64,
     /// Least-squares slope over the samples after the first tenth (warm-up), KiB per minute.
     pub rss_slope_kib_per_min: f64,
 }
@@ -82,6 +90,8 @@ impl Resources {
         let sys = cpu.sys.as_secs_f64();
         let round = |x: f64, d: f64| (x * d).round() / d;
         let max_seen = samples.iter().map(|s| s.1).max().unwrap_or(0);
+        let warm = samples.get(samples.len() / 10).map_or(0, |s| s.1);
+        let last = samples.last().map_or(0, |s| s.1);
         Resources {
             user_s: round(user, 1000.0),
             sys_s: round(sys, 1000.0),
@@ -93,7 +103,9 @@ impl Resources {
             max_rss_kib: cpu.max_rss_kib.max(max_seen),
             rss_samples: samples.len(),
             rss_first_kib: samples.first().map_or(0, |s| s.1),
-            rss_last_kib: samples.last().map_or(0, |s| s.1),
+            rss_warm_kib: warm,
+            rss_last_kib: last,
+            rss_growth_kib: last as i64 - warm as i64,
             rss_slope_kib_per_min: round(slope_per_min(samples), 100.0),
         }
     }
@@ -147,5 +159,14 @@ mod tests {
         assert!(r.user_share > 0.0 && r.user_share <= 1.0);
         assert_eq!(r.max_rss_kib, d.max_rss_kib.max(20));
         assert_eq!((r.rss_first_kib, r.rss_last_kib), (10, 20));
+        // Two samples: no warm-up to skip, so growth is all of it.
+        assert_eq!((r.rss_warm_kib, r.rss_growth_kib), (10, 10));
+        // Growth is counted from the end of the warm-up and may be negative.
+        let s: Vec<(f64, u64)> = (0..20).map(|i| (i as f64, 900 - i)).collect();
+        let r = Resources::new(&d, &s);
+        assert_eq!(
+            (r.rss_warm_kib, r.rss_last_kib, r.rss_growth_kib),
+            (898, 881, -17)
+        );
     }
 }

@@ -85,7 +85,7 @@ impl WorkerStats {
                 .iter()
                 .enumerate()
                 .filter(|(_, n)| **n > 0)
-                .map(|(e, n)| (errno_name(e as i32), *n))
+                .map(|(e, n)| (errno_name(e as i32).to_string(), *n))
                 .collect();
             m.insert(
                 OpKind::from_index(i)
@@ -121,16 +121,23 @@ pub struct OpSummary {
 }
 
 /// "ENODEV" for 19 on Linux: the symbolic name of the running OS's errno.
-pub fn errno_name(e: i32) -> String {
-    if e as usize >= ERRNO_SLOTS - 1 {
-        return "E_OTHER".into();
-    }
-    let n = format!("{:?}", nix::errno::Errno::from_raw(e));
-    if n.starts_with('E') {
-        n
-    } else {
-        format!("E{e}")
-    }
+pub fn errno_name(e: i32) -> &'static str {
+    // Made once: the journal flusher names every failed op it writes.
+    static NAMES: std::sync::OnceLock<[String; ERRNO_SLOTS]> = std::sync::OnceLock::new();
+    let names = NAMES.get_or_init(|| {
+        std::array::from_fn(|i| {
+            if i == ERRNO_SLOTS - 1 {
+                return "E_OTHER".into();
+            }
+            let n = format!("{:?}", nix::errno::Errno::from_raw(i as i32));
+            if n.starts_with('E') {
+                n
+            } else {
+                format!("E{i}")
+            }
+        })
+    });
+    &names[usize::try_from(e).map_or(ERRNO_SLOTS - 1, |i| i.min(ERRNO_SLOTS - 1))]
 }
 
 /// What other threads may read of a worker while it runs.
@@ -195,5 +202,18 @@ mod tests {
         assert!(m.max_us >= 1000 && m.max_us < 1010);
         assert!(m.p50_us >= 10 && m.p50_us <= 20, "{}", m.p50_us);
         assert_eq!(s["create"].errors["E_OTHER"], 1);
+    }
+
+    #[test]
+    fn errno_names_are_the_os_symbols_and_out_of_range_is_other() {
+        assert_eq!(errno_name(libc::ENODEV), "ENODEV");
+        assert_eq!(errno_name(libc::EEXIST), "EEXIST");
+        assert_eq!(errno_name(-1), "E_OTHER");
+        assert_eq!(errno_name(9999), "E_OTHER");
+        // The same static string each time: nothing is built per call.
+        assert!(std::ptr::eq(
+            errno_name(libc::EBUSY),
+            errno_name(libc::EBUSY)
+        ));
     }
 }

@@ -48,6 +48,9 @@ pub struct Layout {
     pub tag: Tag,
     pub links: Vec<LinkSlot>,
     pub stacks: Vec<StackSlot>,
+    /// Per link, the links that die with it; made once because every destroy
+    /// asks, and a scan of 1,000 links per op is the wrong price.
+    deps: Vec<Vec<LinkId>>,
 }
 
 impl Layout {
@@ -113,10 +116,22 @@ impl Layout {
                 role: StackRole::Churn,
             });
         }
+        let deps = (0..links.len() as LinkId)
+            .map(|id| {
+                let mut v: Vec<LinkId> = links[id as usize].peer.into_iter().collect();
+                let ends: Vec<LinkId> = std::iter::once(id).chain(v.clone()).collect();
+                v.extend(
+                    (0..links.len() as LinkId)
+                        .filter(|&c| links[c as usize].parent.is_some_and(|p| ends.contains(&p))),
+                );
+                v
+            })
+            .collect();
         Layout {
             tag: tag.clone(),
             links,
             stacks,
+            deps,
         }
     }
 
@@ -133,11 +148,8 @@ impl Layout {
     }
 
     /// Links that die with `id`: a pair's other end, and stacked children.
-    pub fn dependents(&self, id: LinkId) -> Vec<LinkId> {
-        let mut v: Vec<LinkId> = self.links[id as usize].peer.into_iter().collect();
-        let ends: Vec<LinkId> = std::iter::once(id).chain(v.clone()).collect();
-        v.extend(self.ids_where(|l| l.parent.is_some_and(|p| ends.contains(&p))));
-        v
+    pub fn dependents(&self, id: LinkId) -> &[LinkId] {
+        &self.deps[id as usize]
     }
 }
 
@@ -227,7 +239,7 @@ impl World {
                 ..self.hint(id)
             },
         );
-        for d in self.layout.dependents(id) {
+        for &d in self.layout.dependents(id) {
             self.set_hint(
                 d,
                 LinkHint {
@@ -372,7 +384,7 @@ ops = { create = 1 }
         assert_eq!(l.links[1].names[1].as_str(), "is00abp0br");
         assert_eq!(l.stacks.len(), 4);
         assert_eq!(l.stacks[3].name, "ifstress-00ab-c0");
-        let mut deps = l.dependents(0);
+        let mut deps = l.dependents(0).to_vec();
         deps.sort();
         assert_eq!(deps, vec![1, vlans[0], vlans[2]]);
     }

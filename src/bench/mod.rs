@@ -30,6 +30,8 @@ pub struct BenchConfig {
     /// Also run `all` widened to 1,000 links and 64 stacks for CPU split and RSS.
     pub footprint: bool,
     pub baselines: bool,
+    /// Also run `all` with the journal on for this long and watch RSS.
+    pub soak: Option<Duration>,
 }
 
 /// One measured configuration.
@@ -114,6 +116,16 @@ pub struct Footprint {
     pub rss_slope_kib_per_min: f64,
 }
 
+/// `all` with the journal on for a long stretch: does the resident set stay
+/// flat once warm? Growth here, per op, would be a leak on the hot path.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Soak {
+    pub suite: String,
+    pub ops: u64,
+    pub seconds: f64,
+    pub resources: crate::resources::Resources,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
     pub platform: String,
@@ -122,6 +134,7 @@ pub struct BenchReport {
     pub seconds_per_measure: f64,
     pub cases: Vec<CaseResult>,
     pub footprint: Option<Footprint>,
+    pub soak: Option<Soak>,
     pub findings: Vec<crate::check::Finding>,
     pub interrupted: bool,
 }
@@ -219,6 +232,7 @@ pub fn run(
         seconds_per_measure: cfg.seconds.as_secs_f64(),
         cases: vec![],
         footprint: None,
+        soak: None,
         findings: vec![],
         interrupted: false,
     };
@@ -295,8 +309,43 @@ pub fn run(
         });
         out.findings.extend(r.findings);
     }
+    if let (Some(d), false) = (cfg.soak, stop.load(Relaxed)) {
+        progress(&format!(
+            "soak: `all` with the journal on for {}",
+            humantime::format_duration(d)
+        ));
+        let (soak, findings) = soak(platform, d)?;
+        out.soak = Some(soak);
+        out.findings.extend(findings);
+    }
     out.interrupted = stop.load(Relaxed);
     Ok(out)
+}
+
+fn soak(
+    platform: &'static dyn Platform,
+    duration: Duration,
+) -> anyhow::Result<(Soak, Vec<crate::check::Finding>)> {
+    let suite = crate::suite::load("all").expect("embedded suite");
+    let name = suite.name.clone();
+    // The journal is part of what is measured: its rings and flusher are the
+    // largest per-worker memory ifstress has.
+    let dir = std::env::temp_dir().join(format!("ifstress-soak-{}", std::process::id()));
+    let mut cfg = config(suite, duration);
+    cfg.journal = Some(dir.clone());
+    cfg.journal_max_bytes = 64 << 20;
+    let r = Run::prepare(platform, cfg).and_then(|r| r.execute());
+    let _ = std::fs::remove_dir_all(&dir);
+    let r = r.context("soak run")?;
+    Ok((
+        Soak {
+            suite: name,
+            ops: r.total_ops,
+            seconds: r.duration_s,
+            resources: r.resources,
+        },
+        r.findings,
+    ))
 }
 
 impl CaseResult {

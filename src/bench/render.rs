@@ -48,11 +48,22 @@ pub fn render(r: &BenchReport) -> String {
             let _ = writeln!(o, "  note: {n}");
         }
     }
-    if let Some(label) = r.cases.first().map(|c| c.batch_label.as_str()) {
-        let _ = writeln!(
-            o,
-            "a = ifstress, 1 worker; b = shell loop, one process per op; c = {label}, one process, sequential"
-        );
+    match r
+        .cases
+        .iter()
+        .map(|c| c.batch_label.as_str())
+        .find(|l| !l.is_empty())
+    {
+        Some(label) => {
+            let _ = writeln!(
+                o,
+                "a = ifstress, 1 worker; b = shell loop, one process per op; c = {label}, one process, sequential"
+            );
+        }
+        None if !r.cases.is_empty() => {
+            let _ = writeln!(o, "a = ifstress, 1 worker (baselines not run)");
+        }
+        None => {}
     }
     if let Some(f) = &r.footprint {
         let _ = writeln!(
@@ -69,9 +80,89 @@ pub fn render(r: &BenchReport) -> String {
             f.max_rss_kib
         );
     }
+    if let Some(s) = &r.soak {
+        let m = &s.resources;
+        let _ = writeln!(
+            o,
+            "soak: `{}` with the journal, {} ops in {:.0} s; rss {} KiB at warm-up, {} KiB at the end ({:+} KiB, {:+.1} KiB/min), peak {} KiB",
+            s.suite,
+            s.ops,
+            s.seconds,
+            m.rss_warm_kib,
+            m.rss_last_kib,
+            m.rss_growth_kib,
+            m.rss_slope_kib_per_min,
+            m.max_rss_kib
+        );
+    }
     if !r.findings.is_empty() {
         let _ = writeln!(o, "kernel findings during the bench:");
         o.push_str(&crate::report::findings_text(&r.findings));
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::{CaseResult, IfstressRate, Rate, Soak};
+    use crate::platform::baseline::Case;
+
+    #[test]
+    fn table_names_missing_baselines_and_prints_the_soak() {
+        let mut r = BenchReport {
+            platform: "linux".into(),
+            kernel: "test".into(),
+            cpus: 2,
+            seconds_per_measure: 1.0,
+            cases: vec![CaseResult {
+                case: Case::Media,
+                heavy: false,
+                ifstress: vec![IfstressRate {
+                    workers: 1,
+                    rate: Rate {
+                        ops_per_s: 1000.0,
+                        ..Rate::default()
+                    },
+                    ok_share: 1.0,
+                    max_rss_kib: 1,
+                }],
+                shell: None,
+                batch: None,
+                batch_label: String::new(),
+                vs_shell: None,
+                vs_batch: None,
+                scaling: Default::default(),
+                notes: vec![],
+            }],
+            footprint: None,
+            soak: Some(Soak {
+                suite: "all".into(),
+                ops: 1234,
+                seconds: 600.0,
+                resources: crate::resources::Resources {
+                    rss_warm_kib: 22_000,
+                    rss_last_kib: 22_100,
+                    rss_growth_kib: 100,
+                    rss_slope_kib_per_min: 11.1,
+                    max_rss_kib: 22_500,
+                    ..Default::default()
+                },
+            }),
+            findings: vec![],
+            interrupted: false,
+        };
+        let t = render(&r);
+        assert!(
+            t.contains("a = ifstress, 1 worker (baselines not run)"),
+            "{t}"
+        );
+        assert!(!t.contains("c = ,"), "{t}");
+        assert!(
+            t.contains("soak: `all` with the journal, 1234 ops in 600 s; rss 22000 KiB at warm-up, 22100 KiB at the end (+100 KiB, +11.1 KiB/min), peak 22500 KiB"),
+            "{t}"
+        );
+        r.cases[0].batch_label = "ip -batch".into();
+        assert!(render(&r).contains("c = ip -batch, one process, sequential"));
+    }
 }

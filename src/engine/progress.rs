@@ -122,7 +122,12 @@ pub fn orchestrate(
     let interrupted = signals.rt.block_on(async {
         let deadline = tokio::time::sleep(duration);
         tokio::pin!(deadline);
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        // The first tick a second in, not at once: an RSS sample taken before
+        // the workers have touched their memory would read as growth.
+        let mut tick = tokio::time::interval_at(
+            tokio::time::Instant::now() + Duration::from_secs(1),
+            Duration::from_secs(1),
+        );
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             if signals.interrupted.load(Relaxed) {

@@ -62,7 +62,9 @@ pub fn populate(
                 };
                 match exec.exec(&op) {
                     Outcome::Ok => sum.created += 1,
-                    Outcome::Err(e) => *sum.failed.entry(errno_name(e)).or_default() += 1,
+                    Outcome::Err(e) => {
+                        *sum.failed.entry(errno_name(e).to_string()).or_default() += 1
+                    }
                     Outcome::Skipped => *sum.failed.entry("skipped".into()).or_default() += 1,
                 }
             }

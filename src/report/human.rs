@@ -87,11 +87,12 @@ pub fn render(r: &Report) -> String {
     if res.rss_samples > 0 || res.user_s + res.sys_s > 0.0 {
         let _ = writeln!(
             o,
-            "ifstress itself: cpu user {:.2}s sys {:.2}s (user {:.1}%), rss {} KiB peak, {:+.1} KiB/min over {} samples",
+            "ifstress itself: cpu user {:.2}s sys {:.2}s (user {:.1}%), rss {} KiB peak, {:+} KiB after warm-up ({:+.1} KiB/min) over {} samples",
             res.user_s,
             res.sys_s,
             100.0 * res.user_share,
             res.max_rss_kib,
+            res.rss_growth_kib,
             res.rss_slope_kib_per_min,
             res.rss_samples
         );

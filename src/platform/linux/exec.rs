@@ -97,6 +97,8 @@ struct Ctx {
 pub struct LinuxExec {
     ctx: Ctx,
     socks: Vec<Option<StackSocks>>,
+    /// /run/netns/NAME of every stack, made once.
+    ns_paths: Vec<std::ffi::CString>,
     held: [Option<OwnedFd>; HELD],
     tun_names: [IfName; HELD],
     alias: Vec<u8>,
@@ -160,6 +162,12 @@ impl LinuxExec {
         frame[6..12].copy_from_slice(&[0x02, 0x69, 0x66, 0x73, (worker >> 8) as u8, worker as u8]);
         frame[12..14].copy_from_slice(&sys::ETH_P_EXPERIMENTAL.to_be_bytes());
         let nstacks = world.layout.stacks.len();
+        let ns_paths = world
+            .layout
+            .stacks
+            .iter()
+            .map(|s| netns::path(&s.name))
+            .collect();
         let mut e = LinuxExec {
             ctx: Ctx {
                 session,
@@ -167,6 +175,7 @@ impl LinuxExec {
                 home,
             },
             socks: (0..nstacks).map(|_| None).collect(),
+            ns_paths,
             held: Default::default(),
             tun_names,
             alias: tag.alias().into_bytes(),
@@ -379,7 +388,7 @@ impl LinuxExec {
                     if g.is_some() {
                         return Err(SKIP);
                     }
-                    let made = netns::create_here(&world.layout.stacks[s as usize].name);
+                    let made = netns::create_here_at(&self.ns_paths[s as usize]);
                     let back = sys::setns(&self.ctx.home);
                     let made = made?;
                     self.ctx.session.watch(&made, s);
@@ -398,7 +407,7 @@ impl LinuxExec {
                         .unwrap_or_else(|p| p.into_inner());
                     let fd = g.take().ok_or(SKIP)?;
                     world.stack_removed(s);
-                    let r = netns::unname(&world.layout.stacks[s as usize].name);
+                    let r = netns::unname_at(&self.ns_paths[s as usize]);
                     (fd, r)
                 };
                 self.socks[s as usize] = None;

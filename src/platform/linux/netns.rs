@@ -3,12 +3,14 @@
 //! `ip netns`, `ifstress cleanup` and a person can see them), held by fd.
 
 use super::sys::{self, Sys};
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::os::fd::{FromRawFd, OwnedFd};
 
 pub const RUN_DIR: &str = "/run/netns";
 
-fn path(name: &str) -> CString {
+/// Where a namespace's name lives: /run/netns/NAME. Workers build these once,
+/// so that creating and removing stacks allocates nothing per op.
+pub fn path(name: &str) -> CString {
     CString::new(format!("{RUN_DIR}/{name}")).expect("stack names have no NUL")
 }
 
@@ -53,6 +55,11 @@ pub fn prepare_run_dir() -> std::io::Result<()> {
 /// calling thread is moved into the new namespace; the caller moves it back
 /// (or lets the thread end).
 pub fn create_here(name: &str) -> Sys<OwnedFd> {
+    create_here_at(&path(name))
+}
+
+/// `create_here` with the path made beforehand.
+pub fn create_here_at(p: &CStr) -> Sys<OwnedFd> {
     // SAFETY: affects only the calling thread's namespace.
     if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
         return Err(sys::errno());
@@ -70,7 +77,6 @@ pub fn create_here(name: &str) -> Sys<OwnedFd> {
     // SAFETY: fresh descriptor.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     optimistic_dad();
-    let p = path(name);
     // SAFETY: valid path; O_EXCL refuses to reuse a name another run holds.
     let f = unsafe {
         libc::open(
@@ -110,17 +116,24 @@ pub fn create_here(name: &str) -> Sys<OwnedFd> {
 /// with it, DAD and its ND traffic still happen. /proc/sys/net shows the
 /// calling thread's namespace. Best effort: a kernel without IPv6 has none.
 fn optimistic_dad() {
-    for scope in ["all", "default"] {
-        for knob in ["optimistic_dad", "use_optimistic"] {
-            let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{scope}/{knob}"), "1");
-        }
+    for knob in [
+        "/proc/sys/net/ipv6/conf/all/optimistic_dad",
+        "/proc/sys/net/ipv6/conf/all/use_optimistic",
+        "/proc/sys/net/ipv6/conf/default/optimistic_dad",
+        "/proc/sys/net/ipv6/conf/default/use_optimistic",
+    ] {
+        let _ = std::fs::write(knob, "1");
     }
 }
 
 /// Drop the name of a namespace. It dies when the last descriptor, socket or
 /// thread inside lets go of it.
 pub fn unname(name: &str) -> Sys<()> {
-    let p = path(name);
+    unname_at(&path(name))
+}
+
+/// `unname` with the path made beforehand.
+pub fn unname_at(p: &CStr) -> Sys<()> {
     // SAFETY: valid path.
     let rc = unsafe { libc::umount2(p.as_ptr(), libc::MNT_DETACH) };
     let e = if rc != 0 { Some(sys::errno()) } else { None };
