@@ -419,11 +419,11 @@ impl Run {
         }
         if let Some(k) = klog {
             let mut scanner = std::mem::take(&mut report.scanner).unwrap_or_default();
-            let mut lines = Vec::new();
+            let mut lines = String::new();
             if let Err(e) = k.read_new(&mut lines) {
                 report.notes.push(format!("reading the kernel log: {e}"));
             }
-            for l in &lines {
+            for l in lines.lines() {
                 scanner.feed(l);
             }
             for f in scanner.into_findings() {

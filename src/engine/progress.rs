@@ -111,7 +111,7 @@ pub fn orchestrate(
     let mut scanner = klog.as_ref().map(|_| Scanner::default());
     let mut findings: Vec<Finding> = Vec::new();
     let mut hung_reported: Vec<(usize, u64)> = Vec::new();
-    let mut lines = Vec::new();
+    let mut lines = String::new();
     let mut last_ops = 0u64;
     let mut ticks = 0u64;
     let mut progress_at = std::time::Instant::now();
@@ -150,7 +150,7 @@ pub fn orchestrate(
                     lines.clear();
                     if k.read_new(&mut lines).is_ok() {
                         let before = s.count();
-                        for l in &lines {
+                        for l in lines.lines() {
                             s.feed(l);
                         }
                         if !quiet {

@@ -136,7 +136,10 @@ pub trait Executor {
 
 /// New kernel messages since the reader was opened.
 pub trait KernelLog: Send {
-    fn read_new(&mut self, out: &mut Vec<String>) -> std::io::Result<()>;
+    /// Append them to `out`, one line each, every line ending in '\n'. One
+    /// growing buffer rather than a String per line: a busy bridge logs
+    /// hundreds of port-state lines a second.
+    fn read_new(&mut self, out: &mut String) -> std::io::Result<()>;
 }
 
 /// The backend of the machine this binary runs on.

@@ -322,23 +322,30 @@ fn badstacks() -> Option<String> {
     })
 }
 
+/// Every line of `text`, each ending in '\n', as `KernelLog` promises.
+fn push_lines(out: &mut String, text: &str) {
+    for l in text.lines() {
+        out.push_str(l);
+        out.push('\n');
+    }
+}
+
 impl KernelLog for Msgbuf {
-    fn read_new(&mut self, out: &mut Vec<String>) -> std::io::Result<()> {
+    fn read_new(&mut self, out: &mut String) -> std::io::Result<()> {
         let now = sys::sysctl_bytes("kern.msgbuf")?;
         let a = self.cursor.advance(&now);
         if a.lost {
-            out.push(
-                "ifstress: kernel message buffer wrapped between reads; lines may be missing"
-                    .into(),
+            out.push_str(
+                "ifstress: kernel message buffer wrapped between reads; lines may be missing\n",
             );
         }
-        out.extend(a.text.lines().map(str::to_string));
+        push_lines(out, &a.text);
         // LORs WITNESS recorded without printing them (debug.witness.trace=0).
         if let Some(before) = &self.badstacks {
             let now = badstacks().unwrap_or_default();
             if now.len() > before.len() && now.starts_with(before.as_str()) {
-                out.push("lock order reversal: (from debug.witness.badstacks)".into());
-                out.extend(now[before.len()..].lines().map(str::to_string));
+                out.push_str("lock order reversal: (from debug.witness.badstacks)\n");
+                push_lines(out, &now[before.len()..]);
             }
             self.badstacks = Some(now);
         }

@@ -31,19 +31,23 @@ impl Kmsg {
 
 /// The message text of one /dev/kmsg record ("prio,seq,usec,flags;text\n"
 /// followed by " KEY=value" continuation lines, which are dropped).
-pub fn record_text(rec: &[u8]) -> Option<String> {
-    let s = String::from_utf8_lossy(rec);
-    let first = s.lines().next()?;
-    let (_, text) = first.split_once(';')?;
-    Some(text.to_string())
+pub fn record_text(rec: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
+    let first = rec.split(|&b| b == b'\n').next()?;
+    let semi = first.iter().position(|&b| b == b';')?;
+    Some(String::from_utf8_lossy(&first[semi + 1..]))
 }
 
 impl KernelLog for Kmsg {
-    fn read_new(&mut self, out: &mut Vec<String>) -> std::io::Result<()> {
+    fn read_new(&mut self, out: &mut String) -> std::io::Result<()> {
         loop {
             match self.file.read(&mut self.buf) {
                 Ok(0) => return Ok(()),
-                Ok(n) => out.extend(record_text(&self.buf[..n])),
+                Ok(n) => {
+                    if let Some(t) = record_text(&self.buf[..n]) {
+                        out.push_str(&t);
+                        out.push('\n');
+                    }
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
                 // Records were overwritten before we read them; go on from the oldest left.
                 Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue,
@@ -64,5 +68,10 @@ mod tests {
             "WARNING: CPU: 0 PID: 1 at net/core/dev.c:1 f+0x1/0x2"
         );
         assert!(super::record_text(b"garbage").is_none());
+        // A line whose text is cut by the record's end still counts.
+        assert_eq!(
+            super::record_text(b"6,1,2,-;eth0: link up").unwrap(),
+            "eth0: link up"
+        );
     }
 }

@@ -119,6 +119,7 @@ impl Platform for Linux {
             nl: onl,
             next: 1,
             ids: Vec::new(),
+            prune_at: PRUNE_AT,
         };
         for (s, fd) in created.iter().enumerate() {
             if let Some(fd) = fd {
@@ -325,7 +326,11 @@ struct Observer {
     nl: sys::Netlink,
     next: i32,
     ids: Vec<(i32, StackId)>,
+    /// List length at which freed namespaces are forgotten (PRUNE_AT; tests lower it).
+    prune_at: usize,
 }
+
+const PRUNE_AT: usize = 1024;
 
 impl Observer {
     fn watch(&mut self, ns: &OwnedFd, stack: StackId) {
@@ -334,7 +339,20 @@ impl Observer {
         let fd = ns.as_raw_fd() as u32;
         // Best effort: a kernel that refuses ids just cannot be watched.
         if self.nl.request(|m, s| m.new_nsid(s, fd, id).len()).is_ok() {
+            self.prune();
             self.ids.push((id, stack));
+        }
+    }
+
+    /// Forget the ids of namespaces already freed, before the list would grow:
+    /// a day of stack churn creates about 350,000 namespaces, and only the
+    /// ones still held matter at the end.
+    fn prune(&mut self) {
+        if self.ids.len() < self.prune_at || self.ids.len() < self.ids.capacity() {
+            return;
+        }
+        if let Ok(alive) = self.alive() {
+            self.ids.retain(|(id, _)| alive.contains(id));
         }
     }
 
@@ -469,5 +487,75 @@ impl Session for LinuxSession {
 impl std::fmt::Debug for LinuxSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "LinuxSession({} stacks)", self.stacks.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A namespace nobody names: it lives exactly as long as its descriptor.
+    fn anonymous_ns() -> OwnedFd {
+        // SAFETY: only this short-lived thread changes namespace.
+        assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+        std::fs::File::open("/proc/thread-self/ns/net")
+            .expect("own namespace")
+            .into()
+    }
+
+    #[test]
+    fn observer_forgets_freed_namespaces_and_keeps_held_ones() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("SKIP: observer pruning needs root (namespaces)");
+            return;
+        }
+        // The observer and 6 stacks, all anonymous: nothing is left on the host.
+        let (ofd, nl, mut stacks) = netns::on_fresh_thread(|| {
+            let ofd = anonymous_ns();
+            let nl = sys::Netlink::open(libc::AF_NETLINK).expect("netlink in the observer");
+            let stacks: Vec<OwnedFd> = (0..6).map(|_| anonymous_ns()).collect();
+            (ofd, nl, stacks)
+        })
+        .unwrap();
+        let mut o = Observer {
+            name: "ifstress-test-observer".into(),
+            _fd: ofd,
+            nl,
+            next: 1,
+            ids: Vec::with_capacity(4),
+            prune_at: 4,
+        };
+        for (s, fd) in stacks.iter().take(4).enumerate() {
+            o.watch(fd, s as StackId);
+        }
+        assert_eq!(o.ids.len(), 4, "the kernel gave no nsids: {:?}", o.ids);
+        // Free stacks 1..3 and keep 0; wait (bounded) until the kernel has
+        // really freed them, which happens in its cleanup work, not at close.
+        let held_id = o.ids[0].0;
+        drop(stacks.drain(1..4));
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let alive = o.alive().unwrap();
+            if alive.len() == 1 {
+                assert_eq!(alive, vec![held_id]);
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < until,
+                "namespaces not freed: {alive:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        // The list is full: the next watch forgets the freed three first.
+        o.watch(&stacks[1], 4);
+        assert_eq!(
+            o.ids.iter().map(|i| i.1).collect::<Vec<_>>(),
+            vec![0, 4],
+            "{:?}",
+            o.ids
+        );
+        // Below the threshold nothing is pruned (and no dump is sent).
+        o.watch(&stacks[2], 5);
+        assert_eq!(o.ids.len(), 3);
     }
 }
