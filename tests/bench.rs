@@ -25,6 +25,8 @@ fn short_bench_measures_ifstress_and_both_baselines_and_leaves_nothing() {
         "--seconds",
         "1",
         "--no-footprint",
+        "--soak",
+        "6s",
         "--json",
         jp.to_str().unwrap(),
     ]);
@@ -63,6 +65,33 @@ fn short_bench_measures_ifstress_and_both_baselines_and_leaves_nothing() {
         stdout.contains("up-down") && stdout.contains("ip -batch"),
         "{stdout}"
     );
+    // The soak: `all` with the journal, RSS sampled each second after the first.
+    let soak = &v["soak"];
+    assert_eq!(soak["suite"], "all", "{soak}");
+    assert!(soak["ops"].as_u64().unwrap() > 0, "{soak}");
+    let m = &soak["resources"];
+    assert!(m["rss_samples"].as_u64().unwrap() >= 3, "{soak}");
+    let (warm, last) = (
+        m["rss_warm_kib"].as_u64().unwrap(),
+        m["rss_last_kib"].as_u64().unwrap(),
+    );
+    assert!(warm > 0 && last > 0, "{soak}");
+    assert_eq!(
+        m["rss_growth_kib"].as_i64().unwrap(),
+        last as i64 - warm as i64
+    );
+    assert!(stdout.contains("soak: `all` with the journal"), "{stdout}");
+    // Its journal went to a directory of its own, removed afterwards.
+    let journals: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("ifstress-soak-")
+        })
+        .collect();
+    assert!(journals.is_empty(), "{journals:?}");
     assert!(
         leftover_namespaces().is_empty(),
         "{:?}",

@@ -611,7 +611,14 @@ impl FbsdExec {
 
     fn eiface_hook(&self, id: LinkId) -> [u8; 16] {
         let slot = &self.world.layout.links[id as usize];
-        fixed(format!("is{}e{}", self.world.layout.tag.id, slot.ordinal).as_bytes())
+        // Written in place: this runs on every eiface create and destroy.
+        let mut hook = [0u8; 16];
+        let mut w = &mut hook[..15];
+        let _ = std::io::Write::write_fmt(
+            &mut w,
+            format_args!("is{}e{}", self.world.layout.tag.id, slot.ordinal),
+        );
+        hook
     }
 
     fn create(&mut self, id: LinkId) -> Sys<()> {
