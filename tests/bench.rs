@@ -1,12 +1,10 @@
 //! `ifstress bench` in its short mode, against the real kernel: the numbers
 //! must be sane, the baselines must have run, and nothing may be left behind,
-//! also when the bench is interrupted in the middle of a baseline.
+//! also when the bench is interrupted in the middle of a baseline or of its soak.
 
 mod common;
 
 use common::*;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 #[test]
@@ -105,8 +103,9 @@ fn bench_interrupted_during_a_baseline_cleans_up_and_says_so() {
     require_root!();
     let _s = serial();
     let before = host_state();
-    let mut child = Command::new(bin())
-        .args([
+    // The ifstress measurement takes about 5 s, then the baseline starts.
+    let (code, out) = interrupt_at(
+        &[
             "bench",
             "--ops",
             "move",
@@ -115,40 +114,49 @@ fn bench_interrupted_during_a_baseline_cleans_up_and_says_so() {
             "--seconds",
             "3",
             "--no-footprint",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let err = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for l in BufReader::new(err).lines().map_while(Result::ok) {
-            let _ = tx.send(l);
-        }
-    });
-    // The ifstress measurement takes about 5 s, then the baseline starts.
-    let deadline = std::time::Instant::now() + Duration::from_secs(90);
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let l = rx.recv_timeout(left).expect("the baseline never started");
-        eprintln!("{l}");
-        if l.contains("shell loop and batch") {
-            break;
-        }
-    }
-    std::thread::sleep(Duration::from_millis(200 + fastrand::u64(..2000)));
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let status = wait_bounded(&mut child, Duration::from_secs(30))
-        .expect("did not exit within 30 s of SIGINT");
-    while let Ok(l) = rx.try_recv() {
-        eprintln!("{l}");
-    }
-    let mut out = String::new();
-    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
-    assert_eq!(status.code(), Some(1), "{out}");
+        ],
+        "shell loop and batch",
+        Duration::from_secs(90),
+        Duration::from_millis(200 + fastrand::u64(..2000)),
+    );
+    assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("(interrupted)"), "{out}");
+    assert!(
+        leftover_namespaces().is_empty(),
+        "{:?}",
+        leftover_namespaces()
+    );
+    assert_eq!(before, host_state());
+}
+
+#[test]
+fn bench_interrupted_during_the_soak_passes_it_on_and_reports_the_soak() {
+    require_root!();
+    let _s = serial();
+    let before = host_state();
+    // The soak is a child process in its own process group: the bench must
+    // pass the signal on, and the child must still write its report.
+    let (code, out) = interrupt_at(
+        &[
+            "bench",
+            "--ops",
+            "media",
+            "--workers",
+            "1",
+            "--seconds",
+            "1",
+            "--no-baseline",
+            "--no-footprint",
+            "--soak",
+            "10m",
+        ],
+        "soak: `all`",
+        Duration::from_secs(90),
+        Duration::from_secs(6),
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("(interrupted)"), "{out}");
+    assert!(out.contains("soak: `all` with the journal"), "{out}");
     assert!(
         leftover_namespaces().is_empty(),
         "{:?}",

@@ -39,6 +39,12 @@ fn every_suite_runs_does_every_op_and_leaves_the_host_as_it_was() {
         assert_eq!(r["verdict"], "clean", "{suite}: {}", r["findings"]);
         assert_eq!(r["interrupted"], false);
         assert_eq!(r["leftovers"].as_array().unwrap().len(), 0);
+        // Clean, so every removed stack was gone within the grace, and the
+        // report says how long the kernel took.
+        let gone = r["stacks_gone_after_s"]
+            .as_f64()
+            .expect("stacks_gone_after_s");
+        assert!((0.0..=30.0).contains(&gone), "{suite}: {gone}");
         // Every op the suite declares was issued, except those the run said
         // it dropped because this kernel lacks an optional link kind.
         let shown = String::from_utf8(run(&["show", suite]).stdout).unwrap();
@@ -363,6 +369,8 @@ fn a_namespace_held_after_teardown_is_a_dying_stack_finding() {
         dying[0]["known_issue"].is_null(),
         "FreeBSD's D51525 must not be claimed on Linux"
     );
+    // A stack still held: no "all gone" time.
+    assert!(r["stacks_gone_after_s"].is_null(), "{r}");
     assert!(leftover_namespaces().is_empty());
     assert_eq!(before, host_state());
 }

@@ -114,6 +114,8 @@ pub struct Footprint {
     pub user_share: f64,
     pub max_rss_kib: u64,
     pub rss_slope_kib_per_min: f64,
+    /// How long the kernel took to free its 64 stacks after teardown.
+    pub stacks_gone_after_s: Option<f64>,
 }
 
 /// `all` with the journal on for a long stretch: does the resident set stay
@@ -289,10 +291,11 @@ pub fn run(
         let suite = footprint_suite();
         let links = crate::world::Layout::new(&suite, &Tag::new(0)).links.len();
         let stacks = 1 + suite.topology.stacks + suite.topology.churn_stacks;
-        let run = Run::prepare(
-            platform,
-            config(suite, cfg.seconds.max(Duration::from_secs(5))),
-        )?;
+        let mut fcfg = config(suite, cfg.seconds.max(Duration::from_secs(5)));
+        // 64 namespaces or jails and 1,000 links take the kernel longer to
+        // free than the cases' few: the suite's own grace, not the bench's 10 s.
+        fcfg.dying_grace = None;
+        let run = Run::prepare(platform, fcfg)?;
         let workers = run.worker_specs().len();
         let r = run.execute().context("footprint run")?;
         out.footprint = Some(Footprint {
@@ -306,6 +309,7 @@ pub fn run(
             user_share: r.resources.user_share,
             max_rss_kib: r.resources.max_rss_kib,
             rss_slope_kib_per_min: r.resources.rss_slope_kib_per_min,
+            stacks_gone_after_s: r.stacks_gone_after_s,
         });
         out.findings.extend(r.findings);
     }
@@ -314,7 +318,7 @@ pub fn run(
             "soak: `all` with the journal on for {}",
             humantime::format_duration(d)
         ));
-        let (soak, findings) = soak(platform, d)?;
+        let (soak, findings) = soak(d, stop)?;
         out.soak = Some(soak);
         out.findings.extend(findings);
     }
@@ -322,24 +326,77 @@ pub fn run(
     Ok(out)
 }
 
+/// The soak runs as a child process of this binary (`ifstress run`), not in
+/// the bench's own process: the memory the earlier measurements freed would
+/// otherwise be reused and hide growth.
 fn soak(
-    platform: &'static dyn Platform,
     duration: Duration,
+    stop: &Arc<AtomicBool>,
 ) -> anyhow::Result<(Soak, Vec<crate::check::Finding>)> {
-    let suite = crate::suite::load("all").expect("embedded suite");
-    let name = suite.name.clone();
-    // The journal is part of what is measured: its rings and flusher are the
-    // largest per-worker memory ifstress has.
+    use std::os::unix::process::CommandExt;
     let dir = std::env::temp_dir().join(format!("ifstress-soak-{}", std::process::id()));
-    let mut cfg = config(suite, duration);
-    cfg.journal = Some(dir.clone());
-    cfg.journal_max_bytes = 64 << 20;
-    let r = Run::prepare(platform, cfg).and_then(|r| r.execute());
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let report = dir.join("report.json");
+    let secs = format!("{}s", duration.as_secs().max(1));
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .arg("run")
+        .args([
+            "--suite",
+            "all",
+            "--duration",
+            &secs,
+            "--seed",
+            "1",
+            "--quiet",
+        ])
+        // The journal is part of what is measured: its rings and flusher are
+        // the largest per-worker memory ifstress has.
+        .arg("--journal")
+        .arg(dir.join("journal"))
+        .arg("--report")
+        .arg(&report)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        // Its own process group: a terminal's ^C reaches the bench, which
+        // passes one SIGINT on; two would make the child skip its report.
+        .process_group(0)
+        .spawn()
+        .context("starting the soak run")?;
+    let mut err = child.stderr.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut s);
+        s
+    });
+    let mut signalled = false;
+    let status = loop {
+        if let Some(st) = child.try_wait()? {
+            break st;
+        }
+        if stop.load(Relaxed) && !signalled {
+            signalled = true;
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stderr = reader.join().unwrap_or_default();
+    let parsed = std::fs::read(&report)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<crate::report::Report>(&b).ok());
     let _ = std::fs::remove_dir_all(&dir);
-    let r = r.context("soak run")?;
+    let r = parsed.ok_or_else(|| {
+        anyhow::anyhow!(
+            "soak run ended with {status} and no report: {}",
+            stderr.lines().last().unwrap_or("")
+        )
+    })?;
+    if r.interrupted {
+        stop.store(true, Relaxed);
+    }
     Ok((
         Soak {
-            suite: name,
+            suite: r.suite,
             ops: r.total_ops,
             seconds: r.duration_s,
             resources: r.resources,

@@ -68,7 +68,7 @@ pub fn render(r: &BenchReport) -> String {
     if let Some(f) = &r.footprint {
         let _ = writeln!(
             o,
-            "footprint: {} links, {} stacks, {} workers: {} ops in {:.1} s; cpu user {:.2} s, sys {:.2} s (user {:.1}%); rss peak {} KiB",
+            "footprint: {} links, {} stacks, {} workers: {} ops in {:.1} s; cpu user {:.2} s, sys {:.2} s (user {:.1}%); rss peak {} KiB; stacks gone {}",
             f.links,
             f.stacks,
             f.workers,
@@ -77,7 +77,9 @@ pub fn render(r: &BenchReport) -> String {
             f.user_s,
             f.sys_s,
             100.0 * f.user_share,
-            f.max_rss_kib
+            f.max_rss_kib,
+            f.stacks_gone_after_s
+                .map_or_else(|| "n/a".into(), |t| format!("{t:.2} s after teardown"))
         );
     }
     if let Some(s) = &r.soak {

@@ -200,7 +200,9 @@ impl Run {
             .cfg
             .dying_grace
             .unwrap_or_else(|| self.suite.dying_grace());
+        let waiting = std::time::Instant::now();
         let dying = session.dying(grace);
+        let waited = waiting.elapsed();
         drop(session);
         let mut report = result?;
         if let Err(e) = teardown {
@@ -208,6 +210,10 @@ impl Run {
         }
         match dying {
             Ok(held) => {
+                if held.is_empty() {
+                    report.stacks_gone_after_s =
+                        Some((waited.as_secs_f64() * 100.0).round() / 100.0);
+                }
                 for (s, what) in held {
                     let opens = world.tun_opens(s);
                     let inside = if opens > 0 {

@@ -97,6 +97,9 @@ pub fn render(r: &Report) -> String {
             res.rss_samples
         );
     }
+    if let Some(t) = r.stacks_gone_after_s {
+        let _ = writeln!(o, "removed stacks: all gone {t:.2}s after teardown");
+    }
     for (w, ops) in &r.last_ops {
         let _ = writeln!(o, "last ops of {w}:");
         for l in ops {
@@ -155,5 +158,9 @@ mod tests {
         assert!(t.contains("1.2ms"), "{t}");
         assert!(t.contains("[panic] panic: <boom>"), "{t}");
         assert!(t.contains("NEW  signature "), "{t}");
+        assert!(
+            t.contains("removed stacks: all gone 1.25s after teardown"),
+            "{t}"
+        );
     }
 }

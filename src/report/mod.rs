@@ -47,6 +47,12 @@ pub struct Report {
     pub leftovers: Vec<String>,
     /// Things the run changed or skipped and says so (missing optional kinds ...).
     pub notes: Vec<String>,
+    /// Seconds from teardown until every stack the run removed was really
+    /// gone (the kernel freed the namespace, the jail left DYING). None when
+    /// one was still held at the grace, or the check could not run. Large
+    /// values with no finding mean a slow teardown, not a leak.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stacks_gone_after_s: Option<f64>,
     /// What ifstress itself cost: CPU split and its own RSS over time.
     #[serde(default)]
     pub resources: crate::resources::Resources,
@@ -83,6 +89,7 @@ impl Report {
             leftovers: Vec::new(),
             notes: Vec::new(),
             last_ops: BTreeMap::new(),
+            stacks_gone_after_s: None,
             resources: Default::default(),
             vm: None,
             scanner: None,
@@ -183,6 +190,7 @@ pub(crate) fn sample() -> Report {
         leftovers: vec![],
         notes: vec![],
         last_ops: BTreeMap::new(),
+        stacks_gone_after_s: Some(1.25),
         resources: Default::default(),
         vm: None,
         scanner: None,

@@ -115,3 +115,53 @@ pub fn report(path: &PathBuf) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).expect("report written"))
         .expect("report is JSON")
 }
+
+/// Run the binary with `args`, wait (up to `within`) for a stderr line that
+/// contains `cue`, let `after` pass, send one SIGINT, and wait (up to 60 s)
+/// for it to exit. Returns the exit code and stdout; stderr is echoed.
+pub fn interrupt_at(
+    args: &[&str],
+    cue: &str,
+    within: Duration,
+    after: Duration,
+) -> (Option<i32>, String) {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    let mut child = Command::new(bin())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(l) = rx.recv_timeout(left) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no stderr line with {cue:?} within {within:?}");
+        };
+        eprintln!("{l}");
+        if l.contains(cue) {
+            break;
+        }
+    }
+    std::thread::sleep(after);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = wait_bounded(&mut child, Duration::from_secs(60))
+        .expect("did not exit within 60 s of SIGINT");
+    while let Ok(l) = rx.try_recv() {
+        eprintln!("{l}");
+    }
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    (status.code(), out)
+}
