@@ -90,21 +90,26 @@ fn short_bench_measures_ifstress_and_both_baselines_and_leaves_nothing() {
         })
         .collect();
     assert!(journals.is_empty(), "{journals:?}");
-    assert!(
-        leftover_namespaces().is_empty(),
-        "{:?}",
-        leftover_namespaces()
-    );
-    assert_eq!(before, host_state());
+    assert_host_untouched(&before);
+}
+
+/// Interrupt a bench at `cue` (plus `after`): it must exit 1, say
+/// "(interrupted)", and leave nothing. Returns its stdout.
+fn interrupted_bench(args: &[&str], cue: &str, after: Duration) -> String {
+    let _s = serial();
+    let before = host_state();
+    let (code, out) = interrupt_at(args, cue, Duration::from_secs(90), after);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("(interrupted)"), "{out}");
+    assert_host_untouched(&before);
+    out
 }
 
 #[test]
 fn bench_interrupted_during_a_baseline_cleans_up_and_says_so() {
     require_root!();
-    let _s = serial();
-    let before = host_state();
     // The ifstress measurement takes about 5 s, then the baseline starts.
-    let (code, out) = interrupt_at(
+    interrupted_bench(
         &[
             "bench",
             "--ops",
@@ -116,27 +121,16 @@ fn bench_interrupted_during_a_baseline_cleans_up_and_says_so() {
             "--no-footprint",
         ],
         "shell loop and batch",
-        Duration::from_secs(90),
         Duration::from_millis(200 + fastrand::u64(..2000)),
     );
-    assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("(interrupted)"), "{out}");
-    assert!(
-        leftover_namespaces().is_empty(),
-        "{:?}",
-        leftover_namespaces()
-    );
-    assert_eq!(before, host_state());
 }
 
 #[test]
 fn bench_interrupted_during_the_soak_passes_it_on_and_reports_the_soak() {
     require_root!();
-    let _s = serial();
-    let before = host_state();
     // The soak is a child process in its own process group: the bench must
     // pass the signal on, and the child must still write its report.
-    let (code, out) = interrupt_at(
+    let out = interrupted_bench(
         &[
             "bench",
             "--ops",
@@ -151,16 +145,7 @@ fn bench_interrupted_during_the_soak_passes_it_on_and_reports_the_soak() {
             "10m",
         ],
         "soak: `all`",
-        Duration::from_secs(90),
         Duration::from_secs(6),
     );
-    assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("(interrupted)"), "{out}");
     assert!(out.contains("soak: `all` with the journal"), "{out}");
-    assert!(
-        leftover_namespaces().is_empty(),
-        "{:?}",
-        leftover_namespaces()
-    );
-    assert_eq!(before, host_state());
 }

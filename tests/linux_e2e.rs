@@ -110,12 +110,7 @@ fn sigint_at_a_random_moment_stops_cleans_up_and_reports() {
     let r = report(&rp);
     assert_eq!(r["interrupted"], true);
     assert!(r["duration_s"].as_f64().unwrap() < 60.0);
-    assert!(
-        leftover_namespaces().is_empty(),
-        "{:?}",
-        leftover_namespaces()
-    );
-    assert_eq!(before, host_state());
+    assert_host_untouched(&before);
 }
 
 #[test]
@@ -138,12 +133,7 @@ fn second_signal_exits_at_once_and_still_removes_everything() {
     let status =
         wait_bounded(&mut child, Duration::from_secs(30)).expect("did not exit after two signals");
     assert!(matches!(status.code(), Some(0 | 1 | 130)), "{status:?}");
-    assert!(
-        leftover_namespaces().is_empty(),
-        "{:?}",
-        leftover_namespaces()
-    );
-    assert_eq!(before, host_state());
+    assert_host_untouched(&before);
 }
 
 #[test]

@@ -165,3 +165,13 @@ pub fn interrupt_at(
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
     (status.code(), out)
 }
+
+/// Nothing of the run is left, and the host is as `before` found it.
+pub fn assert_host_untouched(before: &str) {
+    assert!(
+        leftover_namespaces().is_empty(),
+        "{:?}",
+        leftover_namespaces()
+    );
+    assert_eq!(before, host_state());
+}
