@@ -84,8 +84,9 @@ pub struct Resources {
 }
 
 impl Resources {
-    /// `samples` are (seconds since start, KiB).
-    pub fn new(cpu: &Cpu, samples: &[(f64, u64)]) -> Resources {
+    /// `samples` are (seconds since start, KiB); `peak_kib` is the platform's
+    /// own high-water mark, when it has one (else getrusage's is used).
+    pub fn new(cpu: &Cpu, samples: &[(f64, u64)], peak_kib: Option<u64>) -> Resources {
         let user = cpu.user.as_secs_f64();
         let sys = cpu.sys.as_secs_f64();
         let round = |x: f64, d: f64| (x * d).round() / d;
@@ -100,7 +101,7 @@ impl Resources {
             } else {
                 0.0
             },
-            max_rss_kib: cpu.max_rss_kib.max(max_seen),
+            max_rss_kib: peak_kib.unwrap_or(cpu.max_rss_kib).max(max_seen),
             rss_samples: samples.len(),
             rss_first_kib: samples.first().map_or(0, |s| s.1),
             rss_warm_kib: warm,
@@ -155,15 +156,21 @@ mod tests {
         let d = Cpu::this_process().since(&a);
         assert!(d.user > Duration::ZERO, "busy loop used no user CPU: {d:?}");
         assert!(d.max_rss_kib > 0);
-        let r = Resources::new(&d, &[(0.0, 10), (1.0, 20)]);
+        let r = Resources::new(&d, &[(0.0, 10), (1.0, 20)], None);
         assert!(r.user_share > 0.0 && r.user_share <= 1.0);
         assert_eq!(r.max_rss_kib, d.max_rss_kib.max(20));
+        // The platform's own high-water mark wins over getrusage's, and a
+        // sample above it still counts.
+        let r2 = Resources::new(&d, &[(0.0, 10), (1.0, 20)], Some(15));
+        assert_eq!(r2.max_rss_kib, 20);
+        let r3 = Resources::new(&d, &[(0.0, 10)], Some(d.max_rss_kib + 7));
+        assert_eq!(r3.max_rss_kib, d.max_rss_kib + 7);
         assert_eq!((r.rss_first_kib, r.rss_last_kib), (10, 20));
         // Two samples: no warm-up to skip, so growth is all of it.
         assert_eq!((r.rss_warm_kib, r.rss_growth_kib), (10, 10));
         // Growth is counted from the end of the warm-up and may be negative.
         let s: Vec<(f64, u64)> = (0..20).map(|i| (i as f64, 900 - i)).collect();
-        let r = Resources::new(&d, &s);
+        let r = Resources::new(&d, &s, None);
         assert_eq!(
             (r.rss_warm_kib, r.rss_last_kib, r.rss_growth_kib),
             (898, 881, -17)

@@ -395,7 +395,11 @@ impl Run {
         report.findings = findings;
         report.notes = self.notes.clone();
         report.scanner = orchestration.scanner;
-        report.resources = crate::resources::Resources::new(&cpu, &orchestration.rss);
+        report.resources = crate::resources::Resources::new(
+            &cpu,
+            &orchestration.rss,
+            self.platform.rss_peak_bytes().map(|b| b / 1024),
+        );
         Ok(report)
     }
 

@@ -106,6 +106,13 @@ pub trait Platform: Send + Sync {
     fn thread_stack(&self, tid: i64) -> Option<String>;
     /// This process's resident set now, in bytes (the report's RSS trend).
     fn rss_bytes(&self) -> Option<u64>;
+    /// The high-water mark of this process image's resident set, in bytes,
+    /// where the OS keeps one per address space. getrusage's ru_maxrss is the
+    /// fallback, but Linux carries it across exec: a child of a big parent
+    /// would report the parent's peak.
+    fn rss_peak_bytes(&self) -> Option<u64> {
+        None
+    }
     /// The shell commands `ifstress bench` measures this backend against.
     fn baseline(&self, case: baseline::Case, names: &baseline::Names) -> baseline::Baseline;
 }

@@ -217,6 +217,20 @@ impl Platform for Linux {
         Some(pages * crate::resources::page_size())
     }
 
+    fn rss_peak_bytes(&self) -> Option<u64> {
+        // VmHWM belongs to this address space, so it starts afresh at exec.
+        let s = std::fs::read_to_string("/proc/self/status").ok()?;
+        let kib: u64 = s
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))?
+            .trim()
+            .strip_suffix("kB")?
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kib * 1024)
+    }
+
     fn thread_stack(&self, tid: i64) -> Option<String> {
         let base = format!("/proc/self/task/{tid}");
         if let Some(s) = std::fs::read_to_string(format!("{base}/stack"))
@@ -501,6 +515,19 @@ mod tests {
         std::fs::File::open("/proc/thread-self/ns/net")
             .expect("own namespace")
             .into()
+    }
+
+    #[test]
+    fn peak_rss_is_this_images_high_water_mark() {
+        let now = Linux.rss_bytes().unwrap();
+        let peak = Linux.rss_peak_bytes().unwrap();
+        assert!(peak >= now && now > 0, "peak {peak} now {now}");
+        // Touch 8 MiB more than ever before: the mark follows.
+        let mut v = vec![1u8; (peak as usize) + (8 << 20)];
+        v[4096] = 2;
+        std::hint::black_box(&v);
+        let after = Linux.rss_peak_bytes().unwrap();
+        assert!(after >= peak + (8 << 20), "peak {peak} after {after}");
     }
 
     #[test]
