@@ -85,6 +85,11 @@ impl Ring {
         self.head.store(h + 1, Release);
     }
 
+    /// Records pushed so far.
+    pub fn head(&self) -> u64 {
+        self.head.load(Acquire)
+    }
+
     /// Records from `from` up to the head, oldest first; those overwritten
     /// meanwhile are skipped. Returns the new read position.
     pub fn drain(&self, from: u64, mut f: impl FnMut(Record)) -> u64 {
@@ -139,6 +144,12 @@ pub struct Journal {
 /// Lines per worker per flush sent to the port: a serial line is slow, and
 /// only the newest ops matter after a crash.
 pub const PORT_TAIL: usize = 16;
+
+/// Bytes formatted before they are written out.
+const CHUNK: usize = 64 << 10;
+/// No line is shorter: a 16-digit timestamp, worker, sequence, op, names,
+/// result and latency.
+const MIN_LINE: u64 = 40;
 
 pub struct Handle {
     stop: Arc<AtomicBool>,
@@ -242,48 +253,71 @@ impl Journal {
         Ok((f, len))
     }
 
+    /// Append to worker `w`'s file, rotating first if `bytes` would take it
+    /// past its share.
+    fn append(&self, w: usize, file: &mut (File, u64), bytes: &[u8]) -> std::io::Result<()> {
+        if file.1 > 0 && file.1 + bytes.len() as u64 > self.per_file {
+            file.0.sync_data()?;
+            let cur = self.dir.join(format!("worker-{w}.log"));
+            std::fs::rename(&cur, self.dir.join(format!("worker-{w}.log.1")))?;
+            *file = self.open(w)?;
+        }
+        file.0.write_all(bytes)?;
+        file.1 += bytes.len() as u64;
+        Ok(())
+    }
+
     fn run(mut self, stop: &AtomicBool) -> std::io::Result<()> {
         let mut files = Vec::new();
         for w in 0..self.rings.len() {
             files.push(self.open(w)?);
         }
         let mut pos = vec![0u64; self.rings.len()];
-        let mut text = String::new();
+        // Lines are formatted and written a chunk at a time, so the buffer
+        // stays small however far a fast worker got since the last flush: a
+        // buffer sized by the largest batch ever seen grows for hours, as
+        // ever rarer bursts come, and reads as the tool's memory creeping up.
+        let chunk = (self.per_file as usize / 2).min(CHUNK);
+        let mut text = String::with_capacity(chunk + 256);
+        let mut tail = [None::<Record>; PORT_TAIL];
         let mut port_text = String::new();
         loop {
             let last = stop.load(Relaxed);
             port_text.clear();
             for (w, ring) in self.rings.iter().enumerate() {
+                // More than a file can hold since the last flush: only the
+                // newest lines would survive the rotation, so skip the rest.
+                let keep = self.per_file / MIN_LINE;
+                let from = pos[w].max(ring.head().saturating_sub(keep));
+                let mut n = 0usize;
+                let mut failed = None;
+                let file = &mut files[w];
                 text.clear();
-                pos[w] = ring.drain(pos[w], |r| {
-                    format_record(&mut text, w, self.epoch_unix_us, &r, &self.layout)
+                pos[w] = ring.drain(from, |r| {
+                    format_record(&mut text, w, self.epoch_unix_us, &r, &self.layout);
+                    tail[n % PORT_TAIL] = Some(r);
+                    n += 1;
+                    if text.len() >= chunk {
+                        if failed.is_none() {
+                            failed = self.append(w, file, text.as_bytes()).err();
+                        }
+                        text.clear();
+                    }
                 });
-                if text.is_empty() {
+                if let Some(e) = failed {
+                    return Err(e);
+                }
+                if n == 0 {
                     continue;
                 }
-                // More than a file's share in one batch: keep the newest lines.
-                let mut bytes = text.as_bytes();
-                if bytes.len() as u64 > self.per_file {
-                    let cut = bytes.len() - self.per_file as usize;
-                    let nl = bytes[cut..]
-                        .iter()
-                        .position(|&b| b == b'\n')
-                        .map_or(bytes.len(), |i| cut + i + 1);
-                    bytes = &bytes[nl..];
-                }
-                if files[w].1 + bytes.len() as u64 > self.per_file {
-                    let cur = self.dir.join(format!("worker-{w}.log"));
-                    std::fs::rename(&cur, self.dir.join(format!("worker-{w}.log.1")))?;
-                    files[w] = self.open(w)?;
-                }
-                files[w].0.write_all(bytes)?;
-                files[w].0.sync_data()?;
-                files[w].1 += bytes.len() as u64;
+                self.append(w, file, text.as_bytes())?;
+                file.0.sync_data()?;
                 if self.port.is_some() {
-                    let from = text.lines().count().saturating_sub(PORT_TAIL);
-                    for l in text.lines().skip(from) {
-                        port_text.push_str(l);
-                        port_text.push('\n');
+                    // The ring of the last PORT_TAIL records, oldest first.
+                    for i in n.saturating_sub(PORT_TAIL)..n {
+                        if let Some(r) = &tail[i % PORT_TAIL] {
+                            format_record(&mut port_text, w, self.epoch_unix_us, r, &self.layout);
+                        }
                     }
                 }
             }
@@ -353,6 +387,29 @@ mod tests {
         // never trusted: RING - 1 records survive.
         assert_eq!(n, RING - 1);
         assert_eq!(first, Some(13));
+    }
+
+    #[test]
+    fn a_burst_is_written_in_chunks_without_losing_or_splitting_lines() {
+        // 60,000 records (about 4 MiB of text) waiting at the first flush:
+        // written a chunk at a time, they must come out whole and in order.
+        let dir = tempfile::tempdir().unwrap();
+        let (j, rings) = Journal::create(dir.path(), 1, 64 << 20, layout(), "x\n", 0).unwrap();
+        let n = 60_000u64;
+        for i in 0..n {
+            rings[0].push(i, OpKind::Mtu, (i % 12) as u16, 0, Outcome::Err(19), 2);
+        }
+        j.start().unwrap().close().unwrap();
+        let text = std::fs::read_to_string(dir.path().join("worker-0.log")).unwrap();
+        assert!(text.len() > 4 * CHUNK, "too little text to span chunks");
+        assert!(!dir.path().join("worker-0.log.1").exists());
+        let mut count = 0u64;
+        for (i, l) in text.lines().enumerate() {
+            assert!(l.starts_with(&format!("{i} w0 #{i} mtu ")), "line {i}: {l}");
+            assert!(l.ends_with(" ENODEV 2us"), "line {i}: {l}");
+            count += 1;
+        }
+        assert_eq!(count, n);
     }
 
     #[test]

@@ -67,7 +67,8 @@ pub struct Resources {
     /// user / (user + sys): how much of the work is ifstress rather than the kernel.
     pub user_share: f64,
     pub max_rss_kib: u64,
-    /// RSS sampled once a second during the stress window.
+    /// RSS samples kept from the stress window: one a second, thinned to at
+    /// most 1,024 evenly spaced ones on long runs (`RssSeries`).
     pub rss_samples: usize,
     pub rss_first_kib: u64,
     /// The sample at the end of the warm-up (the first tenth of the samples):
@@ -112,6 +113,66 @@ impl Resources {
     }
 }
 
+/// RSS samples over a run of any length in a fixed amount of memory: a
+/// series that grew by a sample a second would itself be the slow growth it
+/// is there to catch (1.3 MiB over a day). When full, every other sample is
+/// dropped and sampling slows to match, so those kept stay evenly spaced.
+pub struct RssSeries {
+    kept: Vec<(f64, u64)>,
+    /// Keep one offered sample in `stride`.
+    stride: u64,
+    offered: u64,
+}
+
+impl RssSeries {
+    pub const CAPACITY: usize = 1024;
+
+    pub fn new() -> RssSeries {
+        let mut kept = Vec::with_capacity(Self::CAPACITY);
+        // Pay for the pages now rather than as the series fills.
+        kept.resize(Self::CAPACITY, (0.0, 0));
+        kept.clear();
+        RssSeries {
+            kept,
+            stride: 1,
+            offered: 0,
+        }
+    }
+
+    /// Offer a sample taken `t` seconds in.
+    pub fn offer(&mut self, t: f64, kib: u64) {
+        let take = self.offered.is_multiple_of(self.stride);
+        self.offered += 1;
+        if !take {
+            return;
+        }
+        if self.kept.len() == Self::CAPACITY {
+            let mut i = 0;
+            self.kept.retain(|_| {
+                i += 1;
+                i % 2 == 1
+            });
+            self.stride *= 2;
+            // Offered samples are counted from zero, so `offered - 1` (this
+            // one) is on the new stride only if it is a multiple of it.
+            if !(self.offered - 1).is_multiple_of(self.stride) {
+                return;
+            }
+        }
+        self.kept.push((t, kib));
+    }
+
+    pub fn samples(&self) -> &[(f64, u64)] {
+        &self.kept
+    }
+}
+
+impl Default for RssSeries {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Least squares over the samples after the first tenth; 0 with fewer than 3.
 pub fn slope_per_min(samples: &[(f64, u64)]) -> f64 {
     let s = &samples[samples.len() / 10..];
@@ -143,6 +204,35 @@ mod tests {
             .collect();
         assert_eq!(slope_per_min(&warm), 0.0);
         assert_eq!(slope_per_min(&flat[..2]), 0.0);
+    }
+
+    #[test]
+    fn rss_series_stays_bounded_and_evenly_spaced() {
+        let mut s = RssSeries::new();
+        let cap = s.kept.capacity();
+        // A day of one-second samples.
+        for i in 0..86_400u64 {
+            s.offer(i as f64, 1000 + i);
+        }
+        let k = s.samples();
+        assert!(k.len() <= RssSeries::CAPACITY && k.len() > RssSeries::CAPACITY / 2);
+        assert_eq!(s.kept.capacity(), cap, "the series reallocated");
+        assert_eq!(k[0], (0.0, 1000));
+        let step = k[1].0 - k[0].0;
+        assert_eq!(step, s.stride as f64);
+        assert!(
+            k.windows(2).all(|w| w[1].0 - w[0].0 == step),
+            "uneven spacing"
+        );
+        assert!(k.last().unwrap().0 > 86_400.0 - 2.0 * step);
+        // Thinning keeps the slope: 1 KiB a second is 60 KiB a minute.
+        assert!((slope_per_min(k) - 60.0).abs() < 1e-6);
+        // Short runs keep every sample.
+        let mut s = RssSeries::new();
+        for i in 0..600u64 {
+            s.offer(i as f64, 7);
+        }
+        assert_eq!(s.samples().len(), 600);
     }
 
     #[test]

@@ -397,7 +397,7 @@ impl Run {
         report.scanner = orchestration.scanner;
         report.resources = crate::resources::Resources::new(
             &cpu,
-            &orchestration.rss,
+            orchestration.rss.samples(),
             self.platform.rss_peak_bytes().map(|b| b / 1024),
         );
         Ok(report)

@@ -79,8 +79,8 @@ pub struct Orchestration {
     pub findings: Vec<Finding>,
     pub interrupted: bool,
     pub scanner: Option<Scanner>,
-    /// (seconds since the workers started, RSS KiB), once a second.
-    pub rss: Vec<(f64, u64)>,
+    /// (seconds since the workers started, RSS KiB), once a second, thinned on long runs.
+    pub rss: crate::resources::RssSeries,
 }
 
 /// Wait for the deadline or a signal, watching the run meanwhile.
@@ -117,7 +117,7 @@ pub fn orchestrate(
     let mut progress_at = std::time::Instant::now();
     let mut stall_reported = false;
     let mut dumped = false;
-    let mut rss = Vec::with_capacity(duration.as_secs().min(1 << 20) as usize + 8);
+    let mut rss = crate::resources::RssSeries::new();
     let hang_us = hang_after.as_micros() as u64;
     let interrupted = signals.rt.block_on(async {
         let deadline = tokio::time::sleep(duration);
@@ -140,7 +140,7 @@ pub fn orchestrate(
             }
             ticks += 1;
             if let Some(b) = platform.rss_bytes() {
-                rss.push((shared.epoch.elapsed().as_secs_f64(), b / 1024));
+                rss.offer(shared.epoch.elapsed().as_secs_f64(), b / 1024);
             }
             // Kernel log, every other second.
             if let (true, Some(k), Some(s)) =
