@@ -279,15 +279,15 @@ impl Journal {
         // ever rarer bursts come, and reads as the tool's memory creeping up.
         let chunk = (self.per_file as usize / 2).min(CHUNK);
         let mut text = String::with_capacity(chunk + 256);
+        // More than a file can hold since the last flush: only the newest
+        // lines would survive the rotation, so the rest are skipped.
+        let keep = self.per_file / MIN_LINE;
         let mut tail = [None::<Record>; PORT_TAIL];
         let mut port_text = String::new();
         loop {
             let last = stop.load(Relaxed);
             port_text.clear();
             for (w, ring) in self.rings.iter().enumerate() {
-                // More than a file can hold since the last flush: only the
-                // newest lines would survive the rotation, so skip the rest.
-                let keep = self.per_file / MIN_LINE;
                 let from = pos[w].max(ring.head().saturating_sub(keep));
                 let mut n = 0usize;
                 let mut failed = None;

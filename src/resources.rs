@@ -152,12 +152,9 @@ impl RssSeries {
                 i += 1;
                 i % 2 == 1
             });
+            // The series fills at sample 1024 × stride, which is on the
+            // doubled stride too, so this one is still kept.
             self.stride *= 2;
-            // Offered samples are counted from zero, so `offered - 1` (this
-            // one) is on the new stride only if it is a multiple of it.
-            if !(self.offered - 1).is_multiple_of(self.stride) {
-                return;
-            }
         }
         self.kept.push((t, kib));
     }
