@@ -4,6 +4,7 @@
 use crate::engine::{OnHang, Run, RunConfig};
 use crate::platform::{self, EnvError};
 use crate::suite::{self, SuiteError};
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -90,6 +91,11 @@ enum Cmd {
     /// collect crashes, restart guests until the duration is spent.
     #[command(subcommand)]
     Vm(VmCmd),
+    /// Is a race fixed? Compare reports of the unpatched kernel (before)
+    /// with the patched one (after): hit rates with exact Poisson intervals,
+    /// median time to hit, and a verdict with its p-value. Exit 0 fixed,
+    /// 1 still-broken, 4 inconclusive or no-baseline.
+    Verdict(VerdictArgs),
     /// Internal: the agent process a FreeBSD run starts inside a jail.
     #[command(name = "__agent", hide = true)]
     Agent { jid: i32 },
@@ -150,23 +156,43 @@ pub struct RunArgs {
 #[derive(Subcommand, Debug)]
 pub enum VmCmd {
     /// Boot guests one after another and run the suite in each.
-    Run(VmRunArgs),
+    Run(Box<VmRunArgs>),
+    /// A/B patch check: alternate guests of the unpatched and the patched
+    /// kernel (or module) until `verdict` decides or the budget is spent.
+    Ab(Box<VmAbArgs>),
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct VmRunArgs {
+    #[command(flatten)]
+    guest: GuestArgs,
+    /// Total time to spend, across every guest.
+    #[arg(long, value_parser = parse_duration_arg)]
+    duration: Duration,
+    #[command(flatten)]
+    guest_modules: GuestModuleArgs,
+    /// Stop after this many guests (a trial is one guest; default: as many
+    /// as the duration allows).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    guests: Option<u32>,
+    /// Testing the runner itself: make the first guest panic (`panic:SECS`)
+    /// or wedge (`hang:SECS`) on purpose.
+    #[arg(long, hide = true, value_name = "WHAT:SECS")]
+    inject: Option<String>,
+}
+
+/// How guests boot and what they run: shared by `vm run` and `vm ab`.
+#[derive(Args, Debug, Clone)]
+pub struct GuestArgs {
     /// The guest: a FreeBSD VM image (qcow2 or raw), or for `--guest linux`
     /// a kernel (vmlinuz).
     #[arg(long, value_name = "FILE")]
     image: PathBuf,
     #[arg(long, value_enum, default_value_t = crate::vm::GuestOs::Freebsd)]
     guest: crate::vm::GuestOs,
-    /// A shipped suite's name.
-    #[arg(long, value_name = "NAME")]
+    /// A shipped suite's name or a suite file (which travels into the guest).
+    #[arg(long, value_name = "NAME|PATH")]
     suite: String,
-    /// Total time to spend, across every guest.
-    #[arg(long, value_parser = parse_duration_arg)]
-    duration: Duration,
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=256))]
     cpus: u32,
     /// Guest memory, MiB.
@@ -199,10 +225,136 @@ pub struct VmRunArgs {
     /// The QEMU system emulator.
     #[arg(long, value_name = "FILE", default_value = "qemu-system-x86_64")]
     qemu: PathBuf,
-    /// Testing the runner itself: make the first guest panic (`panic:SECS`)
-    /// or wedge (`hang:SECS`) on purpose.
-    #[arg(long, hide = true, value_name = "WHAT:SECS")]
-    inject: Option<String>,
+    /// Boot this many guests side by side (each with --cpus vCPUs; `vm ab`:
+    /// 2 runs both sides at once).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    parallel: u16,
+}
+
+impl GuestArgs {
+    fn config(self, duration: Duration) -> crate::vm::VmConfig {
+        crate::vm::VmConfig {
+            guest: self.guest,
+            image: self.image,
+            suite: self.suite,
+            duration,
+            cpus: self.cpus,
+            mem_mib: self.mem,
+            accel: self.accel,
+            out: self.out,
+            binary: self.binary,
+            busybox: self.busybox,
+            modules: self.modules,
+            hang_timeout: self.hang_timeout,
+            boot_timeout: self.boot_timeout,
+            seed: self.seed,
+            inject: None,
+            qemu: self.qemu,
+            kmods: vec![],
+            parallel: self.parallel as usize,
+            max_guests: None,
+            script: None,
+            tools: vec![],
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct VmAbArgs {
+    #[command(flatten)]
+    guest: GuestArgs,
+    /// Modules and parameters loaded on both sides.
+    #[command(flatten)]
+    guest_modules: GuestModuleArgs,
+    /// The before side's guest image (default: --image).
+    #[arg(long, value_name = "FILE")]
+    before_image: Option<PathBuf>,
+    /// The after side's guest image, e.g. a patched kernel (default: --image).
+    #[arg(long, value_name = "FILE")]
+    after_image: Option<PathBuf>,
+    /// A module for the before side only. Repeatable.
+    #[arg(long, value_name = "FILE.ko")]
+    before_module: Vec<PathBuf>,
+    /// A module for the after side only, e.g. a patched if_epair.ko. Repeatable.
+    #[arg(long, value_name = "FILE.ko")]
+    after_module: Vec<PathBuf>,
+    /// A module parameter for the before side only. Repeatable.
+    #[arg(long, value_name = "NAME=VALUE")]
+    before_param: Vec<String>,
+    /// A module parameter for the after side only (racebench: fixed=1). Repeatable.
+    #[arg(long, value_name = "NAME=VALUE")]
+    after_param: Vec<String>,
+    /// Wall time for the whole comparison; it stops earlier once decided.
+    #[arg(long, value_parser = parse_duration_arg)]
+    budget: Duration,
+    /// Guest time per side per round.
+    #[arg(long, value_parser = parse_duration_arg, default_value = "10m")]
+    slice: Duration,
+    #[command(flatten)]
+    judge: JudgeArgs,
+}
+
+/// What a verdict is about and how sure it must be.
+#[derive(Args, Debug, Clone)]
+pub struct JudgeArgs {
+    /// The crash signature to judge (default: the before side's most frequent).
+    #[arg(long, value_name = "SIG")]
+    signature: Option<String>,
+    /// Confidence of the verdict and of the rate intervals.
+    #[arg(long, default_value_t = 0.95)]
+    confidence: f64,
+    /// Also write the verdict as JSON here.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+impl JudgeArgs {
+    fn check(&self) -> anyhow::Result<()> {
+        if !(self.confidence > 0.0 && self.confidence < 1.0) {
+            return Err(UsageError(format!(
+                "--confidence {}: must be between 0 and 1",
+                self.confidence
+            ))
+            .into());
+        }
+        if let Some(p) = &self.json {
+            check_writable_parent(p, "--json")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct VerdictArgs {
+    /// Reports of the unpatched kernel (`ifstress run --report` or `vm run`'s report.json).
+    #[arg(long, value_name = "FILE", num_args = 1.., required = true)]
+    before: Vec<PathBuf>,
+    /// Reports of the patched kernel.
+    #[arg(long, value_name = "FILE", num_args = 1.., required = true)]
+    after: Vec<PathBuf>,
+    #[command(flatten)]
+    judge: JudgeArgs,
+}
+
+/// Kernel modules for guests.
+#[derive(Args, Debug, Clone, Default)]
+pub struct GuestModuleArgs {
+    /// Load this kernel module in every guest before the suite starts
+    /// (Linux: insmod; FreeBSD: kldload, e.g. a patched if_epair.ko).
+    /// Repeatable.
+    #[arg(long = "module", value_name = "FILE.ko")]
+    module: Vec<PathBuf>,
+    /// A parameter for the module: NAME=VALUE (MODULE.NAME=VALUE when several
+    /// are loaded). Linux: an insmod parameter; FreeBSD: a kenv tunable set
+    /// before kldload. Repeatable.
+    #[arg(long = "module-param", value_name = "NAME=VALUE")]
+    module_param: Vec<String>,
+}
+
+impl GuestModuleArgs {
+    fn resolve(&self) -> Result<Vec<crate::vm::GuestModule>, UsageError> {
+        crate::vm::GuestModule::assign(&self.module, &self.module_param).map_err(UsageError)
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -230,6 +382,55 @@ pub struct BenchArgs {
     /// resident set moves after warm-up (a leak check: `--soak 10m`).
     #[arg(long, value_name = "D", value_parser = parse_duration_arg)]
     soak: Option<Duration>,
+    #[command(flatten)]
+    seeded: SeededArgs,
+}
+
+/// `bench --seeded`: time to first hit of planted races in Linux guests.
+#[derive(Args, Debug, Clone)]
+pub struct SeededArgs {
+    /// Measure time to first hit of racebench's seeded races in QEMU guests
+    /// instead of op throughput (needs --image and --racebench).
+    #[arg(long, requires_all = ["image", "racebench"])]
+    seeded: bool,
+    /// The guest kernel (vmlinuz) racebench was built for.
+    #[arg(long, value_name = "FILE", requires = "seeded")]
+    image: Option<PathBuf>,
+    /// racebench.ko (make -C vm/racebench).
+    #[arg(long, value_name = "FILE", requires = "seeded")]
+    racebench: Option<PathBuf>,
+    /// Scenarios, comma-separated (default: vmove,outpath,media,tun).
+    #[arg(long, value_delimiter = ',', value_name = "LIST", requires = "seeded")]
+    scenarios: Vec<String>,
+    /// Window widths in microseconds; the first is also the fixed=1 check's.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "LIST",
+        default_value = "2000,200,20"
+    )]
+    windows: Vec<u32>,
+    /// Trials (guests) per scenario, window and method.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    trials: u32,
+    /// Suite time after which an ifstress trial without a hit is censored.
+    #[arg(long, value_parser = parse_duration_arg, default_value = "10m")]
+    cap: Duration,
+    /// The same for the shell-loop reproducers.
+    #[arg(long, value_parser = parse_duration_arg, default_value = "3m")]
+    shell_cap: Duration,
+    /// Skip the shell-loop reproducers.
+    #[arg(long)]
+    no_shell: bool,
+    /// Where guests' consoles and reports go.
+    #[arg(long, value_name = "DIR", default_value = "ifstress-seeded")]
+    out: PathBuf,
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=256))]
+    cpus: u32,
+    #[arg(long, value_name = "MIB", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(256..=1048576))]
+    mem: u32,
+    #[arg(long, value_enum, default_value_t = crate::vm::qemu::Accel::Auto)]
+    accel: crate::vm::qemu::Accel,
 }
 
 /// Set in guests `ifstress vm` boots: crashing them is their purpose.
@@ -338,7 +539,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         }
         Some(Cmd::Agent { jid }) => Ok(platform::agent_main(jid)?),
         Some(Cmd::Bench(a)) => bench(a),
-        Some(Cmd::Vm(VmCmd::Run(a))) => vm_run(a),
+        Some(Cmd::Vm(VmCmd::Run(a))) => vm_run(*a),
+        Some(Cmd::Vm(VmCmd::Ab(a))) => vm_ab(*a),
+        Some(Cmd::Verdict(a)) => verdict(a),
         Some(Cmd::Postmortem {
             journal,
             crash,
@@ -505,33 +708,23 @@ fn vm_run(a: VmRunArgs) -> anyhow::Result<i32> {
             );
         }
     }
-    let cfg = crate::vm::VmConfig {
-        guest: a.guest,
-        image: a.image,
-        suite: a.suite,
-        duration: a.duration,
-        cpus: a.cpus,
-        mem_mib: a.mem,
-        accel: a.accel,
-        out: a.out.clone(),
-        binary: a.binary,
-        busybox: a.busybox,
-        modules: a.modules,
-        hang_timeout: a.hang_timeout,
-        boot_timeout: a.boot_timeout,
-        seed: a.seed,
-        inject: a.inject,
-        qemu: a.qemu,
-    };
+    let mut cfg = a.guest.config(a.duration);
+    cfg.inject = a.inject;
+    cfg.kmods = a.guest_modules.resolve()?;
+    cfg.max_guests = a.guests.map(|g| g as usize);
+    let out = cfg.out.clone();
     let (stop, _signals) =
         stop_on_signal("ifstress vm: stopping: ending the current guest and writing the report")?;
     let report = crate::vm::run(&cfg, &stop)?;
     print!("{}", crate::report::human(&report));
     write_reports(
         &report,
-        Some(&a.out.join("report.json")),
-        Some(&a.out.join("junit.xml")),
+        Some(&out.join("report.json")),
+        Some(&out.join("junit.xml")),
     )?;
+    if let Some(e) = report.vm.as_ref().and_then(|v| v.module_error()) {
+        return Err(UsageError(format!("a --module did not load in the guest: {e}")).into());
+    }
     Ok(if report.clean() {
         exit::CLEAN
     } else {
@@ -539,9 +732,138 @@ fn vm_run(a: VmRunArgs) -> anyhow::Result<i32> {
     })
 }
 
+fn bench_seeded(a: SeededArgs, json: Option<PathBuf>) -> anyhow::Result<i32> {
+    use crate::bench::seeded;
+    let scenarios = if a.scenarios.is_empty() {
+        seeded::SCENARIOS.iter().collect()
+    } else {
+        a.scenarios
+            .iter()
+            .map(|n| {
+                seeded::scenario(n).ok_or_else(|| {
+                    UsageError(format!(
+                        "--scenarios {n}: unknown (vmove, outpath, media, tun)"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    if a.windows.is_empty() {
+        return Err(UsageError("--windows: give at least one width".into()).into());
+    }
+    let guest = GuestArgs {
+        image: a.image.unwrap_or_default(),
+        guest: crate::vm::GuestOs::Linux,
+        suite: "vmove".into(),
+        cpus: a.cpus,
+        mem: a.mem,
+        accel: a.accel,
+        out: a.out.clone(),
+        binary: None,
+        busybox: None,
+        modules: None,
+        hang_timeout: Duration::from_secs(300),
+        boot_timeout: Duration::from_secs(600),
+        seed: None,
+        qemu: "qemu-system-x86_64".into(),
+        parallel: 1,
+    }
+    .config(a.cap);
+    let cfg = seeded::SeededConfig {
+        guest,
+        racebench: a.racebench.unwrap_or_default(),
+        scenarios,
+        windows_us: a.windows,
+        trials: a.trials as usize,
+        cap: a.cap,
+        shell_cap: a.shell_cap,
+        shell: !a.no_shell,
+        boot_allowance: Duration::from_secs(45),
+    };
+    let (stop, _signals) = stop_on_signal(
+        "ifstress bench: stopping: ending the current guest and writing what was measured",
+    )?;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let r = seeded::run(&cfg, &stop, &|m| eprintln!("ifstress bench: {m}"))?;
+    print!("{}", seeded::render(&r));
+    let text = serde_json::to_string_pretty(&r)?;
+    std::fs::write(a.out.join("seeded.json"), &text)?;
+    if let Some(p) = json {
+        std::fs::write(&p, &text).with_context(|| format!("writing {}", p.display()))?;
+    }
+    // Exit 1 when the patched variant was hit: the bench's own check failed.
+    let fixed_hit = r
+        .cells
+        .iter()
+        .any(|c| c.method.ends_with("fixed=1") && c.hits > 0);
+    Ok(if fixed_hit {
+        exit::FINDINGS
+    } else {
+        exit::CLEAN
+    })
+}
+
+fn vm_ab(a: VmAbArgs) -> anyhow::Result<i32> {
+    a.judge.check()?;
+    let out = a.guest.out.clone();
+    let base = a.guest.config(a.budget);
+    let cfg = crate::vm::ab::AbConfig {
+        base,
+        common_params: a.guest_modules.module_param.clone(),
+        common_kmods: a.guest_modules.module.clone(),
+        before: crate::vm::ab::Side {
+            image: a.before_image,
+            kmods: a.before_module,
+            params: a.before_param,
+        },
+        after: crate::vm::ab::Side {
+            image: a.after_image,
+            kmods: a.after_module,
+            params: a.after_param,
+        },
+        budget: a.budget,
+        slice: a.slice,
+        signature: a.judge.signature.clone(),
+        confidence: a.judge.confidence,
+    };
+    let (stop, _signals) = stop_on_signal(
+        "ifstress vm ab: stopping: ending the current guests and writing the partial verdict",
+    )?;
+    let v = crate::vm::ab::run(&cfg, &stop)?;
+    print!("{}", v.render());
+    let json = serde_json::to_string_pretty(&v)?;
+    std::fs::write(out.join("verdict.json"), &json)
+        .with_context(|| format!("writing {}/verdict.json", out.display()))?;
+    if let Some(p) = &a.judge.json {
+        std::fs::write(p, &json).with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(v.exit_code())
+}
+
+fn verdict(a: VerdictArgs) -> anyhow::Result<i32> {
+    a.judge.check()?;
+    let v = crate::verdict::judge(&crate::verdict::VerdictInput {
+        before: a.before,
+        after: a.after,
+        signature: a.judge.signature.clone(),
+        confidence: a.judge.confidence,
+        partial: false,
+    })
+    .map_err(|e| UsageError(e.to_string()))?;
+    print!("{}", v.render());
+    if let Some(p) = &a.judge.json {
+        std::fs::write(p, serde_json::to_string_pretty(&v)?)
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(v.exit_code())
+}
+
 fn bench(a: BenchArgs) -> anyhow::Result<i32> {
     if let Some(p) = &a.json {
         check_writable_parent(p, "--json")?;
+    }
+    if a.seeded.seeded {
+        return bench_seeded(a.seeded, a.json);
     }
     let platform = platform::native()?;
     let mut workers: Vec<usize> = a.workers.iter().map(|w| *w as usize).collect();

@@ -20,5 +20,6 @@ pub mod report;
 pub mod resources;
 pub mod stats;
 pub mod suite;
+pub mod verdict;
 pub mod vm;
 pub mod world;

@@ -143,3 +143,79 @@ fn triage_reads_stdin_and_titles_a_real_panic() {
         "/nonexistent/console.log",
     );
 }
+
+#[test]
+fn verdict_refuses_unreadable_and_non_report_files() {
+    let d = tmp();
+    let junk = d.path().join("junk.json");
+    std::fs::write(&junk, "not json").unwrap();
+    let notreport = d.path().join("other.json");
+    std::fs::write(&notreport, "{\"hello\": 1}").unwrap();
+    let missing = d.path().join("missing.json");
+    let (j, n, m) = (
+        junk.to_str().unwrap(),
+        notreport.to_str().unwrap(),
+        missing.to_str().unwrap(),
+    );
+    assert_usage_error(&run(&["verdict", "--before", j, "--after", j]), "junk.json");
+    assert_usage_error(
+        &run(&["verdict", "--before", n, "--after", n]),
+        "other.json",
+    );
+    assert_usage_error(
+        &run(&["verdict", "--before", m, "--after", m]),
+        "missing.json",
+    );
+    assert_usage_error(
+        &run(&[
+            "verdict",
+            "--before",
+            j,
+            "--after",
+            j,
+            "--confidence",
+            "1.5",
+        ]),
+        "--confidence",
+    );
+}
+
+#[test]
+fn vm_module_flags_are_checked_before_anything_boots() {
+    let d = tmp();
+    let k = d.path().join("vmlinuz");
+    std::fs::write(&k, "k").unwrap();
+    let k = k.to_str().unwrap();
+    let base = [
+        "vm",
+        "run",
+        "--guest",
+        "linux",
+        "--image",
+        k,
+        "--suite",
+        "vmove",
+        "--duration",
+        "1m",
+    ];
+    let with = |extra: &[&str]| {
+        let mut a: Vec<&str> = base.to_vec();
+        a.extend_from_slice(extra);
+        run(&a)
+    };
+    assert_usage_error(&with(&["--module-param", "x=1"]), "no --module given");
+    assert_usage_error(&with(&["--module", "/nonexistent/rb.ko"]), "no such file");
+    assert_usage_error(
+        &with(&[
+            "--module",
+            "/nonexistent/rb.ko",
+            "--module-param",
+            "noequals",
+        ]),
+        "expected NAME=VALUE",
+    );
+    assert_usage_error(
+        &with(&["--module", "/a/rb.ko", "--module-param", "other.x=1"]),
+        "no --module named other",
+    );
+}

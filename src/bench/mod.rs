@@ -7,6 +7,7 @@
 
 mod baseline;
 mod render;
+pub mod seeded;
 
 use crate::engine::{OnHang, Run, RunConfig};
 use crate::model::{LinkKind, OpKind, Tag};

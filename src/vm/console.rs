@@ -18,6 +18,8 @@ pub enum Phase {
     Exited(i32),
     /// The report has been read; the guest powers off.
     Finished(i32),
+    /// A module given with `--module` did not load; the guest powers off.
+    ModuleFailed,
 }
 
 #[derive(Default)]
@@ -32,9 +34,16 @@ pub struct Console {
     /// Lines fed to the scanner (markers and the report are not): the
     /// scanner's own line numbers in `first_seen` count these.
     pub scanned: usize,
+    /// Why a `--module` did not load, as the guest said it.
+    pub module_error: Option<String>,
+    /// `MODULE.PARAM VALUE-LINE`: the loaded modules' parameters as the
+    /// guest read them after the suite (racebench's window counters).
+    pub module_state: Vec<String>,
 }
 
 const TAIL: usize = 120;
+/// A module's parameters are a few lines; a runaway one must not grow this.
+const MODULE_STATE_LINES: usize = 256;
 
 impl Console {
     pub fn phase(&self) -> Phase {
@@ -59,6 +68,15 @@ impl Console {
             let mut words = rest.split_whitespace();
             match (words.next(), words.next()) {
                 (Some("running"), _) => self.phase = Some(Phase::Running),
+                (Some("module-failed"), _) => {
+                    let why = rest["module-failed".len()..].trim();
+                    self.module_error = Some(why.to_string());
+                    self.phase = Some(Phase::ModuleFailed);
+                }
+                (Some("param"), Some(_)) if self.module_state.len() < MODULE_STATE_LINES => {
+                    self.module_state
+                        .push(rest["param".len()..].trim().to_string());
+                }
                 (Some("exit"), Some(rc)) => {
                     self.phase = Some(Phase::Exited(rc.parse().unwrap_or(-1)))
                 }
@@ -170,6 +188,29 @@ mod tests {
         assert!(!c.scanner.fatal());
         // Only kernel lines reach the scanner: its line numbers count those.
         assert_eq!(c.scanned, 1);
+    }
+
+    #[test]
+    fn module_markers_carry_the_load_error_and_the_parameters() {
+        let mut c = Console::default();
+        c.feed("IFSTRESS-VM: running");
+        c.feed("IFSTRESS-VM: param racebench.counters vmove armed=1 entered=12 hit=0");
+        c.feed("IFSTRESS-VM: param racebench.window_us 2000");
+        assert_eq!(
+            c.module_state,
+            vec![
+                "racebench.counters vmove armed=1 entered=12 hit=0",
+                "racebench.window_us 2000"
+            ]
+        );
+        let mut d = Console::default();
+        d.feed("[ 3.1] IFSTRESS-VM: module-failed racebench.ko: insmod: can't insert: Invalid argument");
+        assert_eq!(d.phase(), Phase::ModuleFailed);
+        assert_eq!(
+            d.module_error.as_deref(),
+            Some("racebench.ko: insmod: can't insert: Invalid argument")
+        );
+        assert_eq!(d.scanned, 0);
     }
 
     #[test]

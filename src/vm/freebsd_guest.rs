@@ -16,11 +16,25 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// nuageinit's config drive: user-data (a shell script) and meta-data.
-pub fn user_data(ifstress_args: &[String]) -> String {
+/// `kmods`: modules on the payload disk (`modules/NAME.ko`), loaded with
+/// kldload after their parameters were set as kernel environment tunables
+/// (FreeBSD modules read parameters as loader tunables at load time); one
+/// that does not load ends the guest with a `module-failed` marker.
+pub fn user_data(ifstress_args: &[String], kmods: &[(PathBuf, Vec<String>)]) -> String {
     let args: Vec<String> = ifstress_args
         .iter()
         .map(|a| super::shell_quote(a))
         .collect();
+    let mut load = String::new();
+    for (file, params) in kmods {
+        let name = super::initramfs::module_name(file);
+        for p in params {
+            load.push_str(&format!("kenv {} >/dev/null\n", super::shell_quote(p)));
+        }
+        load.push_str(&format!(
+            "if ! out=$(kldload /ifstress/modules/{name}.ko 2>&1); then\n  echo \"IFSTRESS-VM: module-failed {name}: $(echo $out) $(dmesg | tail -n 2 | tr '\\n' ' ')\" > /dev/console\n  rm -f /etc/rc.local\n  poweroff\n  exit 1\nfi\n"
+        ));
+    }
     format!(
         r#"#!/bin/sh
 # Written by `ifstress vm`. Runs once, at first boot (nuageinit).
@@ -45,7 +59,7 @@ mkdir -p /ifstress
 tar -xf /dev/vtbd1 -C /ifstress
 cat > /ifstress/run.sh <<'EOT'
 #!/bin/sh
-echo "IFSTRESS-VM: running" > /dev/console
+{load}echo "IFSTRESS-VM: running" > /dev/console
 IFSTRESS_DISPOSABLE_VM=1 /ifstress/ifstress {} --load-modules --journal /var/tmp/ifstress-journal --journal-port /dev/cuau1 --report /var/tmp/ifstress-report.json > /var/tmp/ifstress.out 2>&1
 rc=$?
 echo "IFSTRESS-VM: exit $rc" > /dev/console
@@ -68,12 +82,34 @@ pub fn meta_data(instance: &str) -> String {
     format!("instance-id: {instance}\nlocal-hostname: ifstress-guest\n")
 }
 
-/// The payload disk: a tar stream holding `ifstress`, padded to whole MiB so
-/// that the guest's disk reads (bsdtar reads 10 KiB blocks) never run short.
-pub fn payload(binary: &Path, out: &Path) -> anyhow::Result<()> {
+/// What the payload disk carries.
+pub struct Payload<'a> {
+    pub binary: &'a Path,
+    /// A suite file's text, unpacked as /ifstress/suite.toml.
+    pub suite: Option<&'a [u8]>,
+    /// Modules, unpacked as /ifstress/modules/NAME.ko.
+    pub kmods: &'a [(PathBuf, Vec<String>)],
+}
+
+/// The payload disk: a tar stream holding `ifstress` (and a suite file and
+/// modules), padded to whole MiB so that the guest's disk reads (bsdtar
+/// reads 10 KiB blocks) never run short.
+pub fn payload(p: &Payload, out: &Path) -> anyhow::Result<()> {
     let mut b = tar::Builder::new(Vec::new());
-    b.append_path_with_name(binary, "ifstress")
-        .with_context(|| format!("adding {} to the payload", binary.display()))?;
+    b.append_path_with_name(p.binary, "ifstress")
+        .with_context(|| format!("adding {} to the payload", p.binary.display()))?;
+    if let Some(text) = p.suite {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(text.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, "suite.toml", text)?;
+    }
+    for (file, _) in p.kmods {
+        let name = format!("modules/{}.ko", super::initramfs::module_name(file));
+        b.append_path_with_name(file, &name)
+            .with_context(|| format!("adding {} to the payload", file.display()))?;
+    }
     let mut v = b.into_inner()?;
     v.resize(v.len().div_ceil(1 << 20) * (1 << 20), 0);
     std::fs::write(out, v).with_context(|| format!("writing {}", out.display()))
@@ -181,12 +217,18 @@ mod tests {
 
     #[test]
     fn first_boot_script_sets_up_dumps_ddb_collection_and_the_run() {
-        let s = user_data(&[
-            "--suite".into(),
-            "vmove".into(),
-            "--duration".into(),
-            "6h".into(),
-        ]);
+        let s = user_data(
+            &[
+                "--suite".into(),
+                "vmove".into(),
+                "--duration".into(),
+                "6h".into(),
+            ],
+            &[(
+                PathBuf::from("/x/if_epair.ko"),
+                vec!["net.link.epair.fixed=1".into()],
+            )],
+        );
         for want in [
             "sysrc dumpdev=AUTO crashinfo_enable=YES",
             "debug.debugger_on_panic=0 debug.trace_on_panic=1",
@@ -198,9 +240,16 @@ mod tests {
             "IFSTRESS-VM: running",
             "IFSTRESS-VM: report-end",
             "daemon -f /ifstress/run.sh",
+            "kenv net.link.epair.fixed=1",
+            "kldload /ifstress/modules/if_epair.ko",
+            "IFSTRESS-VM: module-failed if_epair:",
         ] {
             assert!(s.contains(want), "missing {want}");
         }
+        // Tunables before the load, the load before the run.
+        let at = |m: &str| s.find(m).unwrap();
+        assert!(at("kenv net.link") < at("kldload /ifstress"));
+        assert!(at("kldload /ifstress") < at("echo \"IFSTRESS-VM: running\""));
         assert!(s.starts_with("#!/bin/sh\n"));
         assert!(meta_data("g1").contains("instance-id: g1"));
     }
@@ -211,11 +260,33 @@ mod tests {
         let bin = d.path().join("bin");
         std::fs::write(&bin, b"\x7fELF pretend").unwrap();
         let p = d.path().join("payload.img");
-        payload(&bin, &p).unwrap();
+        let ko = d.path().join("if_epair.ko");
+        std::fs::write(&ko, b"module").unwrap();
+        payload(
+            &Payload {
+                binary: &bin,
+                suite: Some(b"name = \"mine\""),
+                kmods: &[(ko, vec![])],
+            },
+            &p,
+        )
+        .unwrap();
         assert_eq!(std::fs::metadata(&p).unwrap().len() % (1 << 20), 0);
-        let got = unpack_collect(&p, &d.path().join("out")).unwrap();
-        assert_eq!(got.len(), 1);
-        assert_eq!(std::fs::read(&got[0]).unwrap(), b"\x7fELF pretend");
+        let out = d.path().join("out");
+        let got = unpack_collect(&p, &out).unwrap();
+        assert_eq!(got.len(), 3);
+        assert_eq!(
+            std::fs::read(out.join("ifstress")).unwrap(),
+            b"\x7fELF pretend"
+        );
+        assert_eq!(
+            std::fs::read(out.join("suite.toml")).unwrap(),
+            b"name = \"mine\""
+        );
+        assert_eq!(
+            std::fs::read(out.join("modules/if_epair.ko")).unwrap(),
+            b"module"
+        );
         // An untouched collect disk (zeros) holds nothing.
         let c = d.path().join("collect.img");
         collect_disk(&c, 1).unwrap();

@@ -162,6 +162,22 @@ pub struct Contents<'a> {
     /// /lib/modules/<version> of the guest kernel.
     pub modules: Option<&'a Path>,
     pub init: &'a str,
+    /// `--module` files, stored as /lib/modules/extra/<file name>.
+    pub extra_modules: &'a [PathBuf],
+    /// Files placed at the given guest paths (a suite file, a script).
+    pub files: &'a [(String, Vec<u8>)],
+    /// Host programs copied in with their libraries, at the same paths (the
+    /// shell-loop baselines run the real `ip`).
+    pub tools: &'a [PathBuf],
+}
+
+/// Where a `--module` file lives in the guest.
+pub fn extra_module_path(file: &Path) -> String {
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "module.ko".into());
+    format!("/lib/modules/extra/{name}")
 }
 
 fn read_module(path: &Path) -> anyhow::Result<Vec<u8>> {
@@ -226,30 +242,86 @@ pub fn build(c: &Contents) -> anyhow::Result<(Vec<u8>, Vec<String>)> {
     let mut list = loaded.join("\n");
     list.push('\n');
     a.file("/etc/modules.order", 0o644, list.as_bytes());
+    for m in c.extra_modules {
+        let data = read_module(m)?;
+        a.file(&extra_module_path(m), 0o644, &data);
+    }
+    for (path, data) in c.files {
+        a.file(path, 0o644, data);
+    }
+    let mut libs = BTreeSet::new();
+    for t in c.tools {
+        let data = std::fs::read(t).with_context(|| format!("reading {}", t.display()))?;
+        a.file(&t.to_string_lossy(), 0o755, &data);
+        libs.extend(shared_libs(t)?);
+    }
+    for lib in libs {
+        if let Ok(data) = std::fs::read(&lib) {
+            a.file(&lib.to_string_lossy(), 0o755, &data);
+        }
+    }
     a.file("/init", 0o755, c.init.as_bytes());
     Ok((a.finish(), loaded))
 }
 
+/// What the guest's /init does besides booting.
+pub struct InitSpec<'a> {
+    /// ifstress's arguments (the suite, seed, ...).
+    pub ifstress_args: &'a [String],
+    /// `--module` files with their `insmod` parameters, loaded in order
+    /// after the link kinds' modules; one that fails ends the guest with a
+    /// `module-failed` marker instead of a run.
+    pub modules: &'a [(PathBuf, Vec<String>)],
+    /// Run this guest script (`sh SCRIPT DURATION`) instead of ifstress: the
+    /// shell-loop baselines. It gets a heartbeat of its own.
+    pub script: Option<&'a str>,
+}
+
 /// The guest's /init: mount, load modules, run the suite with the journal on
-/// the second serial port, print the report between markers, power off. A
-/// test can ask (kernel command line `ifstress.inject=panic:S` or `hang:S`)
-/// for a panic or a wedged run after S seconds, to exercise the host side.
-pub fn init_script(ifstress_args: &[String]) -> String {
-    let args: Vec<String> = ifstress_args
+/// the second serial port, print the loaded modules' parameters and the
+/// report between markers, power off. A test can ask (kernel command line
+/// `ifstress.inject=panic:S` or `hang:S`) for a panic or a wedged run after
+/// S seconds, to exercise the host side.
+pub fn init_script(spec: &InitSpec) -> String {
+    let args: Vec<String> = spec
+        .ifstress_args
         .iter()
         .map(|a| super::shell_quote(a))
         .collect();
+    let mut load = String::new();
+    let mut names = Vec::new();
+    for (file, params) in spec.modules {
+        let path = extra_module_path(file);
+        let words: Vec<String> = params.iter().map(|p| super::shell_quote(p)).collect();
+        let name = module_name(file);
+        load.push_str(&format!(
+            "if ! out=$(insmod {path} {} 2>&1); then\n  echo \"IFSTRESS-VM: module-failed {name}: $(echo $out) $(dmesg | tail -n 2 | tr '\\n' ' ')\"\n  poweroff -f\nfi\n",
+            words.join(" ")
+        ));
+        names.push(name);
+    }
+    let run = match spec.script {
+        None => format!(
+            "IFSTRESS_DISPOSABLE_VM=1 /bin/ifstress {} --duration \"$duration\" --journal /tmp/journal --journal-port /dev/ttyS1 --report /tmp/report.json > /tmp/ifstress.out 2>&1 &\npid=$!",
+            args.join(" ")
+        ),
+        // The script has no journal: a counter stands in for the heartbeat,
+        // so the host's hang check still sees a live guest.
+        Some(script) => format!(
+            "sh {script} \"$duration\" > /tmp/ifstress.out 2>&1 &\npid=$!\n(n=0; while kill -0 $pid 2>/dev/null; do n=$((n+1)); echo \"#hb $n\" > /dev/ttyS1; sleep 1; done; echo \"#hb $n end\" > /dev/ttyS1) &\necho '{{}}' > /tmp/report.json"
+        ),
+    };
     format!(
         r#"#!/bin/busybox sh
 /bin/busybox --install -s /bin
-export PATH=/bin:/sbin
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
 for m in $(cat /etc/modules.order); do insmod "$m" 2>/dev/null; done
-ip link set lo up
+{load}ip link set lo up
 echo 1 > /proc/sys/kernel/sysrq
 inject=
 duration=60s
@@ -260,8 +332,7 @@ for w in $(cat /proc/cmdline); do
   esac
 done
 echo "IFSTRESS-VM: running"
-IFSTRESS_DISPOSABLE_VM=1 /bin/ifstress {} --duration "$duration" --journal /tmp/journal --journal-port /dev/ttyS1 --report /tmp/report.json > /tmp/ifstress.out 2>&1 &
-pid=$!
+{run}
 case "$inject" in
   panic:*) (sleep "${{inject#panic:}}"; echo c > /proc/sysrq-trigger) & ;;
   hang:*) (sleep "${{inject#hang:}}"; kill -STOP $pid) & ;;
@@ -270,14 +341,30 @@ wait $pid
 rc=$?
 echo "IFSTRESS-VM: exit $rc"
 tail -n 5 /tmp/ifstress.out
+for m in {names}; do
+  for p in /sys/module/$m/parameters/*; do
+    [ -r "$p" ] || continue
+    cat "$p" | while read -r l; do echo "IFSTRESS-VM: param $m.${{p##*/}} $l"; done
+  done
+done
 echo "IFSTRESS-VM: report-begin"
 cat /tmp/report.json
 echo
 echo "IFSTRESS-VM: report-end"
 poweroff -f
 "#,
-        args.join(" ")
+        names = names.join(" ")
     )
+}
+
+/// A module's name as the kernel knows it: the file name without `.ko`
+/// (and any compression suffix), dashes as underscores.
+pub fn module_name(file: &Path) -> String {
+    let n = file
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    n.split(".ko").next().unwrap_or(&n).replace('-', "_")
 }
 
 #[cfg(test)]
@@ -338,12 +425,16 @@ mod tests {
 
     #[test]
     fn init_script_runs_the_suite_with_the_journal_port_and_markers() {
-        let s = init_script(&[
-            "--suite".into(),
-            "vmove".into(),
-            "--seed".into(),
-            "it's".into(),
-        ]);
+        let s = init_script(&InitSpec {
+            ifstress_args: &[
+                "--suite".into(),
+                "vmove".into(),
+                "--seed".into(),
+                "it's".into(),
+            ],
+            modules: &[],
+            script: None,
+        });
         assert!(s.contains("/bin/ifstress --suite vmove --seed 'it'\\''s' --duration \"$duration\" --journal /tmp/journal --journal-port /dev/ttyS1"), "{s}");
         for m in [
             "IFSTRESS-VM: running",
@@ -355,5 +446,45 @@ mod tests {
         ] {
             assert!(s.contains(m), "{m}");
         }
+        assert!(!s.contains("insmod /lib/modules/extra"));
+    }
+
+    #[test]
+    fn init_script_loads_given_modules_with_their_parameters_or_says_why_not() {
+        let s = init_script(&InitSpec {
+            ifstress_args: &["--suite".into(), "vmove".into()],
+            modules: &[(
+                PathBuf::from("/tmp/x/race-bench.ko"),
+                vec!["window_us=100".into(), "scenarios=vmove,tun".into()],
+            )],
+            script: None,
+        });
+        assert!(
+            s.contains(
+                "insmod /lib/modules/extra/race-bench.ko window_us=100 scenarios=vmove,tun 2>&1"
+            ),
+            "{s}"
+        );
+        assert!(s.contains("IFSTRESS-VM: module-failed race_bench:"));
+        // Loaded after the link kinds' modules, before the run.
+        let at = |m: &str| s.find(m).unwrap();
+        assert!(at("modules.order") < at("insmod /lib/modules/extra"));
+        assert!(at("insmod /lib/modules/extra") < at("IFSTRESS-VM: running"));
+        assert!(s.contains("for m in race_bench; do"));
+    }
+
+    #[test]
+    fn a_script_guest_runs_the_script_with_a_heartbeat_of_its_own() {
+        let s = init_script(&InitSpec {
+            ifstress_args: &[],
+            modules: &[],
+            script: Some("/etc/ifstress-script.sh"),
+        });
+        assert!(
+            s.contains("sh /etc/ifstress-script.sh \"$duration\""),
+            "{s}"
+        );
+        assert!(s.contains("echo \"#hb $n\" > /dev/ttyS1"));
+        assert!(!s.contains("/bin/ifstress"));
     }
 }

@@ -6,6 +6,7 @@
 //! and a fresh guest goes on until the duration is spent. One report covers
 //! every guest, crashes deduplicated by signature.
 
+pub mod ab;
 mod console;
 pub mod freebsd_guest;
 pub mod initramfs;
@@ -55,6 +56,67 @@ pub struct VmConfig {
     /// Test hook for the first guest only: `panic:S` or `hang:S`.
     pub inject: Option<String>,
     pub qemu: PathBuf,
+    /// Kernel modules loaded before the suite starts, with their parameters
+    /// (Linux: insmod NAME=VALUE; FreeBSD: kenv NAME=VALUE, then kldload).
+    pub kmods: Vec<GuestModule>,
+    /// Guests booted side by side.
+    pub parallel: usize,
+    /// Stop after this many guests (a trial is one guest).
+    pub max_guests: Option<usize>,
+    /// Run this shell script in the guest instead of ifstress (the
+    /// shell-loop baselines of `bench --seeded`); Linux guests only.
+    pub script: Option<PathBuf>,
+    /// Host programs the script needs (copied with their libraries).
+    pub tools: Vec<PathBuf>,
+}
+
+/// A `--module` and the parameters it is loaded with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuestModule {
+    pub file: PathBuf,
+    pub params: Vec<String>,
+}
+
+impl GuestModule {
+    /// Attach `--module-param` values to the modules they name:
+    /// `MODULE.NAME=VALUE`, or plain `NAME=VALUE` when there is one module.
+    pub fn assign(files: &[PathBuf], params: &[String]) -> Result<Vec<GuestModule>, String> {
+        let mut mods: Vec<GuestModule> = files
+            .iter()
+            .map(|f| GuestModule {
+                file: f.clone(),
+                params: vec![],
+            })
+            .collect();
+        for p in params {
+            let Some((key, _)) = p.split_once('=') else {
+                return Err(format!("--module-param {p}: expected NAME=VALUE"));
+            };
+            let target = match key.split_once('.') {
+                Some((m, name)) => {
+                    let i = mods
+                        .iter()
+                        .position(|g| initramfs::module_name(&g.file) == m.replace('-', "_"))
+                        .ok_or_else(|| format!("--module-param {p}: no --module named {m}"))?;
+                    (i, format!("{name}{}", &p[key.len()..]))
+                }
+                None if mods.len() == 1 => (0, p.clone()),
+                None if mods.is_empty() => {
+                    return Err(format!("--module-param {p}: no --module given"));
+                }
+                None => {
+                    return Err(format!(
+                        "--module-param {p}: several modules: write MODULE.{key}=..."
+                    ));
+                }
+            };
+            if target.1.is_empty() || target.1.starts_with('=') {
+                return Err(format!("--module-param {p}: empty parameter name"));
+            }
+            mods[target.0].params.push(target.1);
+        }
+        Ok(mods)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -68,6 +130,21 @@ pub struct GuestSummary {
     /// Files brought back from the guest's crash directory.
     #[serde(default)]
     pub collected: Vec<String>,
+    /// Seconds from the suite's start to the guest's end: to the panic or
+    /// the hang's NMI for a crashed guest (its time to hit), to the report
+    /// for a finished one. Absent when the suite never started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suite_seconds: Option<f64>,
+    /// Signatures of the findings this guest produced (for `verdict`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<String>,
+    /// `MODULE.PARAM VALUE`: the `--module`s' parameters read after the
+    /// suite (racebench's window counters); none when the guest crashed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub module_state: Vec<String>,
+    /// A `--module` that did not load, as the guest said it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -77,6 +154,9 @@ pub struct VmSummary {
     pub accel: Accel,
     pub guests: Vec<GuestSummary>,
     pub guest_hours: f64,
+    /// `--module` files and their parameters, as loaded in every guest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<String>,
 }
 
 /// What ended a guest.
@@ -87,6 +167,7 @@ enum End {
     Hang,
     BootFailure,
     Lost,
+    ModuleFailed,
 }
 
 impl End {
@@ -97,6 +178,7 @@ impl End {
             End::Hang => "hang",
             End::BootFailure => "boot-failure",
             End::Lost => "lost",
+            End::ModuleFailed => "module-failed",
         }
     }
 }
@@ -147,6 +229,9 @@ impl Tail {
 struct GuestResult {
     end: End,
     seconds: f64,
+    suite_seconds: Option<f64>,
+    module_state: Vec<String>,
+    module_error: Option<String>,
     ops: u64,
     findings: Vec<Finding>,
     report: Option<Report>,
@@ -199,6 +284,7 @@ impl Runner<'_> {
         let mut tc = Tail::new(m.console.clone());
         let mut tp = Tail::new(m.port.clone());
         let mut progress = (0u64, Instant::now());
+        let mut running_at: Option<Instant> = None;
         let mut fatal_at: Option<Instant> = None;
         let mut nmi_at: Option<(Instant, usize)> = None;
         let mut end = None;
@@ -216,6 +302,9 @@ impl Runner<'_> {
             if port.ops != progress.0 || con.phase() != Phase::Running {
                 progress = (port.ops, Instant::now());
             }
+            if con.phase() != Phase::Booting {
+                running_at.get_or_insert_with(Instant::now);
+            }
             if let Some((at, _)) = nmi_at {
                 // The guest prints its state and dumps; give it time.
                 if exited || at.elapsed() > Duration::from_secs(120) {
@@ -228,6 +317,8 @@ impl Runner<'_> {
                 if exited || at.elapsed() > Duration::from_secs(90) {
                     end = Some(End::Panic);
                 }
+            } else if con.phase() == Phase::ModuleFailed {
+                end = Some(End::ModuleFailed);
             } else if let Phase::Finished(_) = con.phase() {
                 // Let it power off, then make sure.
                 let waited = Instant::now();
@@ -271,7 +362,17 @@ impl Runner<'_> {
                     tc.rest(|l| con.feed(l));
                 }
                 tp.lines(|l| port.feed(l));
-                return Ok(self.result(e, t0, con, port, nmi_at.map(|n| n.1)));
+                // A crashed guest's time to hit ends where the crash began,
+                // not after the dump.
+                let until = fatal_at
+                    .or(nmi_at.map(|n| n.0))
+                    .unwrap_or_else(Instant::now);
+                let suite_seconds = running_at
+                    .filter(|_| e != End::ModuleFailed)
+                    .map(|r| until.saturating_duration_since(r).as_secs_f64());
+                let mut g = self.result(e, t0, con, port, nmi_at.map(|n| n.1));
+                g.suite_seconds = suite_seconds;
+                return Ok(g);
             }
         }
     }
@@ -286,6 +387,8 @@ impl Runner<'_> {
     ) -> GuestResult {
         let report: Option<Report> = con.report().and_then(|t| serde_json::from_str(t).ok());
         let tail = con.tail_text(60);
+        let module_state = con.module_state.clone();
+        let module_error = con.module_error.clone();
         let mut findings = con.scanner.into_findings();
         match end {
             End::Hang => {
@@ -334,7 +437,7 @@ impl Runner<'_> {
                     ))
                 }
             }
-            End::Panic | End::Finished => {}
+            End::Panic | End::Finished | End::ModuleFailed => {}
         }
         if let Some(r) = &report {
             for f in &r.findings {
@@ -346,6 +449,9 @@ impl Runner<'_> {
         GuestResult {
             end,
             seconds: t0.elapsed().as_secs_f64(),
+            suite_seconds: None,
+            module_state,
+            module_error,
             ops: report.as_ref().map_or(port.ops, |r| r.total_ops),
             findings,
             report,
@@ -376,7 +482,7 @@ pub(crate) fn shell_quote(s: &str) -> String {
     }
 }
 
-fn which(name: &str) -> Option<PathBuf> {
+pub(crate) fn which(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|p| {
         std::env::split_paths(&p)
             .map(|d| d.join(name))
@@ -385,10 +491,10 @@ fn which(name: &str) -> Option<PathBuf> {
 }
 
 /// The ifstress arguments a guest runs with.
-fn guest_args(cfg: &VmConfig, seed: u64) -> Vec<String> {
+fn guest_args(suite: &str, seed: u64) -> Vec<String> {
     vec![
         "--suite".into(),
-        cfg.suite.clone(),
+        suite.into(),
         "--seed".into(),
         seed.to_string(),
         "--quiet".into(),
@@ -397,6 +503,39 @@ fn guest_args(cfg: &VmConfig, seed: u64) -> Vec<String> {
         "--dying-grace".into(),
         "10s".into(),
     ]
+}
+
+/// Where a suite given as a file travels in each kind of guest.
+const LINUX_SUITE: &str = "/etc/ifstress-suite.toml";
+const FREEBSD_SUITE: &str = "/ifstress/suite.toml";
+const LINUX_SCRIPT: &str = "/etc/ifstress-script.sh";
+
+/// What every guest of a run shares: how it boots, and what was learned.
+struct Shared {
+    next: std::sync::atomic::AtomicUsize,
+    acc: std::sync::Mutex<Acc>,
+    /// A module failed to load: every further guest would fail the same way.
+    abort: AtomicBool,
+}
+
+#[derive(Default)]
+struct Acc {
+    all: Vec<Finding>,
+    guests: Vec<GuestSummary>,
+    last_ops: std::collections::BTreeMap<String, Vec<String>>,
+    ops: std::collections::BTreeMap<String, crate::stats::OpSummary>,
+    notes: Vec<String>,
+    module_error: Option<String>,
+}
+
+/// How guests boot: prepared once per run.
+struct Prepared {
+    seed0: u64,
+    binary: PathBuf,
+    initrd: PathBuf,
+    /// The suite as the guest names it: a shipped name or the shipped file.
+    guest_suite: String,
+    suite_file: Option<Vec<u8>>,
 }
 
 /// Run guests until the duration is spent; one report over all of them.
@@ -408,19 +547,133 @@ pub fn run(cfg: &VmConfig, stop: &Arc<AtomicBool>) -> anyhow::Result<Report> {
             cfg.image.display()
         )));
     }
+    for m in &cfg.kmods {
+        if !m.file.is_file() {
+            bail!(crate::cli::UsageError(format!(
+                "--module {}: no such file",
+                m.file.display()
+            )));
+        }
+    }
+    if cfg.script.is_some() && cfg.guest != GuestOs::Linux {
+        bail!(crate::cli::UsageError(
+            "a guest script runs in Linux guests only".into()
+        ));
+    }
     std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
     let (accel, accel_note) = qemu::resolve_accel(&cfg.qemu, cfg.accel);
     let mut notes: Vec<String> = accel_note.into_iter().collect();
     let runner = Runner { cfg, accel, stop };
-    let seed0 = cfg.seed.unwrap_or_else(|| fastrand::u64(..) >> 1);
     let started = std::time::SystemTime::now();
     let t0 = Instant::now();
+    let prep = prepare(cfg, &mut notes)?;
+    let shared = Shared {
+        next: std::sync::atomic::AtomicUsize::new(0),
+        acc: std::sync::Mutex::new(Acc {
+            notes,
+            ..Acc::default()
+        }),
+        abort: AtomicBool::new(false),
+    };
+    let lanes = cfg.parallel.max(1);
+    std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..lanes)
+            .map(|_| sc.spawn(|| lane(&runner, &prep, &shared, t0)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a guest lane panicked")))
+            })
+            .collect::<anyhow::Result<Vec<()>>>()
+    })?;
+    let mut acc = shared.acc.into_inner().unwrap_or_else(|p| p.into_inner());
+    acc.guests.sort_by_key(|g| g.index);
+    let mut r = Report::new(
+        &suite,
+        (
+            VmPlatform(cfg.guest).label(),
+            "guest kernels: see each guest's console".into(),
+        ),
+        prep.seed0,
+        &crate::model::Tag::new(0),
+        started,
+        t0.elapsed(),
+        cfg.duration,
+    );
+    r.tag = String::new();
+    r.interrupted = stop.load(Relaxed);
+    r.findings = crate::check::triage::dedup(acc.all);
+    crate::check::known::annotate(
+        &mut r.findings,
+        &crate::check::known::load(),
+        Some(match cfg.guest {
+            GuestOs::Freebsd => "freebsd",
+            GuestOs::Linux => "linux",
+        }),
+    );
+    r.total_ops = acc.guests.iter().map(|g| g.ops).sum();
+    r.ops = acc.ops;
+    r.last_ops = acc.last_ops;
+    if let Some(e) = &acc.module_error {
+        acc.notes
+            .push(format!("a --module did not load, no further guests: {e}"));
+    }
+    r.notes = acc.notes;
+    r.vm = Some(VmSummary {
+        guest_os: cfg.guest,
+        image: cfg.image.display().to_string(),
+        accel,
+        guest_hours: (acc.guests.iter().map(|g| g.seconds).sum::<f64>() / 3600.0 * 1000.0).round()
+            / 1000.0,
+        guests: acc.guests,
+        modules: cfg
+            .kmods
+            .iter()
+            .map(|m| {
+                let mut s = m.file.display().to_string();
+                for p in &m.params {
+                    s.push(' ');
+                    s.push_str(p);
+                }
+                s
+            })
+            .collect(),
+    });
+    r.finish();
+    Ok(r)
+}
+
+impl VmSummary {
+    /// Why a `--module` did not load, if one did not: the run then measured
+    /// nothing, and the caller says so with exit 2.
+    pub fn module_error(&self) -> Option<&str> {
+        self.guests.iter().find_map(|g| g.module_error.as_deref())
+    }
+}
+
+/// The guest payload: the initramfs (Linux), seeds, the suite's file.
+fn prepare(cfg: &VmConfig, notes: &mut Vec<String>) -> anyhow::Result<Prepared> {
+    let seed0 = cfg.seed.unwrap_or_else(|| fastrand::u64(..) >> 1);
     let binary = match &cfg.binary {
         Some(b) => b.clone(),
         None if cfg.guest == GuestOs::Linux => std::env::current_exe()?,
         None => bail!(crate::cli::UsageError(
             "--binary is required for FreeBSD guests (build one with cargo-zigbuild, see the README)".into()
         )),
+    };
+    // A suite file (not a shipped name) travels into the guest.
+    let shipped = crate::suite::EMBEDDED.iter().any(|(n, _)| *n == cfg.suite);
+    let suite_file = if shipped {
+        None
+    } else {
+        Some(std::fs::read(&cfg.suite).with_context(|| format!("reading {}", cfg.suite))?)
+    };
+    let guest_suite = match (&suite_file, cfg.guest) {
+        (None, _) => cfg.suite.clone(),
+        (Some(_), GuestOs::Linux) => LINUX_SUITE.into(),
+        (Some(_), GuestOs::Freebsd) => FREEBSD_SUITE.into(),
     };
     // Linux guests: one initramfs for all; the duration and the test hook
     // travel on each guest's kernel command line.
@@ -445,28 +698,61 @@ pub fn run(cfg: &VmConfig, stop: &Arc<AtomicBool>) -> anyhow::Result<Report> {
                 "no kernel modules directory for the guest kernel: only built-in link kinds".into(),
             );
         }
-        let init = initramfs::init_script(&guest_args(cfg, seed0));
+        let kmods: Vec<(PathBuf, Vec<String>)> = cfg
+            .kmods
+            .iter()
+            .map(|m| (m.file.clone(), m.params.clone()))
+            .collect();
+        let mut files = Vec::new();
+        if let Some(t) = &suite_file {
+            files.push((LINUX_SUITE.to_string(), t.clone()));
+        }
+        if let Some(s) = &cfg.script {
+            let text = std::fs::read(s).with_context(|| format!("reading {}", s.display()))?;
+            files.push((LINUX_SCRIPT.to_string(), text));
+        }
+        let init = initramfs::init_script(&initramfs::InitSpec {
+            ifstress_args: &guest_args(&guest_suite, seed0),
+            modules: &kmods,
+            script: cfg.script.as_ref().map(|_| LINUX_SCRIPT),
+        });
+        let extra: Vec<PathBuf> = cfg.kmods.iter().map(|m| m.file.clone()).collect();
         let (cpio, loaded) = initramfs::build(&initramfs::Contents {
             ifstress: &binary,
             busybox: &busybox,
             modules: modules.as_deref(),
             init: &init,
+            extra_modules: &extra,
+            files: &files,
+            tools: &cfg.tools,
         })?;
         std::fs::write(&initrd, cpio)?;
         notes.push(format!("guest modules: {}", loaded.len()));
     }
-    let mut all: Vec<Finding> = Vec::new();
-    let mut guests = Vec::new();
-    let mut last_ops = std::collections::BTreeMap::new();
-    let mut ops = std::collections::BTreeMap::new();
+    Ok(Prepared {
+        seed0,
+        binary,
+        initrd,
+        guest_suite,
+        suite_file,
+    })
+}
+
+/// One lane: guests one after another until the time is spent, the guest
+/// budget is used, or a module failed to load.
+fn lane(runner: &Runner, prep: &Prepared, shared: &Shared, t0: Instant) -> anyhow::Result<()> {
+    let cfg = runner.cfg;
     let mut boot_failures = 0;
-    let mut index = 0;
     loop {
         let left = cfg.duration.saturating_sub(t0.elapsed());
-        if left < Duration::from_secs(5) || stop.load(Relaxed) {
-            break;
+        if left < Duration::from_secs(5) || runner.stop.load(Relaxed) || shared.abort.load(Relaxed)
+        {
+            return Ok(());
         }
-        index += 1;
+        let index = shared.next.fetch_add(1, Relaxed) + 1;
+        if cfg.max_guests.is_some_and(|m| index > m) {
+            return Ok(());
+        }
         let dir = cfg.out.join(format!("guest-{index}"));
         std::fs::create_dir_all(&dir)?;
         let secs = left.as_secs();
@@ -485,20 +771,31 @@ pub fn run(cfg: &VmConfig, stop: &Arc<AtomicBool>) -> anyhow::Result<Report> {
                 }
                 Boot::Kernel {
                     kernel: cfg.image.clone(),
-                    initrd: initrd.clone(),
+                    initrd: prep.initrd.clone(),
                     append,
                 }
             }
             GuestOs::Freebsd => {
-                let mut args = guest_args(cfg, seed0 + index as u64);
+                let mut args = guest_args(&prep.guest_suite, prep.seed0 + index as u64);
                 args.extend(["--duration".into(), format!("{secs}s")]);
-                freebsd_boot(&dir, &cfg.image, &binary, &args, index)?
+                freebsd_boot(
+                    &dir,
+                    &cfg.image,
+                    &FreebsdPayload {
+                        binary: &prep.binary,
+                        suite: prep.suite_file.as_deref(),
+                        kmods: &cfg.kmods,
+                    },
+                    &args,
+                    index,
+                )?
             }
         };
         let mut g = runner.guest(index, &dir, boot)?;
         let mut collected = Vec::new();
+        let mut notes = Vec::new();
         if cfg.guest == GuestOs::Freebsd && matches!(g.end, End::Panic | End::Hang) {
-            match collect_freebsd(&runner, &dir) {
+            match collect_freebsd(runner, &dir) {
                 Ok(files) => {
                     for f in &files {
                         let is_core = f
@@ -517,80 +814,60 @@ pub fn run(cfg: &VmConfig, stop: &Arc<AtomicBool>) -> anyhow::Result<Report> {
                 Err(e) => notes.push(format!("guest {index}: crash collection: {e:#}")),
             }
         }
-        eprintln!(
-            "ifstress vm: guest {index}: {} after {:.0} s, {} ops, {} finding(s)",
-            g.end.as_str(),
-            g.seconds,
-            g.ops,
-            g.findings.len()
-        );
+        match &g.module_error {
+            Some(e) => eprintln!("ifstress vm: guest {index}: a --module did not load: {e}"),
+            None => eprintln!(
+                "ifstress vm: guest {index}: {} after {:.0} s, {} ops, {} finding(s)",
+                g.end.as_str(),
+                g.seconds,
+                g.ops,
+                g.findings.len()
+            ),
+        }
         boot_failures = if g.end == End::BootFailure {
             boot_failures + 1
         } else {
             0
         };
+        let mut acc = shared.acc.lock().unwrap_or_else(|p| p.into_inner());
+        acc.notes.extend(notes);
         if matches!(g.end, End::Panic | End::Hang | End::Lost) {
             for (w, l) in &g.last_ops {
-                last_ops.insert(format!("guest-{index} {w}"), l.clone());
+                acc.last_ops.insert(format!("guest-{index} {w}"), l.clone());
             }
         }
+        let mut signatures: Vec<String> = g.findings.iter().map(|f| f.signature.clone()).collect();
+        signatures.dedup();
         for f in &mut g.findings {
             f.first_seen = format!("guest {index}: {}", f.first_seen);
         }
-        all.extend(g.findings);
+        acc.all.extend(g.findings);
         if let Some(r) = &g.report {
-            merge_ops(&mut ops, &r.ops);
+            merge_ops(&mut acc.ops, &r.ops);
         }
-        guests.push(GuestSummary {
+        if let Some(e) = &g.module_error {
+            shared.abort.store(true, Relaxed);
+            acc.module_error.get_or_insert_with(|| e.clone());
+        }
+        acc.guests.push(GuestSummary {
             index,
             outcome: g.end.as_str().into(),
             seconds: (g.seconds * 10.0).round() / 10.0,
             ops: g.ops,
             console: dir.join("console.log").display().to_string(),
             collected,
+            suite_seconds: g.suite_seconds.map(|s| (s * 10.0).round() / 10.0),
+            signatures,
+            module_state: g.module_state,
+            module_error: g.module_error,
         });
         if boot_failures >= 3 {
-            notes.push("three guests in a row failed to boot: stopped".into());
-            break;
+            acc.notes
+                .push("three guests in a row failed to boot: stopped".into());
+            shared.abort.store(true, Relaxed);
+            return Ok(());
         }
     }
-    let mut r = Report::new(
-        &suite,
-        (
-            VmPlatform(cfg.guest).label(),
-            "guest kernels: see each guest's console".into(),
-        ),
-        seed0,
-        &crate::model::Tag::new(0),
-        started,
-        t0.elapsed(),
-        cfg.duration,
-    );
-    r.tag = String::new();
-    r.interrupted = stop.load(Relaxed);
-    r.findings = crate::check::triage::dedup(all);
-    crate::check::known::annotate(
-        &mut r.findings,
-        &crate::check::known::load(),
-        Some(match cfg.guest {
-            GuestOs::Freebsd => "freebsd",
-            GuestOs::Linux => "linux",
-        }),
-    );
-    r.total_ops = guests.iter().map(|g| g.ops).sum();
-    r.ops = ops;
-    r.last_ops = last_ops;
-    r.notes = notes;
-    r.vm = Some(VmSummary {
-        guest_os: cfg.guest,
-        image: cfg.image.display().to_string(),
-        accel,
-        guest_hours: (guests.iter().map(|g| g.seconds).sum::<f64>() / 3600.0 * 1000.0).round()
-            / 1000.0,
-        guests,
-    });
-    r.finish();
-    Ok(r)
 }
 
 fn merge_ops(
@@ -622,20 +899,42 @@ fn merge_ops(
     }
 }
 
+/// What a FreeBSD guest's payload disk carries.
+struct FreebsdPayload<'a> {
+    binary: &'a Path,
+    suite: Option<&'a [u8]>,
+    kmods: &'a [GuestModule],
+}
+
 fn freebsd_boot(
     dir: &Path,
     image: &Path,
-    binary: &Path,
+    payload: &FreebsdPayload,
     args: &[String],
     index: usize,
 ) -> anyhow::Result<Boot> {
     let disks = freebsd_disks(dir);
     freebsd_guest::overlay(image, &disks[0].0)?;
-    freebsd_guest::payload(binary, &disks[1].0)?;
+    let kmods: Vec<(PathBuf, Vec<String>)> = payload
+        .kmods
+        .iter()
+        .map(|m| (m.file.clone(), m.params.clone()))
+        .collect();
+    freebsd_guest::payload(
+        &freebsd_guest::Payload {
+            binary: payload.binary,
+            suite: payload.suite,
+            kmods: &kmods,
+        },
+        &disks[1].0,
+    )?;
     freebsd_guest::collect_disk(&disks[2].0, 2048)?;
     let cidata = dir.join("cidata");
     std::fs::create_dir_all(&cidata)?;
-    std::fs::write(cidata.join("user-data"), freebsd_guest::user_data(args))?;
+    std::fs::write(
+        cidata.join("user-data"),
+        freebsd_guest::user_data(args, &kmods),
+    )?;
     std::fs::write(
         cidata.join("meta-data"),
         freebsd_guest::meta_data(&format!("ifstress-guest-{index}")),

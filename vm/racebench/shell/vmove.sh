@@ -1,0 +1,30 @@
+#!/bin/sh
+# Shell-loop reproducer of racebench's `vmove` scenario (detach vs vmove),
+# written the way FreeBSD's tests/sys/net scripts are: one `ip` process per
+# op, loops in the background. Its Linux twin of `ifstress --suite vmove`:
+# movers move veth ends between namespaces while destroyers delete and
+# re-create them. Slower than ifstress by design (fork+exec per op).
+# Usage: vmove.sh SECONDS[s]   (runs in a disposable guest)
+d=${1%s}; end=$(( $(date +%s) + d ))
+ip netns add rbs1; ip netns add rbs2
+for i in 0 1 2 3 4 5; do ip link add rbp$i type veth peer name rbq$i; done
+mover() {
+	while [ "$(date +%s)" -lt "$end" ]; do
+		for i in 0 1 2 3 4 5; do
+			ip link set rbp$i netns rbs1 2>/dev/null
+			ip -n rbs1 link set rbp$i netns rbs2 2>/dev/null
+			ip -n rbs2 link set rbp$i netns 1 2>/dev/null
+		done
+	done
+}
+destroyer() {
+	while [ "$(date +%s)" -lt "$end" ]; do
+		for i in 0 1 2 3 4 5; do
+			for ns in rbs1 rbs2; do ip -n $ns link del rbp$i 2>/dev/null; done
+			ip link del rbp$i 2>/dev/null
+			ip link add rbp$i type veth peer name rbq$i 2>/dev/null
+		done
+	done
+}
+mover & mover & destroyer &
+wait
