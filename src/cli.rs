@@ -778,7 +778,7 @@ fn bench_seeded(a: SeededArgs, json: Option<PathBuf>) -> anyhow::Result<i32> {
         cap: a.cap,
         shell_cap: a.shell_cap,
         shell: !a.no_shell,
-        boot_allowance: Duration::from_secs(45),
+        boot_allowance: Duration::from_secs(25),
     };
     let (stop, _signals) = stop_on_signal(
         "ifstress bench: stopping: ending the current guest and writing what was measured",

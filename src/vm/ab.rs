@@ -6,10 +6,14 @@
 //! stops as soon as the verdict is decided (fixed or still-broken) or the
 //! budget is spent.
 //!
-//! Stopping early is sound here: "still-broken" is final at the first after
-//! hit, and "fixed" needs the first k hits all to fall before; with equal
-//! exposure on both sides that has probability (T_b/(T_a+T_b))^k under equal
-//! rates, which is the p-value the verdict reports, however often it looked.
+//! Looking after every round costs little here: "still-broken" is final at
+//! the first after hit, so "fixed" can only be said while every hit so far
+//! fell before. Under equal rates each hit falls after with probability
+//! T_a/(T_a+T_b); as long as both sides gain exposure round by round (they
+//! alternate), the chance that the first k hits all fell before is about
+//! (T_b/(T_a+T_b))^k, the p-value the verdict reports. It is not exact when
+//! the exposure ratio swings between rounds (a side whose guests crash at
+//! once gains little suite time), which the README says.
 
 use super::{GuestModule, VmConfig};
 use crate::verdict::{self, Verdict};
