@@ -407,7 +407,7 @@ pub struct SeededArgs {
         long,
         value_delimiter = ',',
         value_name = "LIST",
-        default_value = "2000,200,20"
+        default_value = "5000,500,50"
     )]
     windows: Vec<u32>,
     /// Trials (guests) per scenario, window and method.

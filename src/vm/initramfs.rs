@@ -275,6 +275,28 @@ pub struct InitSpec<'a> {
     /// Run this guest script (`sh SCRIPT DURATION`) instead of ifstress: the
     /// shell-loop baselines. It gets a heartbeat of its own.
     pub script: Option<&'a str>,
+    /// Host programs in the initramfs, passed to the script by name
+    /// (`IP=/usr/sbin/ip`): busybox's sh runs its own applet for a bare
+    /// `ip` whatever PATH says, so scripts call `$IP`.
+    pub tools: &'a [PathBuf],
+}
+
+/// `NAME=PATH ` for each tool: the upper-cased file name.
+fn tool_env(tools: &[PathBuf]) -> String {
+    tools
+        .iter()
+        .filter_map(|t| {
+            let name = t
+                .file_name()?
+                .to_string_lossy()
+                .to_uppercase()
+                .replace('-', "_");
+            Some(format!(
+                "{name}={} ",
+                super::shell_quote(&t.to_string_lossy())
+            ))
+        })
+        .collect()
 }
 
 /// The guest's /init: mount, load modules, run the suite with the journal on
@@ -308,13 +330,16 @@ pub fn init_script(spec: &InitSpec) -> String {
         // The script has no journal: a counter stands in for the heartbeat,
         // so the host's hang check still sees a live guest.
         Some(script) => format!(
-            "sh {script} \"$duration\" > /tmp/ifstress.out 2>&1 &\npid=$!\n(n=0; while kill -0 $pid 2>/dev/null; do n=$((n+1)); echo \"#hb $n\" > /dev/ttyS1; sleep 1; done; echo \"#hb $n end\" > /dev/ttyS1) &\necho '{{}}' > /tmp/report.json"
+            "{}sh {script} \"$duration\" > /tmp/ifstress.out 2>&1 &\npid=$!\n(n=0; while kill -0 $pid 2>/dev/null; do n=$((n+1)); echo \"#hb $n\" > /dev/ttyS1; sleep 1; done; echo \"#hb $n end\" > /dev/ttyS1) &\necho '{{}}' > /tmp/report.json",
+            tool_env(spec.tools)
         ),
     };
     format!(
         r#"#!/bin/busybox sh
 /bin/busybox --install -s /bin
-export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+# /usr first: host programs copied in (the shell loops' real ip, ethtool)
+# go before busybox's applets of the same name.
+export PATH=/usr/sbin:/usr/bin:/bin:/sbin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
@@ -434,6 +459,7 @@ mod tests {
             ],
             modules: &[],
             script: None,
+            tools: &[],
         });
         assert!(s.contains("/bin/ifstress --suite vmove --seed 'it'\\''s' --duration \"$duration\" --journal /tmp/journal --journal-port /dev/ttyS1"), "{s}");
         for m in [
@@ -458,6 +484,7 @@ mod tests {
                 vec!["window_us=100".into(), "scenarios=vmove,tun".into()],
             )],
             script: None,
+            tools: &[],
         });
         assert!(
             s.contains(
@@ -479,12 +506,19 @@ mod tests {
             ifstress_args: &[],
             modules: &[],
             script: Some("/etc/ifstress-script.sh"),
+            tools: &[
+                PathBuf::from("/usr/sbin/ip"),
+                PathBuf::from("/usr/sbin/ethtool"),
+            ],
         });
         assert!(
-            s.contains("sh /etc/ifstress-script.sh \"$duration\""),
+            s.contains(
+                "IP=/usr/sbin/ip ETHTOOL=/usr/sbin/ethtool sh /etc/ifstress-script.sh \"$duration\""
+            ),
             "{s}"
         );
         assert!(s.contains("echo \"#hb $n\" > /dev/ttyS1"));
+        assert!(s.contains("export PATH=/usr/sbin:/usr/bin:/bin:/sbin"));
         assert!(!s.contains("/bin/ifstress"));
     }
 }

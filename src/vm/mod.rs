@@ -715,6 +715,7 @@ fn prepare(cfg: &VmConfig, notes: &mut Vec<String>) -> anyhow::Result<Prepared> 
             ifstress_args: &guest_args(&guest_suite, seed0),
             modules: &kmods,
             script: cfg.script.as_ref().map(|_| LINUX_SCRIPT),
+            tools: &cfg.tools,
         });
         let extra: Vec<PathBuf> = cfg.kmods.iter().map(|m| m.file.clone()).collect();
         let (cpio, loaded) = initramfs::build(&initramfs::Contents {

@@ -4,11 +4,13 @@
 # loop deletes and re-creates them; one process per op, as tests/sys/net
 # scripts do. Slower than ifstress by design.
 # Usage: outpath.sh SECONDS[s]   (runs in a disposable guest)
+# ifstress's guests name the real tools ($IP): busybox sh prefers its applets.
+: "${IP:=ip}"
 d=${1%s}; end=$(( $(date +%s) + d ))
 for i in 0 1 2 3 4 5; do
-	ip link add rbp$i type veth peer name rbq$i
-	ip link set rbp$i up; ip link set rbq$i up
-	ip addr add 198.18.0.$((i + 1))/24 dev rbp$i
+	$IP link add rbp$i type veth peer name rbq$i
+	$IP link set rbp$i up; $IP link set rbq$i up
+	$IP addr add 198.18.0.$((i + 1))/24 dev rbp$i
 done
 sender() {
 	while [ "$(date +%s)" -lt "$end" ]; do
@@ -21,10 +23,10 @@ sender() {
 churn() {
 	while [ "$(date +%s)" -lt "$end" ]; do
 		for i in 0 1 2 3 4 5; do
-			ip link del rbp$i 2>/dev/null
-			ip link add rbp$i type veth peer name rbq$i 2>/dev/null
-			ip link set rbp$i up 2>/dev/null; ip link set rbq$i up 2>/dev/null
-			ip addr add 198.18.0.$((i + 1))/24 dev rbp$i 2>/dev/null
+			$IP link del rbp$i 2>/dev/null
+			$IP link add rbp$i type veth peer name rbq$i 2>/dev/null
+			$IP link set rbp$i up 2>/dev/null; $IP link set rbq$i up 2>/dev/null
+			$IP addr add 198.18.0.$((i + 1))/24 dev rbp$i 2>/dev/null
 		done
 	done
 }

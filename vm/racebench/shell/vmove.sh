@@ -5,24 +5,26 @@
 # movers move veth ends between namespaces while destroyers delete and
 # re-create them. Slower than ifstress by design (fork+exec per op).
 # Usage: vmove.sh SECONDS[s]   (runs in a disposable guest)
+# ifstress's guests name the real tools ($IP): busybox sh prefers its applets.
+: "${IP:=ip}"
 d=${1%s}; end=$(( $(date +%s) + d ))
-ip netns add rbs1; ip netns add rbs2
-for i in 0 1 2 3 4 5; do ip link add rbp$i type veth peer name rbq$i; done
+$IP netns add rbs1; $IP netns add rbs2
+for i in 0 1 2 3 4 5; do $IP link add rbp$i type veth peer name rbq$i; done
 mover() {
 	while [ "$(date +%s)" -lt "$end" ]; do
 		for i in 0 1 2 3 4 5; do
-			ip link set rbp$i netns rbs1 2>/dev/null
-			ip -n rbs1 link set rbp$i netns rbs2 2>/dev/null
-			ip -n rbs2 link set rbp$i netns 1 2>/dev/null
+			$IP link set rbp$i netns rbs1 2>/dev/null
+			$IP -n rbs1 link set rbp$i netns rbs2 2>/dev/null
+			$IP -n rbs2 link set rbp$i netns 1 2>/dev/null
 		done
 	done
 }
 destroyer() {
 	while [ "$(date +%s)" -lt "$end" ]; do
 		for i in 0 1 2 3 4 5; do
-			for ns in rbs1 rbs2; do ip -n $ns link del rbp$i 2>/dev/null; done
-			ip link del rbp$i 2>/dev/null
-			ip link add rbp$i type veth peer name rbq$i 2>/dev/null
+			for ns in rbs1 rbs2; do $IP -n $ns link del rbp$i 2>/dev/null; done
+			$IP link del rbp$i 2>/dev/null
+			$IP link add rbp$i type veth peer name rbq$i 2>/dev/null
 		done
 	done
 }
