@@ -92,7 +92,7 @@ struct rb_scen {
 
 static struct rb_scen rb_scen[RB_NR] = {
 	[RB_VMOVE]	= { .name = "vmove",	.what = "interface state" },
-	[RB_OUTPATH]	= { .name = "outpath",	.what = "interface state" },
+	[RB_OUTPATH]	= { .name = "outpath",	.what = "address-family state" },
 	[RB_MEDIA]	= { .name = "media",	.what = "interface state" },
 	[RB_TUN]	= { .name = "tun",	.what = "namespace state" },
 };
@@ -127,6 +127,13 @@ struct rb_pool {
 };
 
 static struct rb_pool rb_devs = { .name = "device" };
+/*
+ * Per-address-family data of an interface (FreeBSD's if_afdata, Linux's
+ * inet6_dev): unlike the device state it dies at every unregister, a
+ * namespace move included, as Linux frees ip6_ptr and FreeBSD's if_vmove
+ * detaches the domains. outpath's windows use it.
+ */
+static struct rb_pool rb_afdata = { .name = "afdata" };
 static struct rb_pool rb_nets = { .name = "namespace" };
 
 static int rb_pool_init(struct rb_pool *p, unsigned int nr, unsigned int bits)
@@ -463,6 +470,7 @@ static int rb_netdev_event(struct notifier_block *nb, unsigned long event,
 
 	switch (event) {
 	case NETDEV_REGISTER:
+		rb_slot_get_or_create(&rb_afdata, dev);
 		/*
 		 * State that survived an UNREGISTER: the second half of a
 		 * namespace move, in the mover's task under RTNL.
@@ -471,6 +479,8 @@ static int rb_netdev_event(struct notifier_block *nb, unsigned long event,
 			rb_queue_window(RB_VMOVE, &rb_devs, dev, GFP_KERNEL);
 		break;
 	case NETDEV_UNREGISTER:
+		/* After synchronize_net(), on a move and on a destroy alike. */
+		rb_slot_free(&rb_afdata, dev);
 		/* A namespace move keeps NETREG_REGISTERED: not a free. */
 		if (dev->reg_state != NETREG_UNREGISTERING)
 			break;
@@ -501,7 +511,7 @@ static int rb_tap_rcv(struct sk_buff *skb, struct net_device *dev,
 	    (skb->protocol == htons(RB_ETH_P_IFSTRESS) ||
 	     skb->protocol == htons(ETH_P_IP) ||
 	     skb->protocol == htons(ETH_P_IPV6)))
-		rb_queue_window(RB_OUTPATH, &rb_devs, dev, GFP_ATOMIC);
+		rb_queue_window(RB_OUTPATH, &rb_afdata, dev, GFP_ATOMIC);
 	consume_skb(skb);
 	return NET_RX_SUCCESS;
 }
@@ -668,9 +678,12 @@ static int __init rb_init(void)
 	err = rb_pool_init(&rb_devs, RB_DEV_SLOTS, 10);
 	if (err)
 		return err;
-	err = rb_pool_init(&rb_nets, RB_NET_SLOTS, 8);
+	err = rb_pool_init(&rb_afdata, RB_DEV_SLOTS, 10);
 	if (err)
 		goto out_devs;
+	err = rb_pool_init(&rb_nets, RB_NET_SLOTS, 8);
+	if (err)
+		goto out_afdata;
 
 	/* Nets first: the notifier's replay of existing devices needs none. */
 	err = register_pernet_subsys(&rb_net_ops);
@@ -706,6 +719,8 @@ out_pernet:
 	unregister_pernet_subsys(&rb_net_ops);
 out_nets:
 	rb_pool_destroy(&rb_nets);
+out_afdata:
+	rb_pool_destroy(&rb_afdata);
 out_devs:
 	rb_pool_destroy(&rb_devs);
 	return err;
@@ -718,6 +733,7 @@ static void __exit rb_exit(void)
 	unregister_netdevice_notifier(&rb_netdev_nb);
 	unregister_pernet_subsys(&rb_net_ops);
 	rb_pool_destroy(&rb_nets);
+	rb_pool_destroy(&rb_afdata);
 	rb_pool_destroy(&rb_devs);
 }
 
