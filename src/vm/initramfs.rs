@@ -315,7 +315,7 @@ pub fn init_script(spec: &InitSpec) -> String {
     for (file, params) in spec.modules {
         let path = extra_module_path(file);
         let words: Vec<String> = params.iter().map(|p| super::shell_quote(p)).collect();
-        let name = module_name(file);
+        let name = kernel_module_name(file);
         load.push_str(&format!(
             "if ! out=$(insmod {path} {} 2>&1); then\n  echo \"IFSTRESS-VM: module-failed {name}: $(echo $out) $(dmesg | tail -n 2 | tr '\\n' ' ')\"\n  poweroff -f\nfi\n",
             words.join(" ")
@@ -382,8 +382,28 @@ poweroff -f
     )
 }
 
-/// A module's name as the kernel knows it: the file name without `.ko`
-/// (and any compression suffix), dashes as underscores.
+/// The name the Linux kernel gives a module (`/sys/module/NAME`): the
+/// `name=` entry of its `.modinfo`, which a renamed file keeps; else the
+/// file's name.
+pub fn kernel_module_name(file: &Path) -> String {
+    read_module(file)
+        .ok()
+        .and_then(|data| modinfo_name(&data))
+        .unwrap_or_else(|| module_name(file))
+}
+
+/// `name=` from a module image's `.modinfo` strings (NUL-separated).
+fn modinfo_name(data: &[u8]) -> Option<String> {
+    let at = data.windows(6).position(|w| w == b"\0name=")? + 6;
+    let end = data[at..].iter().position(|&b| b == 0)? + at;
+    let name = std::str::from_utf8(&data[at..end]).ok()?;
+    (!name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        .then(|| name.to_string())
+}
+
+/// A module's name from its file: the file name without `.ko` (and any
+/// compression suffix), dashes as underscores. What users call it in
+/// `MODULE.NAME=VALUE`, and FreeBSD's kld name.
 pub fn module_name(file: &Path) -> String {
     let n = file
         .file_name()
@@ -498,6 +518,23 @@ mod tests {
         assert!(at("modules.order") < at("insmod /lib/modules/extra"));
         assert!(at("insmod /lib/modules/extra") < at("IFSTRESS-VM: running"));
         assert!(s.contains("for m in race_bench; do"));
+    }
+
+    #[test]
+    fn a_renamed_module_keeps_the_name_its_modinfo_gives() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("racebench-v2.ko");
+        std::fs::write(
+            &f,
+            b"\x7fELF....\0license=GPL\0name=racebench\0vermagic=6.1\0",
+        )
+        .unwrap();
+        assert_eq!(kernel_module_name(&f), "racebench");
+        assert_eq!(module_name(&f), "racebench_v2");
+        let g = d.path().join("plain-mod.ko");
+        std::fs::write(&g, b"no modinfo here").unwrap();
+        assert_eq!(kernel_module_name(&g), "plain_mod");
+        assert_eq!(kernel_module_name(Path::new("/nonexistent/x.ko")), "x");
     }
 
     #[test]
