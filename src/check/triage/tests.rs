@@ -351,3 +351,40 @@ fn prefixes_are_stripped() {
     assert_eq!(strip_prefix("panic: x"), "panic: x");
     assert_eq!(strip_prefix("[link] up"), "[link] up");
 }
+
+#[test]
+fn loading_an_unsigned_out_of_tree_module_is_not_a_finding() {
+    // What a Linux guest prints when `vm run --module` insmods racebench.
+    let log = "[    3.153558] racebench: loading out-of-tree module taints kernel.\n\
+[    3.154012] racebench: module verification failed: signature and/or required key missing - tainting kernel\n\
+[    3.160001] racebench: armed=vmove window_us=5000 tun_window_us=500000 fixed=0 hit=panic kprobes=none\n";
+    assert!(scan(log).is_empty(), "{:?}", scan(log));
+    // The seed's own panic is one, titled with the scenario.
+    let hit = "[   20.1] Kernel panic - not syncing: racebench: seeded race vmove hit: interface state freed during its window\n\
+[   20.1] CPU: 1 PID: 93 Comm: ifstress Tainted: G           OE      6.1.0-56-amd64 #1  Debian 6.1.140-1\n\
+[   20.1] Call Trace:\n\
+[   20.1]  <TASK>\n\
+[   20.1]  dump_stack_lvl+0x44/0x5c\n\
+[   20.1]  panic+0x118/0x2ed\n\
+[   20.1]  rb_hit_vmove.cold+0x5/0x5 [racebench]\n\
+[   20.1]  rb_window_cb+0x9a/0x150 [racebench]\n\
+[   20.1]  task_work_run+0x59/0x90\n\
+[   20.1]  exit_to_user_mode_prepare+0x1a1/0x1b0\n";
+    let f = scan(hit);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(
+        f[0].title.contains("racebench: seeded race vmove hit"),
+        "{}",
+        f[0].title
+    );
+    assert_eq!(f[0].guilty_frame.as_deref(), Some("rb_hit_vmove"));
+    let mut f = f;
+    crate::check::known::annotate(&mut f, &crate::check::known::load(), Some("linux"));
+    assert!(
+        f[0].known_issue
+            .as_deref()
+            .is_some_and(|k| k.starts_with("racebench vmove")),
+        "{:?}",
+        f[0].known_issue
+    );
+}
