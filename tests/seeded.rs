@@ -24,25 +24,12 @@ fn guest_kernel_with_headers() -> Result<(PathBuf, String), String> {
         ("make", "make"),
         ("gcc", "gcc"),
     ] {
-        if Command::new(tool).arg("--version").output().is_err() {
-            return Err(format!("{tool} is not installed (apt install {pkg})"));
-        }
+        need_tool(tool, pkg)?;
     }
-    let mut k: Vec<PathBuf> = std::fs::read_dir("/boot")
-        .map_err(|e| format!("/boot: {e}"))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
-        })
-        .collect();
-    k.sort();
+    let k = boot_kernels()?;
     let ver =
         |k: &PathBuf| k.file_name().unwrap().to_string_lossy()["vmlinuz-".len()..].to_string();
-    let newest = k
-        .last()
-        .map(ver)
-        .ok_or("no /boot/vmlinuz-* (apt install linux-image-amd64)")?;
+    let newest = ver(k.last().expect("boot_kernels is never empty"));
     k.into_iter()
         .rev()
         .map(|k| {
@@ -94,7 +81,21 @@ fn build_racebench(dir: &Path, ver: &str) -> PathBuf {
     ko
 }
 
-fn run_bounded(args: &[&str], limit: Duration) -> (Option<i32>, String) {
+/// `vm CMD` on a Linux guest of `kernel` under TCG, running the vmove suite,
+/// then `extra`.
+fn vm_cmd(cmd: &str, kernel: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "vm", cmd, "--guest", "linux", "--image", "", "--suite", "vmove", "--accel", "tcg",
+        "--mem", "1024",
+    ]
+    .map(String::from)
+    .to_vec();
+    a[5] = kernel.display().to_string();
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+fn run_bounded(args: &[String], limit: Duration) -> (Option<i32>, String) {
     let mut child = Command::new(bin())
         .args(args)
         .stdout(std::process::Stdio::piped())
@@ -118,28 +119,20 @@ fn a_module_that_does_not_load_ends_the_guest_at_once_with_one_line() {
     let out = d.path().join("out");
     let t0 = std::time::Instant::now();
     let (code, err) = run_bounded(
-        &[
-            "vm",
+        &vm_cmd(
             "run",
-            "--guest",
-            "linux",
-            "--image",
-            kernel.to_str().unwrap(),
-            "--suite",
-            "vmove",
-            "--accel",
-            "tcg",
-            "--mem",
-            "1024",
-            "--duration",
-            "5m",
-            "--module",
-            bad.to_str().unwrap(),
-            "--module-param",
-            "window_us=5",
-            "--out",
-            out.to_str().unwrap(),
-        ],
+            &kernel,
+            &[
+                "--duration",
+                "5m",
+                "--module",
+                bad.to_str().unwrap(),
+                "--module-param",
+                "window_us=5",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        ),
         Duration::from_secs(240),
     );
     assert_eq!(code, Some(2), "{err}");
@@ -174,36 +167,28 @@ fn the_vmove_seed_is_hit_fixed_is_not_and_the_verdict_says_fixed() {
     let ko = build_racebench(d.path(), &ver);
     let out = d.path().join("ab");
     let (code, err) = run_bounded(
-        &[
-            "vm",
+        &vm_cmd(
             "ab",
-            "--guest",
-            "linux",
-            "--image",
-            kernel.to_str().unwrap(),
-            "--suite",
-            "vmove",
-            "--accel",
-            "tcg",
-            "--mem",
-            "1024",
-            "--module",
-            ko.to_str().unwrap(),
-            "--module-param",
-            "scenarios=vmove",
-            "--module-param",
-            "window_us=10000",
-            "--after-param",
-            "fixed=1",
-            "--slice",
-            "60s",
-            "--budget",
-            "6m",
-            "--seed",
-            "1",
-            "--out",
-            out.to_str().unwrap(),
-        ],
+            &kernel,
+            &[
+                "--module",
+                ko.to_str().unwrap(),
+                "--module-param",
+                "scenarios=vmove",
+                "--module-param",
+                "window_us=10000",
+                "--after-param",
+                "fixed=1",
+                "--slice",
+                "60s",
+                "--budget",
+                "6m",
+                "--seed",
+                "1",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        ),
         Duration::from_secs(600),
     );
     let v: serde_json::Value =

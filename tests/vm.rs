@@ -13,27 +13,9 @@ use std::time::Duration;
 
 /// The newest installed Debian kernel, or why the test cannot run.
 fn guest_kernel() -> Result<PathBuf, String> {
-    if std::process::Command::new("qemu-system-x86_64")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        return Err("qemu-system-x86_64 is not installed (apt install qemu-system-x86)".into());
-    }
-    if std::process::Command::new("busybox").output().is_err() {
-        return Err("busybox is not installed (apt install busybox-static)".into());
-    }
-    let mut k: Vec<PathBuf> = std::fs::read_dir("/boot")
-        .map_err(|e| format!("/boot: {e}"))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
-        })
-        .collect();
-    k.sort();
-    k.pop()
-        .ok_or_else(|| "no /boot/vmlinuz-* (apt install linux-image-amd64)".into())
+    need_tool("qemu-system-x86_64", "qemu-system-x86")?;
+    need_tool("busybox", "busybox-static")?;
+    Ok(boot_kernels()?.pop().expect("boot_kernels is never empty"))
 }
 
 macro_rules! require_guest_kernel {

@@ -20,15 +20,15 @@ use std::process::Command;
 /// kldload after their parameters were set as kernel environment tunables
 /// (FreeBSD modules read parameters as loader tunables at load time); one
 /// that does not load ends the guest with a `module-failed` marker.
-pub fn user_data(ifstress_args: &[String], kmods: &[(PathBuf, Vec<String>)]) -> String {
+pub fn user_data(ifstress_args: &[String], kmods: &[super::GuestModule]) -> String {
     let args: Vec<String> = ifstress_args
         .iter()
         .map(|a| super::shell_quote(a))
         .collect();
     let mut load = String::new();
-    for (file, params) in kmods {
-        let name = super::initramfs::module_name(file);
-        for p in params {
+    for m in kmods {
+        let name = super::initramfs::module_name(&m.file);
+        for p in &m.params {
             load.push_str(&format!("kenv {} >/dev/null\n", super::shell_quote(p)));
         }
         load.push_str(&format!(
@@ -88,7 +88,7 @@ pub struct Payload<'a> {
     /// A suite file's text, unpacked as /ifstress/suite.toml.
     pub suite: Option<&'a [u8]>,
     /// Modules, unpacked as /ifstress/modules/NAME.ko.
-    pub kmods: &'a [(PathBuf, Vec<String>)],
+    pub kmods: &'a [super::GuestModule],
 }
 
 /// The payload disk: a tar stream holding `ifstress` (and a suite file and
@@ -105,10 +105,10 @@ pub fn payload(p: &Payload, out: &Path) -> anyhow::Result<()> {
         h.set_cksum();
         b.append_data(&mut h, "suite.toml", text)?;
     }
-    for (file, _) in p.kmods {
-        let name = format!("modules/{}.ko", super::initramfs::module_name(file));
-        b.append_path_with_name(file, &name)
-            .with_context(|| format!("adding {} to the payload", file.display()))?;
+    for m in p.kmods {
+        let name = format!("modules/{}.ko", super::initramfs::module_name(&m.file));
+        b.append_path_with_name(&m.file, &name)
+            .with_context(|| format!("adding {} to the payload", m.file.display()))?;
     }
     let mut v = b.into_inner()?;
     v.resize(v.len().div_ceil(1 << 20) * (1 << 20), 0);
@@ -224,10 +224,10 @@ mod tests {
                 "--duration".into(),
                 "6h".into(),
             ],
-            &[(
-                PathBuf::from("/x/if_epair.ko"),
-                vec!["net.link.epair.fixed=1".into()],
-            )],
+            &[super::super::GuestModule {
+                file: PathBuf::from("/x/if_epair.ko"),
+                params: vec!["net.link.epair.fixed=1".into()],
+            }],
         );
         for want in [
             "sysrc dumpdev=AUTO crashinfo_enable=YES",
@@ -266,7 +266,10 @@ mod tests {
             &Payload {
                 binary: &bin,
                 suite: Some(b"name = \"mine\""),
-                kmods: &[(ko, vec![])],
+                kmods: &[super::super::GuestModule {
+                    file: ko,
+                    params: vec![],
+                }],
             },
             &p,
         )

@@ -271,7 +271,7 @@ pub struct InitSpec<'a> {
     /// `--module` files with their `insmod` parameters, loaded in order
     /// after the link kinds' modules; one that fails ends the guest with a
     /// `module-failed` marker instead of a run.
-    pub modules: &'a [(PathBuf, Vec<String>)],
+    pub modules: &'a [super::GuestModule],
     /// Run this guest script (`sh SCRIPT DURATION`) instead of ifstress: the
     /// shell-loop baselines. It gets a heartbeat of its own.
     pub script: Option<&'a str>,
@@ -312,10 +312,10 @@ pub fn init_script(spec: &InitSpec) -> String {
         .collect();
     let mut load = String::new();
     let mut names = Vec::new();
-    for (file, params) in spec.modules {
-        let path = extra_module_path(file);
-        let words: Vec<String> = params.iter().map(|p| super::shell_quote(p)).collect();
-        let name = kernel_module_name(file);
+    for m in spec.modules {
+        let path = extra_module_path(&m.file);
+        let words: Vec<String> = m.params.iter().map(|p| super::shell_quote(p)).collect();
+        let name = kernel_module_name(&m.file);
         load.push_str(&format!(
             "if ! out=$(insmod {path} {} 2>&1); then\n  echo \"IFSTRESS-VM: module-failed {name}: $(echo $out) $(dmesg | tail -n 2 | tr '\\n' ' ')\"\n  poweroff -f\nfi\n",
             words.join(" ")
@@ -499,10 +499,10 @@ mod tests {
     fn init_script_loads_given_modules_with_their_parameters_or_says_why_not() {
         let s = init_script(&InitSpec {
             ifstress_args: &["--suite".into(), "vmove".into()],
-            modules: &[(
-                PathBuf::from("/tmp/x/race-bench.ko"),
-                vec!["window_us=100".into(), "scenarios=vmove,tun".into()],
-            )],
+            modules: &[super::super::GuestModule {
+                file: PathBuf::from("/tmp/x/race-bench.ko"),
+                params: vec!["window_us=100".into(), "scenarios=vmove,tun".into()],
+            }],
             script: None,
             tools: &[],
         });

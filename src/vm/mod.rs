@@ -525,7 +525,6 @@ struct Acc {
     last_ops: std::collections::BTreeMap<String, Vec<String>>,
     ops: std::collections::BTreeMap<String, crate::stats::OpSummary>,
     notes: Vec<String>,
-    module_error: Option<String>,
 }
 
 /// How guests boot: prepared once per run.
@@ -616,7 +615,7 @@ pub fn run(cfg: &VmConfig, stop: &Arc<AtomicBool>) -> anyhow::Result<Report> {
     r.total_ops = acc.guests.iter().map(|g| g.ops).sum();
     r.ops = acc.ops;
     r.last_ops = acc.last_ops;
-    if let Some(e) = &acc.module_error {
+    if let Some(e) = acc.guests.iter().find_map(|g| g.module_error.as_deref()) {
         acc.notes
             .push(format!("a --module did not load, no further guests: {e}"));
     }
@@ -698,11 +697,6 @@ fn prepare(cfg: &VmConfig, notes: &mut Vec<String>) -> anyhow::Result<Prepared> 
                 "no kernel modules directory for the guest kernel: only built-in link kinds".into(),
             );
         }
-        let kmods: Vec<(PathBuf, Vec<String>)> = cfg
-            .kmods
-            .iter()
-            .map(|m| (m.file.clone(), m.params.clone()))
-            .collect();
         let mut files = Vec::new();
         if let Some(t) = &suite_file {
             files.push((LINUX_SUITE.to_string(), t.clone()));
@@ -713,7 +707,7 @@ fn prepare(cfg: &VmConfig, notes: &mut Vec<String>) -> anyhow::Result<Prepared> 
         }
         let init = initramfs::init_script(&initramfs::InitSpec {
             ifstress_args: &guest_args(&guest_suite, seed0),
-            modules: &kmods,
+            modules: &cfg.kmods,
             script: cfg.script.as_ref().map(|_| LINUX_SCRIPT),
             tools: &cfg.tools,
         });
@@ -837,8 +831,12 @@ fn lane(runner: &Runner, prep: &Prepared, shared: &Shared, t0: Instant) -> anyho
                 acc.last_ops.insert(format!("guest-{index} {w}"), l.clone());
             }
         }
-        let mut signatures: Vec<String> = g.findings.iter().map(|f| f.signature.clone()).collect();
-        signatures.dedup();
+        let mut signatures: Vec<String> = Vec::new();
+        for f in &g.findings {
+            if !signatures.contains(&f.signature) {
+                signatures.push(f.signature.clone());
+            }
+        }
         for f in &mut g.findings {
             f.first_seen = format!("guest {index}: {}", f.first_seen);
         }
@@ -846,9 +844,8 @@ fn lane(runner: &Runner, prep: &Prepared, shared: &Shared, t0: Instant) -> anyho
         if let Some(r) = &g.report {
             merge_ops(&mut acc.ops, &r.ops);
         }
-        if let Some(e) = &g.module_error {
+        if g.module_error.is_some() {
             shared.abort.store(true, Relaxed);
-            acc.module_error.get_or_insert_with(|| e.clone());
         }
         acc.guests.push(GuestSummary {
             index,
@@ -916,16 +913,11 @@ fn freebsd_boot(
 ) -> anyhow::Result<Boot> {
     let disks = freebsd_disks(dir);
     freebsd_guest::overlay(image, &disks[0].0)?;
-    let kmods: Vec<(PathBuf, Vec<String>)> = payload
-        .kmods
-        .iter()
-        .map(|m| (m.file.clone(), m.params.clone()))
-        .collect();
     freebsd_guest::payload(
         &freebsd_guest::Payload {
             binary: payload.binary,
             suite: payload.suite,
-            kmods: &kmods,
+            kmods: payload.kmods,
         },
         &disks[1].0,
     )?;
@@ -934,7 +926,7 @@ fn freebsd_boot(
     std::fs::create_dir_all(&cidata)?;
     std::fs::write(
         cidata.join("user-data"),
-        freebsd_guest::user_data(args, &kmods),
+        freebsd_guest::user_data(args, payload.kmods),
     )?;
     std::fs::write(
         cidata.join("meta-data"),

@@ -175,3 +175,28 @@ pub fn assert_host_untouched(before: &str) {
     );
     assert_eq!(before, host_state());
 }
+
+/// `Err` saying how to install `tool` when it does not run here.
+pub fn need_tool(tool: &str, package: &str) -> Result<(), String> {
+    match Command::new(tool).arg("--version").output() {
+        Ok(_) => Ok(()),
+        Err(_) => Err(format!("{tool} is not installed (apt install {package})")),
+    }
+}
+
+/// The guest kernels in /boot (`vmlinuz-*`), in name order.
+pub fn boot_kernels() -> Result<Vec<PathBuf>, String> {
+    let mut k: Vec<PathBuf> = std::fs::read_dir("/boot")
+        .map_err(|e| format!("/boot: {e}"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
+        })
+        .collect();
+    k.sort();
+    if k.is_empty() {
+        return Err("no /boot/vmlinuz-* (apt install linux-image-amd64)".into());
+    }
+    Ok(k)
+}
