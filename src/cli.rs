@@ -96,6 +96,12 @@ enum Cmd {
     /// median time to hit, and a verdict with its p-value. Exit 0 fixed,
     /// 1 still-broken, 4 inconclusive or no-baseline.
     Verdict(VerdictArgs),
+    /// From a crash to the smallest reproducer: confirm the report's crash
+    /// in disposable guests, remove loops, ops, links, stacks and workers
+    /// while it still recurs, then write repro.toml, repro.sh and
+    /// repro.json. Exit 0 reproduced, 4 not reproduced within budget or
+    /// interrupted.
+    Repro(Box<ReproArgs>),
     /// Internal: the agent process a FreeBSD run starts inside a jail.
     #[command(name = "__agent", hide = true)]
     Agent { jid: i32 },
@@ -193,6 +199,18 @@ pub struct GuestArgs {
     /// A shipped suite's name or a suite file (which travels into the guest).
     #[arg(long, value_name = "NAME|PATH")]
     suite: String,
+    /// Where guests' consoles, journals, crashes and the reports go.
+    #[arg(long, value_name = "DIR", default_value = "ifstress-vm")]
+    out: PathBuf,
+    #[arg(long)]
+    seed: Option<u64>,
+    #[command(flatten)]
+    machine: MachineArgs,
+}
+
+/// The machine a guest gets: shared by `vm run`, `vm ab` and `repro`.
+#[derive(Args, Debug, Clone)]
+pub struct MachineArgs {
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=256))]
     cpus: u32,
     /// Guest memory, MiB.
@@ -200,9 +218,6 @@ pub struct GuestArgs {
     mem: u32,
     #[arg(long, value_enum, default_value_t = crate::vm::qemu::Accel::Auto)]
     accel: crate::vm::qemu::Accel,
-    /// Where guests' consoles, journals, crashes and the reports go.
-    #[arg(long, value_name = "DIR", default_value = "ifstress-vm")]
-    out: PathBuf,
     /// The ifstress binary to run in the guest (FreeBSD guests: required;
     /// Linux guests: this one by default).
     #[arg(long, value_name = "FILE")]
@@ -220,43 +235,98 @@ pub struct GuestArgs {
     /// A guest that has not started the suite after this long failed to boot.
     #[arg(long, value_parser = parse_duration_arg, default_value = "10m")]
     boot_timeout: Duration,
-    #[arg(long)]
-    seed: Option<u64>,
     /// The QEMU system emulator.
     #[arg(long, value_name = "FILE", default_value = "qemu-system-x86_64")]
     qemu: PathBuf,
     /// Boot this many guests side by side (each with --cpus vCPUs; `vm ab`:
-    /// 2 runs both sides at once).
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
-    parallel: u16,
+    /// 2 runs both sides at once). Default 1; `repro`: as many as the
+    /// host's CPUs hold (CPUs / --cpus).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    parallel: Option<u16>,
 }
 
-impl GuestArgs {
-    fn config(self, duration: Duration) -> crate::vm::VmConfig {
+impl MachineArgs {
+    fn config(
+        self,
+        guest: crate::vm::GuestOs,
+        image: PathBuf,
+        suite: String,
+        out: PathBuf,
+        seed: Option<u64>,
+        duration: Duration,
+    ) -> crate::vm::VmConfig {
         crate::vm::VmConfig {
-            guest: self.guest,
-            image: self.image,
-            suite: self.suite,
+            guest,
+            image,
+            suite,
             duration,
             cpus: self.cpus,
             mem_mib: self.mem,
             accel: self.accel,
-            out: self.out,
+            out,
             binary: self.binary,
             busybox: self.busybox,
             modules: self.modules,
             hang_timeout: self.hang_timeout,
             boot_timeout: self.boot_timeout,
-            seed: self.seed,
+            seed,
             inject: None,
             qemu: self.qemu,
             kmods: vec![],
-            parallel: self.parallel as usize,
+            parallel: self.parallel.unwrap_or(1) as usize,
             max_guests: None,
             script: None,
             tools: vec![],
         }
     }
+}
+
+impl GuestArgs {
+    fn config(self, duration: Duration) -> crate::vm::VmConfig {
+        self.machine.config(
+            self.guest, self.image, self.suite, self.out, self.seed, duration,
+        )
+    }
+}
+
+/// `ifstress repro`: what to reproduce, and the guests to do it in.
+#[derive(Args, Debug, Clone)]
+pub struct ReproArgs {
+    /// A report with the crash (`report.json` of `vm run` or `run
+    /// --report`), or a `vm run --out` directory holding one.
+    #[arg(value_name = "REPORT.json|OUT_DIR")]
+    input: PathBuf,
+    /// The crash to reproduce (default: the report's most frequent crash).
+    #[arg(long, value_name = "SIG")]
+    signature: Option<String>,
+    /// The crashed run's --journal directory, for its workers' last ops
+    /// (default: the last ops the report carries).
+    #[arg(long, value_name = "DIR")]
+    journal: Option<PathBuf>,
+    /// The guest image or kernel (default: the report's, for a `vm run` report).
+    #[arg(long, value_name = "FILE")]
+    image: Option<PathBuf>,
+    /// The guest OS (default: the report's, else freebsd).
+    #[arg(long, value_enum)]
+    guest: Option<crate::vm::GuestOs>,
+    /// Modules and parameters; none given: the report's own.
+    #[command(flatten)]
+    guest_modules: GuestModuleArgs,
+    /// Wall time for the whole reproduction.
+    #[arg(long, value_parser = parse_duration_arg, default_value = "60m")]
+    budget: Duration,
+    /// Hits to confirm the crash, and trials to measure the minimal suite.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    trials: u32,
+    /// Accepted chance that a step refuses a reduction the race survives
+    /// at the confirmed rate (sets the step budget).
+    #[arg(long, default_value_t = 0.05)]
+    miss: f64,
+    /// Where repro.toml, repro.sh, repro.json and every step's guests go.
+    #[arg(long, value_name = "DIR", default_value = "ifstress-repro")]
+    out: PathBuf,
+    #[command(flatten)]
+    machine: MachineArgs,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -542,6 +612,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Some(Cmd::Vm(VmCmd::Run(a))) => vm_run(*a),
         Some(Cmd::Vm(VmCmd::Ab(a))) => vm_ab(*a),
         Some(Cmd::Verdict(a)) => verdict(a),
+        Some(Cmd::Repro(a)) => repro(*a),
         Some(Cmd::Postmortem {
             journal,
             crash,
@@ -755,18 +826,20 @@ fn bench_seeded(a: SeededArgs, json: Option<PathBuf>) -> anyhow::Result<i32> {
         image: a.image.unwrap_or_default(),
         guest: crate::vm::GuestOs::Linux,
         suite: "vmove".into(),
-        cpus: a.cpus,
-        mem: a.mem,
-        accel: a.accel,
         out: a.out.clone(),
-        binary: None,
-        busybox: None,
-        modules: None,
-        hang_timeout: Duration::from_secs(300),
-        boot_timeout: Duration::from_secs(600),
         seed: None,
-        qemu: "qemu-system-x86_64".into(),
-        parallel: 1,
+        machine: MachineArgs {
+            cpus: a.cpus,
+            mem: a.mem,
+            accel: a.accel,
+            binary: None,
+            busybox: None,
+            modules: None,
+            hang_timeout: Duration::from_secs(300),
+            boot_timeout: Duration::from_secs(600),
+            qemu: "qemu-system-x86_64".into(),
+            parallel: None,
+        },
     }
     .config(a.cap);
     let cfg = seeded::SeededConfig {
@@ -838,6 +911,152 @@ fn vm_ab(a: VmAbArgs) -> anyhow::Result<i32> {
         std::fs::write(p, &json).with_context(|| format!("writing {}", p.display()))?;
     }
     Ok(v.exit_code())
+}
+
+fn repro(a: ReproArgs) -> anyhow::Result<i32> {
+    if !(a.miss > 0.0 && a.miss < 0.5) {
+        return Err(UsageError(format!("--miss {}: must be between 0 and 0.5", a.miss)).into());
+    }
+    let src = crate::repro::source(&a.input, a.signature.as_deref())
+        .map_err(|e| UsageError(e.to_string()))?;
+    let vm = src.vm.as_ref();
+    let image = match (a.image, vm) {
+        (Some(i), _) => i,
+        (None, Some(v)) => PathBuf::from(&v.image),
+        (None, None) => {
+            return Err(UsageError(format!(
+                "{}: a run on this machine, not in guests: give --image (repro runs only in disposable guests, since a reproduced crash takes its machine down)",
+                a.input.display()
+            ))
+            .into());
+        }
+    };
+    let guest = a
+        .guest
+        .or(vm.map(|v| v.guest_os))
+        .unwrap_or(crate::vm::GuestOs::Freebsd);
+    // The report's modules, unless the command line names its own.
+    let (files, params) =
+        if a.guest_modules.module.is_empty() && a.guest_modules.module_param.is_empty() {
+            let mut files = Vec::new();
+            let mut params = Vec::new();
+            for m in vm.map(|v| v.modules.as_slice()).unwrap_or_default() {
+                let mut words = m.split_whitespace();
+                if let Some(f) = words.next() {
+                    let file = PathBuf::from(f);
+                    let name = crate::vm::initramfs::kernel_module_name(&file);
+                    files.push(file);
+                    for p in words {
+                        params.push(match &name {
+                            n if vm.is_some_and(|v| v.modules.len() > 1) => format!("{n}.{p}"),
+                            _ => p.to_string(),
+                        });
+                    }
+                }
+            }
+            (files, params)
+        } else {
+            (
+                a.guest_modules.module.clone(),
+                a.guest_modules.module_param.clone(),
+            )
+        };
+    let mut last_ops = src.last_ops.clone();
+    if let Some(j) = &a.journal {
+        last_ops = crate::postmortem::last_ops(j, 16)
+            .map_err(|e| UsageError(format!("--journal {}: {e:#}", j.display())))?;
+    }
+    let out = a.out.clone();
+    // Side by side where the host has the cores: under TCG every vCPU is a
+    // host thread, so more guests than CPUs / vCPUs only slow each other.
+    let host = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    let parallel = a
+        .machine
+        .parallel
+        .map_or((host / a.machine.cpus).max(1), u32::from);
+    let mut base = a.machine.config(
+        guest,
+        image,
+        String::new(),
+        out.clone(),
+        None,
+        Duration::from_secs(60),
+    );
+    base.parallel = parallel as usize;
+    // Every batch builds a guest payload from the binary: a copy taken now
+    // keeps a long repro going when ifstress is rebuilt meanwhile.
+    if base.binary.is_none() && guest == crate::vm::GuestOs::Linux {
+        std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+        let copy = out.join("ifstress-guest");
+        std::fs::copy(std::env::current_exe()?, &copy)
+            .with_context(|| format!("copying this binary to {}", copy.display()))?;
+        base.binary = Some(copy);
+    }
+    base.kmods = crate::vm::GuestModule::assign(&files, &params).map_err(UsageError)?;
+    for m in &base.kmods {
+        if !m.file.is_file() {
+            return Err(UsageError(format!("module {}: no such file", m.file.display())).into());
+        }
+    }
+    if !base.image.is_file() {
+        return Err(UsageError(format!("--image {}: no such file", base.image.display())).into());
+    }
+    let cfg = crate::repro::ReproConfig {
+        signature: src.signature.clone(),
+        title: src.title.clone(),
+        original: src.suite.clone(),
+        seed: Some(src.seed),
+        scores: crate::repro::reduce::journal_scores(&last_ops),
+        prior: src.prior,
+        trials: a.trials as usize,
+        miss: a.miss,
+        budget: a.budget,
+        out: out.clone(),
+        os: match guest {
+            crate::vm::GuestOs::Linux => crate::repro::shell::Os::Linux,
+            crate::vm::GuestOs::Freebsd => crate::repro::shell::Os::Freebsd,
+        },
+    };
+    eprintln!(
+        "ifstress repro: {} ({}) from suite {}; {} hit(s) in {:.0} s in the report; journal hints: {}",
+        src.title,
+        src.signature,
+        src.suite.name,
+        src.prior.0,
+        src.prior.1,
+        if cfg.scores.is_empty() {
+            "none".to_string()
+        } else {
+            cfg.scores
+                .keys()
+                .map(|o| o.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+    );
+    let (stop, _signals) = stop_on_signal(
+        "ifstress repro: stopping: ending the current guests and writing what was learned",
+    )?;
+    let mut guests = crate::repro::VmGuests {
+        base,
+        signature: src.signature,
+        stop: stop.clone(),
+    };
+    let r = crate::repro::run(&cfg, &mut guests, &stop)?;
+    println!("{}", r.statement);
+    println!(
+        "files: {}/repro.json{}",
+        out.display(),
+        if r.minimal_suite.is_some() {
+            format!(", {0}/repro.toml, {0}/repro.sh", out.display())
+        } else {
+            String::new()
+        }
+    );
+    Ok(match r.outcome {
+        crate::repro::Outcome::Reproduced => exit::CLEAN,
+        _ => 4,
+    })
 }
 
 fn verdict(a: VerdictArgs) -> anyhow::Result<i32> {

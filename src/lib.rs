@@ -17,6 +17,7 @@ pub mod plan;
 pub mod platform;
 pub mod postmortem;
 pub mod report;
+pub mod repro;
 pub mod resources;
 pub mod stats;
 pub mod suite;

@@ -219,3 +219,51 @@ fn vm_module_flags_are_checked_before_anything_boots() {
         "no --module named other",
     );
 }
+
+/// A run report (not a guest's) with the given findings.
+fn run_report(findings: &str) -> String {
+    format!(
+        r#"{{"suite": "vmove", "targets": [], "platform": "linux", "kernel": "Linux 6.1",
+"seed": 7, "tag": "abcd", "started_at": "2026-11-27T00:00:00Z", "duration_s": 60.0,
+"planned_duration_s": 60.0, "interrupted": false, "verdict": "findings", "workers": 7,
+"total_ops": 100, "setup": {{"created": 1, "failed": {{}}}}, "ops": {{}},
+"findings": [{findings}], "leftovers": [], "notes": []}}"#
+    )
+}
+
+#[test]
+fn repro_refuses_reports_it_cannot_reproduce_from_before_anything_boots() {
+    let d = tmp();
+    let clean = d.path().join("clean.json");
+    std::fs::write(&clean, run_report("")).unwrap();
+    let crash = d.path().join("crash.json");
+    std::fs::write(
+        &crash,
+        run_report(
+            r#"{"kind": "panic", "title": "panic: x in f", "signature": "0123456789abcdef", "excerpt": "x"}"#,
+        ),
+    )
+    .unwrap();
+    let junk = d.path().join("junk.json");
+    std::fs::write(&junk, "{\"hello\": 1}").unwrap();
+    let p = |x: &std::path::PathBuf| x.to_str().unwrap().to_string();
+    assert_usage_error(&run(&["repro", &p(&clean)]), "no crash to reproduce");
+    assert_usage_error(&run(&["repro", &p(&junk)]), "not an ifstress report");
+    assert_usage_error(
+        &run(&["repro", &p(&d.path().join("missing.json"))]),
+        "cannot read",
+    );
+    // A crash on this machine: repro needs a guest to crash instead.
+    assert_usage_error(&run(&["repro", &p(&crash)]), "give --image");
+    assert_usage_error(
+        &run(&["repro", &p(&crash), "--signature", "ffff"]),
+        "no finding with signature ffff",
+    );
+    assert_usage_error(
+        &run(&["repro", &p(&crash), "--image", "/nonexistent/vmlinuz"]),
+        "no such file",
+    );
+    assert_usage_error(&run(&["repro", &p(&crash), "--miss", "0.7"]), "--miss");
+    // The directory form reads its report.json.
+    assert_usage_error(&run(&["repro", d.path().to_str().unwrap()]), "report.json");
+}

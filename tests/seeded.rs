@@ -3,7 +3,9 @@
 //! `ifstress vm`. One bounded check of the whole chain: the vmove suite hits
 //! the vmove seed, the same module with fixed=1 is not hit although its
 //! window is entered, and the verdict over both sides' reports is `fixed`.
-//! A module that does not load ends the guest at once with one line.
+//! A module that does not load ends the guest at once with one line. And
+//! `repro` starts from a crash of the ioctl suite on the media seed,
+//! confirms it and reduces the suite around the race's query op.
 //!
 //! Prerequisites: qemu-system-x86_64, busybox, a /boot/vmlinuz-VERSION with
 //! its /lib/modules/VERSION/build headers, make and gcc. Without them the
@@ -268,4 +270,88 @@ fn the_vmove_seed_is_hit_fixed_is_not_and_the_verdict_says_fixed() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{text}");
     assert!(text.to_lowercase().contains("fixed"), "{text}");
+}
+
+#[test]
+fn repro_confirms_a_media_crash_and_reduces_the_suite_around_its_ops() {
+    let (kernel, ver) = require!(guest_kernel_with_headers());
+    let _s = serial();
+    let d = tmp();
+    let ko = build_racebench(d.path(), &ver);
+    // The crash to start from: the ioctl suite (ten op kinds, three loops)
+    // against the media seed at a wide window.
+    let src = d.path().join("src");
+    let (code, err) = run_bounded(
+        &vm_cmd(
+            "run",
+            &kernel,
+            &[
+                "--suite",
+                "ioctl",
+                "--module",
+                ko.to_str().unwrap(),
+                "--module-param",
+                "scenarios=media",
+                "--module-param",
+                "window_us=10000",
+                "--duration",
+                "3m",
+                "--guests",
+                "1",
+                "--seed",
+                "3",
+                "--out",
+                src.to_str().unwrap(),
+            ],
+        ),
+        Duration::from_secs(300),
+    );
+    assert_eq!(code, Some(1), "the source run hit nothing: {err}");
+    let out = d.path().join("repro");
+    let (code, err) = run_bounded(
+        &[
+            "repro",
+            src.to_str().unwrap(),
+            "--accel",
+            "tcg",
+            "--mem",
+            "1024",
+            "--trials",
+            "2",
+            "--budget",
+            "7m",
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .map(String::from),
+        Duration::from_secs(600),
+    );
+    let r = report(&out.join("repro.json"));
+    assert_eq!(code, Some(0), "{r:#}\n{err}");
+    assert_eq!(r["outcome"], "reproduced");
+    assert!(r["confirm"]["hits"].as_u64().unwrap() >= 1);
+    // Every kept reduction hit the signature by itself; a refused one
+    // watched its whole step budget.
+    let e = r["step_budget_s"].as_f64().unwrap();
+    let steps = r["steps"].as_array().unwrap();
+    assert!(steps.iter().any(|s| s["phase"] == "reduce"), "{r:#}");
+    for s in steps.iter().filter(|s| s["phase"] == "reduce") {
+        match s["kept"].as_bool() {
+            Some(true) => assert!(s["hits"].as_u64().unwrap() >= 1, "{s}"),
+            Some(false) => assert!(s["exposure_s"].as_f64().unwrap() >= e - 0.1, "{s}"),
+            None => {}
+        }
+    }
+    // The minimal suite loads, still has the race's query op, and is smaller.
+    let min = std::fs::read_to_string(out.join("repro.toml")).unwrap();
+    let toml: toml::Value = toml::from_str(&min).unwrap();
+    let loops = toml["loop"].as_array().unwrap();
+    let kinds: std::collections::BTreeSet<String> = loops
+        .iter()
+        .flat_map(|l| l["ops"].as_table().unwrap().keys().cloned())
+        .collect();
+    assert!(kinds.contains("media"), "{min}");
+    assert!(kinds.len() < 10, "nothing was reduced: {min}");
+    let sh = std::fs::read_to_string(out.join("repro.sh")).unwrap();
+    assert!(sh.starts_with("#!/bin/sh") && sh.contains("op_media()"));
 }

@@ -27,6 +27,10 @@ pub struct SetupSummary {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub suite: String,
+    /// The suite as it ran, so that `repro` can run it again even when it
+    /// came from a file that is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suite_toml: Option<String>,
     pub targets: Vec<String>,
     pub platform: String,
     pub kernel: String,
@@ -71,6 +75,7 @@ impl Report {
     pub fn empty() -> Report {
         Report {
             suite: String::new(),
+            suite_toml: None,
             targets: Vec::new(),
             platform: String::new(),
             kernel: String::new(),
@@ -108,6 +113,7 @@ impl Report {
     ) -> Report {
         Report {
             suite: suite.name.clone(),
+            suite_toml: Some(suite.to_toml()),
             targets: suite.targets.clone(),
             platform: platform.0.into(),
             kernel: platform.1,
@@ -168,6 +174,7 @@ pub(crate) fn sample() -> Report {
     );
     Report {
         suite: "vmove".into(),
+        suite_toml: None,
         targets: vec!["PR 292993".into()],
         platform: "linux".into(),
         kernel: "Linux 6.1".into(),

@@ -131,7 +131,7 @@ const NOT_CRASH_LIKE: [&str; 6] = [
     "stall",
 ];
 
-fn crash_like(kind: &str) -> bool {
+pub fn crash_like(kind: &str) -> bool {
     !NOT_CRASH_LIKE.contains(&kind)
 }
 
@@ -802,7 +802,7 @@ pub fn judge_reports(
 
 /// Three significant digits, plain down to 0.001, then scientific; "-" for
 /// what has no value (a rate without exposure).
-fn num(x: f64) -> String {
+pub fn num(x: f64) -> String {
     let a = x.abs();
     if !x.is_finite() {
         "-".into()

@@ -1,0 +1,390 @@
+//! `repro.sh`: a minimal suite as shell loops, for people who cannot install
+//! ifstress on the machine that crashes. One `ip` (Linux) or `ifconfig` /
+//! `jail` (FreeBSD) process per op, the way tests/sys/net scripts work: far
+//! slower than ifstress, and some ops have no shell equivalent; the header
+//! says which.
+
+use crate::model::{LinkKind, OpKind};
+use crate::suite::Suite;
+use std::fmt::Write;
+
+/// Which system's tools the script uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Os {
+    Linux,
+    Freebsd,
+}
+
+/// Helpers both scripts define: where a link is (`where N` prints its stack,
+/// empty for home), `in_stack S CMD...` runs a command there, and the LCG
+/// every worker draws from (POSIX sh has no $RANDOM).
+const LINUX_HELPERS: &str = r#"H=rph   # the home stack: a namespace of its own, never the machine's
+in_stack() { s=$1; shift; ip netns exec "${s:-$H}" "$@"; }
+where() { for s in "" $STACKS $CHURN; do ip -n "${s:-$H}" link show dev "$1" >/dev/null 2>&1 && { echo "$s"; return 0; }; done; return 1; }
+mk() { # NAME: create it in the home stack, by its kind letter
+	case $1 in
+	rpp*) ip -n $H link add "${1%?}a" type veth peer name "${1%?}b" ;;
+	rpt*) ip -n $H tuntap add "$1" mode tun ;;
+	rpa*) ip -n $H tuntap add "$1" mode tap ;;
+	rpb*) ip -n $H link add "$1" type bridge ;;
+	rpl*) ip -n $H link add "$1" type bond ;;
+	rpv*) ip -n $H link add link rpp0a name "$1" type vlan id 10 ;;
+	rpm*) ip -n $H link add link rpp0a name "$1" type macvlan ;;
+	rpe*) ip -n $H link add "$1" type dummy ;;
+	esac
+}
+setup() { ip netns add $H; for s in $STACKS; do ip netns add "$s"; done; for n in $TOPS; do mk "$n"; done; }
+teardown() { for s in $CHURN $STACKS $H; do ip netns del "$s" 2>/dev/null; done; }
+"#;
+
+const FREEBSD_HELPERS: &str = r#"# The home stack is the host's vnet; every interface carries the rp prefix.
+in_stack() { s=$1; shift; if [ -z "$s" ]; then "$@"; else jexec "$s" "$@"; fi; }
+where() { ifconfig "$1" >/dev/null 2>&1 && { echo ""; return 0; }; for s in $STACKS $CHURN; do jexec "$s" ifconfig "$1" >/dev/null 2>&1 && { echo "$s"; return 0; }; done; return 1; }
+mk() { # NAME: create it at home and rename it to NAME
+	case $1 in
+	rpp*) n=$(ifconfig epair create) && ifconfig "$n" name "${1%?}a" >/dev/null && ifconfig "${n%a}b" name "${1%?}b" >/dev/null ;;
+	rpt*) n=$(ifconfig tun create) && ifconfig "$n" name "$1" >/dev/null ;;
+	rpa*) n=$(ifconfig tap create) && ifconfig "$n" name "$1" >/dev/null ;;
+	rpb*) n=$(ifconfig bridge create) && ifconfig "$n" name "$1" >/dev/null ;;
+	rpl*) n=$(ifconfig lagg create) && ifconfig "$n" name "$1" >/dev/null ;;
+	rpv*) n=$(ifconfig vlan create vlan 10 vlandev rpp0a) && ifconfig "$n" name "$1" >/dev/null ;;
+	*) return 1 ;;
+	esac
+}
+setup() { for s in $STACKS; do jail -c name="$s" vnet persist; done; for n in $TOPS; do mk "$n"; done; }
+teardown() { for s in $CHURN $STACKS; do jail -r "$s" 2>/dev/null; done; for n in $LINKS; do ifconfig "$n" destroy 2>/dev/null; done; }
+"#;
+
+/// The body of `op_KIND`, with `$1` the target (a link, or for stack ops a
+/// churn stack) and `$i` a small number; None where the shell has no way
+/// to do what the op does.
+fn body(os: Os, op: OpKind) -> Option<&'static str> {
+    use OpKind::*;
+    let linux = match op {
+        Create => "mk \"$1\"",
+        Destroy | DestroyNetlink => "s=$(where \"$1\") && ip -n \"${s:-$H}\" link del \"$1\"",
+        Move => {
+            "s=$(where \"$1\") && t=$(pick $STACKS) && [ \"$t\" != \"$s\" ] && ip -n \"${s:-$H}\" link set \"$1\" netns \"$t\""
+        }
+        MoveBack => "s=$(where \"$1\") && [ -n \"$s\" ] && ip -n \"$s\" link set \"$1\" netns $H",
+        UpDown => {
+            "s=$(where \"$1\") && ip -n \"${s:-$H}\" link set \"$1\" up && ip -n \"${s:-$H}\" link set \"$1\" down"
+        }
+        Mtu => "s=$(where \"$1\") && ip -n \"${s:-$H}\" link set \"$1\" mtu $((1280 + i))",
+        Rename => {
+            "s=$(where \"$1\") && ip -n \"${s:-$H}\" link set \"$1\" down && ip -n \"${s:-$H}\" link set \"$1\" name \"${1}x\" && ip -n \"${s:-$H}\" link set \"${1}x\" name \"$1\""
+        }
+        Media => "s=$(where \"$1\") && in_stack \"$s\" ${ETHTOOL:-ethtool} \"$1\"",
+        Addr4Add => "s=$(where \"$1\") && ip -n \"${s:-$H}\" addr add 198.18.$i.1/24 dev \"$1\"",
+        Addr4Del => "s=$(where \"$1\") && ip -n \"${s:-$H}\" addr del 198.18.$i.1/24 dev \"$1\"",
+        Addr6Add => "s=$(where \"$1\") && ip -n \"${s:-$H}\" addr add fd00::$i:1/64 dev \"$1\"",
+        Addr6Del => "s=$(where \"$1\") && ip -n \"${s:-$H}\" addr del fd00::$i:1/64 dev \"$1\"",
+        SendUdp4 => "s=$(where \"$1\") && in_stack \"$s\" ping -c 1 -W 1 -I \"$1\" 224.0.0.1",
+        SendUdp6 => "s=$(where \"$1\") && in_stack \"$s\" ping -6 -c 1 -W 1 \"ff02::1%$1\"",
+        MemberAdd => {
+            "b=$(pick $BRIDGES) && s=$(where \"$1\") && ip -n \"${s:-$H}\" link set \"$1\" master \"$b\""
+        }
+        MemberDel => "s=$(where \"$1\") && ip -n \"${s:-$H}\" link set \"$1\" nomaster",
+        StackCreate => {
+            "ip netns add \"$1\" && n=$(pick $LINKS) && s=$(where \"$n\") && ip -n \"${s:-$H}\" link set \"$n\" netns \"$1\""
+        }
+        StackRemove => "ip netns del \"$1\"",
+        SendRaw | Capture | TunOpen => return None,
+    };
+    let freebsd = match op {
+        Create => "mk \"$1\"",
+        Destroy | DestroyNetlink => "s=$(where \"$1\") && in_stack \"$s\" ifconfig \"$1\" destroy",
+        Move => {
+            "s=$(where \"$1\") && t=$(pick $STACKS) && [ \"$t\" != \"$s\" ] && { [ -z \"$s\" ] || ifconfig \"$1\" -vnet \"$s\"; } && ifconfig \"$1\" vnet \"$t\""
+        }
+        MoveBack => "s=$(where \"$1\") && [ -n \"$s\" ] && ifconfig \"$1\" -vnet \"$s\"",
+        UpDown => {
+            "s=$(where \"$1\") && in_stack \"$s\" ifconfig \"$1\" up && in_stack \"$s\" ifconfig \"$1\" down"
+        }
+        Mtu => "s=$(where \"$1\") && in_stack \"$s\" ifconfig \"$1\" mtu $((1280 + i))",
+        Rename => {
+            "s=$(where \"$1\") && in_stack \"$s\" ifconfig \"$1\" name \"${1}x\" && in_stack \"$s\" ifconfig \"${1}x\" name \"$1\""
+        }
+        Media => "s=$(where \"$1\") && in_stack \"$s\" ifconfig -m \"$1\"",
+        Addr4Add => {
+            "s=$(where \"$1\") && in_stack \"$s\" ifconfig \"$1\" inet 198.18.$i.1/24 alias"
+        }
+        Addr4Del => "s=$(where \"$1\") && in_stack \"$s\" ifconfig \"$1\" inet 198.18.$i.1 -alias",
+        Addr6Add => {
+            "s=$(where \"$1\") && in_stack \"$s\" ifconfig \"$1\" inet6 fd00::$i:1/64 alias"
+        }
+        Addr6Del => "s=$(where \"$1\") && in_stack \"$s\" ifconfig \"$1\" inet6 fd00::$i:1 -alias",
+        SendUdp4 => "s=$(where \"$1\") && in_stack \"$s\" ping -c 1 -t 1 -I \"$1\" 224.0.0.1",
+        SendUdp6 => "s=$(where \"$1\") && in_stack \"$s\" ping -6 -c 1 \"ff02::1%$1\"",
+        Capture => "s=$(where \"$1\") && in_stack \"$s\" timeout 1 tcpdump -p -c 1 -i \"$1\"",
+        MemberAdd => {
+            "b=$(pick $BRIDGES) && s=$(where \"$1\") && in_stack \"$s\" ifconfig \"$b\" addm \"$1\""
+        }
+        MemberDel => {
+            "b=$(pick $BRIDGES) && s=$(where \"$1\") && in_stack \"$s\" ifconfig \"$b\" deletem \"$1\""
+        }
+        StackCreate => {
+            "jail -c name=\"$1\" vnet persist && n=$(pick $LINKS) && [ -z \"$(where \"$n\")\" ] && ifconfig \"$n\" vnet \"$1\""
+        }
+        StackRemove => "jail -r \"$1\"",
+        SendRaw | TunOpen => return None,
+    };
+    Some(match os {
+        Os::Linux => linux,
+        Os::Freebsd => freebsd,
+    })
+}
+
+/// Which name list an op draws its target from.
+fn targets(op: OpKind) -> &'static str {
+    match op {
+        OpKind::Create | OpKind::Destroy | OpKind::DestroyNetlink => "$TOPS",
+        OpKind::MemberAdd | OpKind::MemberDel => "$MEMBERS",
+        OpKind::StackCreate | OpKind::StackRemove => "$CHURN",
+        _ => "$LINKS",
+    }
+}
+
+/// The script. `title` and `signature` go into its header.
+pub fn render(s: &Suite, os: Os, title: &str, signature: &str) -> String {
+    let mut links = Vec::new();
+    let mut tops = Vec::new();
+    let mut members = Vec::new();
+    let mut bridges = Vec::new();
+    for l in &s.topology.links {
+        if os == Os::Freebsd && matches!(l.kind, LinkKind::Macvlan | LinkKind::Eiface) {
+            continue;
+        }
+        for i in 0..l.count {
+            let base = format!("rp{}{i}", l.kind.letter() as char);
+            if l.kind == LinkKind::Pair {
+                tops.push(format!("{base}a"));
+                for end in ["a", "b"] {
+                    links.push(format!("{base}{end}"));
+                    members.push(format!("{base}{end}"));
+                }
+            } else {
+                tops.push(base.clone());
+                links.push(base.clone());
+                if l.kind.has_members() {
+                    bridges.push(base);
+                }
+            }
+        }
+    }
+    let stacks: Vec<String> = (1..=s.topology.stacks).map(|i| format!("rps{i}")).collect();
+    let churn: Vec<String> = (1..=s.topology.churn_stacks)
+        .map(|i| format!("rpc{i}"))
+        .collect();
+    let ops = s.op_kinds();
+    let missing: Vec<&str> = ops
+        .iter()
+        .filter(|o| body(os, **o).is_none())
+        .map(|o| o.as_str())
+        .collect();
+    let mut out = String::new();
+    let tools = match os {
+        Os::Linux => "ip(8), ethtool(8) and ping(8)",
+        Os::Freebsd => "ifconfig(8), jail(8), jexec(8) and ping(8)",
+    };
+    let _ = writeln!(out, "#!/bin/sh");
+    let _ = writeln!(
+        out,
+        "# Reproducer written by `ifstress repro` for: {title}\n# signature {signature}\n#\n\
+         # The minimal suite `{}` as shell loops with {tools}, for machines\n\
+         # without ifstress. It is much slower than `ifstress --suite repro.toml`\n\
+         # (one process per op instead of one syscall), so it may need far longer\n\
+         # to hit, or never hit a narrow race; prefer ifstress where you can.\n\
+         # Run it as root in a disposable machine: a hit crashes the kernel.\n\
+         # It creates only names starting with rp and removes them at the end.",
+        s.name
+    );
+    if !missing.is_empty() {
+        let _ = writeln!(
+            out,
+            "# Not expressible in sh, left out: {} (ifstress does them with\n\
+             # syscalls no shell tool makes).",
+            missing.join(", ")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# Usage: repro.sh [SECONDS]   (default {})\n",
+        crate::suite::parse_duration(&s.duration)
+            .map(|d| d.as_secs())
+            .unwrap_or(60)
+    );
+    let _ = writeln!(
+        out,
+        "d=${{1:-{}}}; d=${{d%s}}; end=$(( $(date +%s) + d ))",
+        crate::suite::parse_duration(&s.duration)
+            .map(|d| d.as_secs())
+            .unwrap_or(60)
+    );
+    let list = |v: &[String]| v.join(" ");
+    let _ = writeln!(out, "LINKS=\"{}\"", list(&links));
+    let _ = writeln!(out, "TOPS=\"{}\"", list(&tops));
+    let _ = writeln!(out, "MEMBERS=\"{}\"", list(&members));
+    let _ = writeln!(out, "BRIDGES=\"{}\"", list(&bridges));
+    let _ = writeln!(out, "STACKS=\"{}\"", list(&stacks));
+    let _ = writeln!(out, "CHURN=\"{}\"", list(&churn));
+    out.push_str(match os {
+        Os::Linux => LINUX_HELPERS,
+        Os::Freebsd => FREEBSD_HELPERS,
+    });
+    out.push_str(
+        "# pick WORD...: one of the words, from this worker's generator r.\n\
+         pick() { [ $# -gt 0 ] || return 1; r=$(( (r * 1103515245 + 12345) % 2147483648 )); shift $(( r % $# )); echo \"$1\"; }\n",
+    );
+    for op in &ops {
+        if let Some(b) = body(os, *op) {
+            let _ = writeln!(out, "op_{}() {{ {b}; }}", op.as_str().replace('-', "_"));
+        }
+    }
+    for lp in &s.loops {
+        let fname = format!(
+            "loop_{}",
+            lp.name
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect::<String>()
+        );
+        let runnable: Vec<(OpKind, u32)> = lp
+            .ops
+            .iter()
+            .filter(|(o, _)| body(os, **o).is_some())
+            .map(|(o, w)| (*o, *w))
+            .collect();
+        let total: u64 = runnable.iter().map(|(_, w)| *w as u64).sum();
+        let _ = writeln!(out, "{fname}() {{ # worker seed in $1");
+        let _ = writeln!(out, "\tr=$1");
+        let _ = writeln!(out, "\twhile [ \"$(date +%s)\" -lt \"$end\" ]; do");
+        if total == 0 {
+            let _ = writeln!(
+                out,
+                "\t\tsleep 1 # nothing this loop does is expressible in sh"
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "\t\tr=$(( (r * 1103515245 + 12345) % 2147483648 )); w=$(( r % {total} )); i=$(( r % 200 ))"
+            );
+            let mut acc = 0u64;
+            let mut first = true;
+            for (op, w) in &runnable {
+                acc += *w as u64;
+                let kw = if first { "if" } else { "elif" };
+                first = false;
+                let _ = writeln!(
+                    out,
+                    "\t\t{kw} [ $w -lt {acc} ]; then n=$(pick {}) && op_{} \"$n\"",
+                    targets(*op),
+                    op.as_str().replace('-', "_")
+                );
+            }
+            let _ = writeln!(out, "\t\tfi >/dev/null 2>&1");
+        }
+        let _ = writeln!(out, "\tdone\n}}");
+    }
+    let _ = writeln!(out, "trap teardown EXIT INT TERM\nsetup");
+    let mut seed = 1u32;
+    for lp in &s.loops {
+        let fname = format!(
+            "loop_{}",
+            lp.name
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect::<String>()
+        );
+        for _ in 0..lp.workers {
+            let _ = writeln!(out, "{fname} {} &", seed * 7919);
+            seed += 1;
+        }
+    }
+    let _ = writeln!(out, "wait");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vmove_like() -> Suite {
+        crate::suite::parse(
+            r#"
+name = "vmove-repro"
+description = "d"
+duration = "45s"
+[topology]
+stacks = 2
+links = [{ kind = "pair", count = 2 }, { kind = "tun", count = 1 }]
+[[loop]]
+name = "lifecycle"
+workers = 2
+ops = { create = 2, destroy = 1, move = 3, tun-open = 1 }
+"#,
+            "t",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn linux_script_names_its_own_objects_only_and_every_op_it_can_do() {
+        let s = render(
+            &vmove_like(),
+            Os::Linux,
+            "racebench: seeded race vmove hit",
+            "abc",
+        );
+        assert!(s.starts_with("#!/bin/sh\n"));
+        assert!(s.contains("LINKS=\"rpp0a rpp0b rpp1a rpp1b rpt0\""), "{s}");
+        assert!(s.contains("TOPS=\"rpp0a rpp1a rpt0\""));
+        assert!(s.contains("STACKS=\"rps1 rps2\""));
+        assert!(s.contains("op_move() {"));
+        assert!(s.contains("op_create() {"));
+        assert!(!s.contains("op_tun_open"));
+        assert!(s.contains("Not expressible in sh, left out: tun-open"));
+        assert!(s.contains("much slower"));
+        // Two workers of the loop, distinct seeds; weights sum to 6 (tun-open out).
+        assert_eq!(s.matches("loop_lifecycle 7919 &").count(), 1);
+        assert_eq!(s.matches("loop_lifecycle 15838 &").count(), 1);
+        assert!(s.contains("w=$(( r % 6 ))"));
+        assert!(s.contains("d=${1:-45}"));
+        // The machine's own namespace and interfaces are never named.
+        assert!(!s.contains("netns 1"));
+        assert!(!s.contains("eth0"));
+    }
+
+    #[test]
+    fn freebsd_script_uses_ifconfig_and_jails() {
+        let s = render(&vmove_like(), Os::Freebsd, "t", "abc");
+        assert!(s.contains("ifconfig epair create"));
+        assert!(s.contains("jail -c name=\"$s\" vnet persist"));
+        assert!(s.contains("ifconfig \"$1\" vnet \"$t\""));
+        assert!(!s.contains("ip netns"));
+    }
+
+    #[test]
+    fn the_scripts_are_valid_sh() {
+        for os in [Os::Linux, Os::Freebsd] {
+            let s = render(&crate::suite::load("all").unwrap(), os, "t", "abc");
+            let out = std::process::Command::new("sh")
+                .arg("-n")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .and_then(|mut c| {
+                    use std::io::Write as _;
+                    c.stdin.take().unwrap().write_all(s.as_bytes())?;
+                    c.wait_with_output()
+                })
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{os:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
