@@ -50,6 +50,10 @@ enum Cmd {
     Show {
         /// A shipped suite's name or a path to a .toml file.
         suite: String,
+        /// Print it as shell loops for this OS instead (what `repro` writes
+        /// as repro.sh), for machines without ifstress.
+        #[arg(long, value_enum, value_name = "OS")]
+        shell: Option<crate::vm::GuestOs>,
     },
     /// Remove what earlier runs left behind (by tag only).
     Cleanup,
@@ -185,6 +189,15 @@ pub struct VmRunArgs {
     /// or wedge (`hang:SECS`) on purpose.
     #[arg(long, hide = true, value_name = "WHAT:SECS")]
     inject: Option<String>,
+    /// Linux guests: run this shell script (a `repro.sh`, a shell-loop
+    /// baseline) with the duration in seconds as $1, instead of the suite.
+    #[arg(long, value_name = "FILE.sh")]
+    script: Option<PathBuf>,
+    /// A host program the script runs (copied into the guest and named in
+    /// the environment as its upper-cased name, e.g. IP=/usr/bin/ip).
+    /// Repeatable.
+    #[arg(long, value_name = "PROG", requires = "script")]
+    tool: Vec<String>,
 }
 
 /// How guests boot and what they run: shared by `vm run` and `vm ab`.
@@ -590,8 +603,23 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(exit::CLEAN)
         }
-        Some(Cmd::Show { suite }) => {
-            print!("{}", suite::load(&suite)?.to_toml());
+        Some(Cmd::Show { suite, shell }) => {
+            let s = suite::load(&suite)?;
+            match shell {
+                None => print!("{}", s.to_toml()),
+                Some(os) => print!(
+                    "{}",
+                    crate::repro::shell::render(
+                        &s,
+                        match os {
+                            crate::vm::GuestOs::Linux => crate::repro::shell::Os::Linux,
+                            crate::vm::GuestOs::Freebsd => crate::repro::shell::Os::Freebsd,
+                        },
+                        &format!("suite {}", s.name),
+                        "-",
+                    )
+                ),
+            }
             Ok(exit::CLEAN)
         }
         Some(Cmd::Doctor { json }) => {
@@ -783,6 +811,20 @@ fn vm_run(a: VmRunArgs) -> anyhow::Result<i32> {
     cfg.inject = a.inject;
     cfg.kmods = a.guest_modules.resolve()?;
     cfg.max_guests = a.guests.map(|g| g as usize);
+    if let Some(sc) = &a.script {
+        if !sc.is_file() {
+            return Err(UsageError(format!("--script {}: no such file", sc.display())).into());
+        }
+        cfg.script = Some(sc.clone());
+        cfg.tools = a
+            .tool
+            .iter()
+            .map(|t| {
+                crate::vm::which(t)
+                    .ok_or_else(|| UsageError(format!("--tool {t}: not found in PATH")))
+            })
+            .collect::<Result<_, _>>()?;
+    }
     let out = cfg.out.clone();
     let (stop, _signals) =
         stop_on_signal("ifstress vm: stopping: ending the current guest and writing the report")?;
@@ -931,36 +973,36 @@ fn repro(a: ReproArgs) -> anyhow::Result<i32> {
             .into());
         }
     };
-    let guest = a
-        .guest
-        .or(vm.map(|v| v.guest_os))
-        .unwrap_or(crate::vm::GuestOs::Freebsd);
-    // The report's modules, unless the command line names its own.
-    let (files, params) =
-        if a.guest_modules.module.is_empty() && a.guest_modules.module_param.is_empty() {
-            let mut files = Vec::new();
-            let mut params = Vec::new();
-            for m in vm.map(|v| v.modules.as_slice()).unwrap_or_default() {
-                let mut words = m.split_whitespace();
-                if let Some(f) = words.next() {
-                    let file = PathBuf::from(f);
-                    let name = crate::vm::initramfs::kernel_module_name(&file);
-                    files.push(file);
-                    for p in words {
-                        params.push(match &name {
-                            n if vm.is_some_and(|v| v.modules.len() > 1) => format!("{n}.{p}"),
-                            _ => p.to_string(),
-                        });
-                    }
-                }
+    let guest =
+        a.guest
+            .or(vm.map(|v| v.guest_os))
+            .unwrap_or(if src.platform.starts_with("linux") {
+                crate::vm::GuestOs::Linux
+            } else {
+                crate::vm::GuestOs::Freebsd
+            });
+    // The report's modules and parameters (a report lists each module as
+    // "PATH PARAM..."), unless the command line names modules of its own;
+    // --module-param alone replaces the parameters only.
+    let mut files = a.guest_modules.module.clone();
+    let mut params = a.guest_modules.module_param.clone();
+    if files.is_empty() {
+        let mut theirs = Vec::new();
+        for m in vm.map(|v| v.modules.as_slice()).unwrap_or_default() {
+            let mut words = m.split_whitespace();
+            if let Some(f) = words.next() {
+                let file = PathBuf::from(f);
+                // Qualified by the module's own name, so that a FreeBSD
+                // tunable's dots (net.link.epair.x=1) are not read as one.
+                let name = crate::vm::initramfs::module_name(&file);
+                theirs.extend(words.map(|p| format!("{name}.{p}")));
+                files.push(file);
             }
-            (files, params)
-        } else {
-            (
-                a.guest_modules.module.clone(),
-                a.guest_modules.module_param.clone(),
-            )
-        };
+        }
+        if params.is_empty() {
+            params = theirs;
+        }
+    }
     let mut last_ops = src.last_ops.clone();
     if let Some(j) = &a.journal {
         last_ops = crate::postmortem::last_ops(j, 16)

@@ -267,3 +267,23 @@ fn repro_refuses_reports_it_cannot_reproduce_from_before_anything_boots() {
     // The directory form reads its report.json.
     assert_usage_error(&run(&["repro", d.path().to_str().unwrap()]), "report.json");
 }
+
+#[test]
+fn show_prints_a_suite_as_shell_loops_that_sh_accepts() {
+    for os in ["linux", "freebsd"] {
+        let o = run(&["show", "all", "--shell", os]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let text = String::from_utf8(o.stdout).unwrap();
+        assert!(text.starts_with("#!/bin/sh\n"), "{text}");
+        let d = tmp();
+        let f = d.path().join("s.sh");
+        std::fs::write(&f, &text).unwrap();
+        let check = std::process::Command::new("sh")
+            .arg("-n")
+            .arg(&f)
+            .output()
+            .unwrap();
+        assert!(check.status.success(), "{os}: {}", stderr(&check));
+    }
+    assert_usage_error(&run(&["show", "nosuch", "--shell", "linux"]), "nosuch");
+}

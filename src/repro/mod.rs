@@ -71,6 +71,8 @@ pub trait Guests {
         cap: f64,
         seed: Option<u64>,
     ) -> anyhow::Result<Batch>;
+    /// How many guests one batch runs side by side.
+    fn width(&self) -> usize;
 }
 
 #[derive(Debug, Clone)]
@@ -237,6 +239,8 @@ struct Driver<'a, G: Guests> {
     t0: Instant,
     result: ReproResult,
     best: Suite,
+    /// Batches so far: each gets its own directory.
+    batches: usize,
 }
 
 impl<G: Guests> Driver<'_, G> {
@@ -248,6 +252,18 @@ impl<G: Guests> Driver<'_, G> {
         self.t0.elapsed()
     }
 
+    /// Seconds left before `share` of the budget is spent: no guest is
+    /// given longer, so the budget holds however long E is.
+    fn left(&self, share: f64) -> f64 {
+        (self.cfg.budget.mul_f64(share).as_secs_f64() - self.elapsed().as_secs_f64()).max(0.0)
+    }
+
+    /// Suite seconds each guest of a batch watches when the step still needs
+    /// `need`: shared among the guests side by side, within the budget.
+    fn cap(&self, need: f64, share: f64) -> f64 {
+        (need / self.guests.width().max(1) as f64).min(self.left(share))
+    }
+
     /// Guests of `suite` until `done` says so or nothing more should run.
     fn batch(
         &mut self,
@@ -257,6 +273,9 @@ impl<G: Guests> Driver<'_, G> {
         seed: Option<u64>,
         step: &mut Step,
     ) -> anyhow::Result<()> {
+        self.batches += 1;
+        let label = format!("{label}-{:03}", self.batches);
+        let label = label.as_str();
         let b = self
             .guests
             .run(label, suite, cap.max(10.0), seed)
@@ -324,9 +343,19 @@ impl<G: Guests> Driver<'_, G> {
             }
             // Each guest watches for as long as the report's rate says a
             // hit should take at worst; after a hit, for the new bound.
-            let cap = step_budget(now.hits, now.exposure_s, cfg.miss)
-                .or(give_up)
+            let need = step_budget(now.hits, now.exposure_s, cfg.miss)
+                .or(give_up.map(|e| e - now.exposure_s))
                 .unwrap_or(600.0);
+            // Before a hit the give-up time is shared among the guests;
+            // after, each watches the whole bound (a time to hit, not a sum).
+            let cap = if now.hits == 0 {
+                self.cap(need, 0.4)
+            } else {
+                need.min(self.left(0.4))
+            };
+            if cap < 10.0 {
+                break;
+            }
             let label = format!("{:03}-confirm", self.result.steps.len());
             self.batch(&label, &original, cap, seed.take(), &mut step)?;
             self.save_progress(&step)?;
@@ -336,6 +365,7 @@ impl<G: Guests> Driver<'_, G> {
         self.result.steps.push(step);
         self.result.confirm = Some(h.clone());
         self.result.step_budget_s = step_budget(h.hits, h.exposure_s, cfg.miss).map(round1);
+        self.save()?;
         Ok(h.hits > 0)
     }
 
@@ -360,11 +390,18 @@ impl<G: Guests> Driver<'_, G> {
             step.reduction = Some(r.clone());
             let label = format!("{:03}-reduce", self.result.steps.len());
             while step.hits == 0 && step.exposure_s < e && !self.stopped() {
-                let cap = e - step.exposure_s;
+                let cap = self.cap(e - step.exposure_s, 0.8);
+                if cap < 10.0 {
+                    break;
+                }
                 self.batch(&label, &cand, cap, None, &mut step)?;
             }
-            if self.stopped() && step.hits == 0 {
-                // Not judged: an interrupted step says nothing.
+            if step.hits == 0 && step.exposure_s < e - 0.1 {
+                // Not judged: a step cut short by an interrupt or the
+                // budget says nothing about the reduction.
+                self.result
+                    .notes
+                    .push(format!("step {} not judged: cut short", step.index));
                 self.result.steps.push(step);
                 break;
             }
@@ -401,9 +438,13 @@ impl<G: Guests> Driver<'_, G> {
             &best,
             e,
         );
-        while step.trials.len() < cfg.trials && !self.stopped() && self.elapsed() < cfg.budget {
+        while step.trials.len() < cfg.trials && !self.stopped() {
+            let cap = e.min(self.left(1.0));
+            if cap < 10.0 {
+                break;
+            }
             let label = format!("{:03}-measure", self.result.steps.len());
-            self.batch(&label, &best, e, None, &mut step)?;
+            self.batch(&label, &best, cap, None, &mut step)?;
         }
         let h = HitTimes::of(&step.trials);
         if h.trials < cfg.trials {
@@ -502,6 +543,7 @@ pub fn run<G: Guests>(
         stop,
         t0: Instant::now(),
         best: cfg.original.clone(),
+        batches: 0,
         result: ReproResult {
             outcome: Outcome::Interrupted,
             signature: cfg.signature.clone(),
@@ -534,10 +576,16 @@ pub fn run<G: Guests>(
         } else {
             Outcome::NotReproduced
         };
-        let bound = poisson::poisson_interval(0, 0.95).1 / h.exposure_s.max(1e-9) * 3600.0;
+        // No hit in T: the one-sided 95% upper bound of the rate is ln(20)/T.
+        let bound = (1.0 / 0.05f64).ln() / h.exposure_s.max(1e-9) * 3600.0;
         d.result.statement = format!(
-            "not reproduced within budget: {} guest(s), {:.0} s of suite time ({:.0} s of guest time) without `{}`; \
-             the rate is below {}/h (95%, exact Poisson); no repro.toml was written",
+            "{}: {} guest(s), {:.0} s of suite time ({:.0} s of guest time) without `{}`; \
+             the rate is below {}/h (one-sided 95%, exact Poisson); no repro.toml was written",
+            if d.stopped() {
+                "interrupted before a hit"
+            } else {
+                "not reproduced within budget"
+            },
             h.trials,
             h.exposure_s,
             d.result.guest_seconds,
@@ -598,6 +646,8 @@ pub struct Source {
     pub seed: u64,
     pub last_ops: BTreeMap<String, Vec<String>>,
     pub prior: (usize, f64),
+    /// The report's platform ("linux", "freebsd", or a guest's label).
+    pub platform: String,
     /// From a `vm run` report: the guest OS, image and modules it ran.
     pub vm: Option<crate::vm::VmSummary>,
 }
@@ -647,13 +697,30 @@ pub fn source(path: &Path, signature: Option<&str>) -> Result<Source, SourceErro
     }
     .map_err(|e| SourceError::Suite(name.clone(), r.suite.clone(), e.to_string()))?;
     let sig = finding.signature.clone();
+    let mut seed = r.seed;
+    let mut last_ops = r.last_ops.clone();
     let prior = match &r.vm {
         Some(vm) => {
             let mut k = 0;
             let mut t = 0.0;
+            let mut hitting = Vec::new();
             for g in vm.guests.iter().filter(|g| g.outcome != "boot-failure") {
-                k += g.signatures.contains(&sig) as usize;
+                if g.signatures.contains(&sig) {
+                    k += 1;
+                    hitting.push(format!("guest-{} ", g.index));
+                }
                 t += g.suite_seconds.unwrap_or(g.seconds);
+            }
+            // FreeBSD guest i ran seed0 + i (Linux guests all seed0): replay
+            // the first guest that hit.
+            if vm.guest_os == crate::vm::GuestOs::Freebsd
+                && let Some(g) = vm.guests.iter().find(|g| g.signatures.contains(&sig))
+            {
+                seed = r.seed + g.index as u64;
+            }
+            // Only the journals of guests that crashed on this signature.
+            if !hitting.is_empty() {
+                last_ops.retain(|w, _| hitting.iter().any(|h| w.starts_with(h.as_str())));
             }
             // Reports from before guests listed signatures: one hit.
             (k.max(1), t.max(1.0))
@@ -664,9 +731,10 @@ pub fn source(path: &Path, signature: Option<&str>) -> Result<Source, SourceErro
         signature: sig,
         title: finding.title.clone(),
         suite,
-        seed: r.seed,
-        last_ops: r.last_ops.clone(),
+        seed,
+        last_ops,
         prior,
+        platform: r.platform.clone(),
         vm: r.vm.clone(),
     })
 }
@@ -681,6 +749,10 @@ pub struct VmGuests {
 }
 
 impl Guests for VmGuests {
+    fn width(&self) -> usize {
+        self.base.parallel.max(1)
+    }
+
     fn run(
         &mut self,
         label: &str,

@@ -213,9 +213,15 @@ pub fn next(
     scores: &BTreeMap<OpKind, usize>,
     refused: &[Reduction],
 ) -> Option<(Reduction, Suite)> {
+    // The journal's step is one idea, whatever it drops on the suite of
+    // the moment: refused once, it is not tried again.
+    let journal_refused = refused
+        .iter()
+        .any(|r| matches!(r, Reduction::KeepJournaled { .. }));
     candidates(best, scores)
         .into_iter()
         .filter(|r| !refused.contains(r))
+        .filter(|r| !(journal_refused && matches!(r, Reduction::KeepJournaled { .. })))
         .find_map(|r| {
             let c = r.apply(best)?;
             Some((r, c))

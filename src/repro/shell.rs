@@ -18,41 +18,47 @@ pub enum Os {
 /// Helpers both scripts define: where a link is (`where N` prints its stack,
 /// empty for home), `in_stack S CMD...` runs a command there, and the LCG
 /// every worker draws from (POSIX sh has no $RANDOM).
-const LINUX_HELPERS: &str = r#"H=rph   # the home stack: a namespace of its own, never the machine's
-in_stack() { s=$1; shift; ip netns exec "${s:-$H}" "$@"; }
-where() { for s in "" $STACKS $CHURN; do ip -n "${s:-$H}" link show dev "$1" >/dev/null 2>&1 && { echo "$s"; return 0; }; done; return 1; }
+const LINUX_HELPERS: &str = r#": "${IP:=ip}" "${ETHTOOL:=ethtool}"   # busybox sh would pick its own applets
+H=rph   # the home stack: a namespace of its own, never the machine's
+in_stack() { s=$1; shift; $IP netns exec "${s:-$H}" "$@"; }
+where() { for s in "" $STACKS $CHURN; do $IP -n "${s:-$H}" link show dev "$1" >/dev/null 2>&1 && { echo "$s"; return 0; }; done; return 1; }
 mk() { # NAME: create it in the home stack, by its kind letter
 	case $1 in
-	rpp*) ip -n $H link add "${1%?}a" type veth peer name "${1%?}b" ;;
-	rpt*) ip -n $H tuntap add "$1" mode tun ;;
-	rpa*) ip -n $H tuntap add "$1" mode tap ;;
-	rpb*) ip -n $H link add "$1" type bridge ;;
-	rpl*) ip -n $H link add "$1" type bond ;;
-	rpv*) ip -n $H link add link rpp0a name "$1" type vlan id 10 ;;
-	rpm*) ip -n $H link add link rpp0a name "$1" type macvlan ;;
-	rpe*) ip -n $H link add "$1" type dummy ;;
+	rpp*) $IP -n $H link add "${1%?}a" type veth peer name "${1%?}b" ;;
+	rpt*) $IP -n $H tuntap add "$1" mode tun ;;
+	rpa*) $IP -n $H tuntap add "$1" mode tap ;;
+	rpb*) $IP -n $H link add "$1" type bridge ;;
+	rpl*) $IP -n $H link add "$1" type bond ;;
+	rpv*) $IP -n $H link add link rpp0a name "$1" type vlan id $((10 + ${1#rpv})) ;;
+	rpm*) $IP -n $H link add link rpp0a name "$1" type macvlan ;;
+	rpe*) $IP -n $H link add "$1" type dummy ;;
 	esac
 }
-setup() { ip netns add $H; for s in $STACKS; do ip netns add "$s"; done; for n in $TOPS; do mk "$n"; done; }
-teardown() { for s in $CHURN $STACKS $H; do ip netns del "$s" 2>/dev/null; done; }
+setup() { $IP netns add $H; for s in $STACKS; do $IP netns add "$s"; done; for n in $TOPS; do mk "$n"; done; }
+teardown() { for s in $CHURN $STACKS $H; do $IP netns del "$s" 2>/dev/null; done; }
 "#;
 
-const FREEBSD_HELPERS: &str = r#"# The home stack is the host's vnet; every interface carries the rp prefix.
-in_stack() { s=$1; shift; if [ -z "$s" ]; then "$@"; else jexec "$s" "$@"; fi; }
-where() { ifconfig "$1" >/dev/null 2>&1 && { echo ""; return 0; }; for s in $STACKS $CHURN; do jexec "$s" ifconfig "$1" >/dev/null 2>&1 && { echo "$s"; return 0; }; done; return 1; }
-mk() { # NAME: create it at home and rename it to NAME
+const FREEBSD_HELPERS: &str = r#"H=rph   # the home stack: a VNET jail of its own, the stacks its children
+in_stack() { s=$1; shift; jexec "$H${s:+.$s}" "$@"; }
+where() { for s in "" $STACKS $CHURN; do jexec "$H${s:+.$s}" ifconfig "$1" >/dev/null 2>&1 && { echo "$s"; return 0; }; done; return 1; }
+mk() { # NAME: clone it in the home jail and rename it to NAME; a failed rename destroys the clone
 	case $1 in
-	rpp*) n=$(ifconfig epair create) && ifconfig "$n" name "${1%?}a" >/dev/null && ifconfig "${n%a}b" name "${1%?}b" >/dev/null ;;
-	rpt*) n=$(ifconfig tun create) && ifconfig "$n" name "$1" >/dev/null ;;
-	rpa*) n=$(ifconfig tap create) && ifconfig "$n" name "$1" >/dev/null ;;
-	rpb*) n=$(ifconfig bridge create) && ifconfig "$n" name "$1" >/dev/null ;;
-	rpl*) n=$(ifconfig lagg create) && ifconfig "$n" name "$1" >/dev/null ;;
-	rpv*) n=$(ifconfig vlan create vlan 10 vlandev rpp0a) && ifconfig "$n" name "$1" >/dev/null ;;
+	rpp*) c="epair create" ;;
+	rpt*) c="tun create" ;;
+	rpa*) c="tap create" ;;
+	rpb*) c="bridge create" ;;
+	rpl*) c="lagg create" ;;
+	rpv*) c="vlan create vlan $((10 + ${1#rpv})) vlandev rpp0a" ;;
 	*) return 1 ;;
 	esac
+	n=$(jexec $H ifconfig $c) || return 1
+	case $1 in
+	rpp*) jexec $H ifconfig "$n" name "${1%?}a" >/dev/null && jexec $H ifconfig "${n%a}b" name "${1%?}b" >/dev/null ;;
+	*) jexec $H ifconfig "$n" name "$1" >/dev/null ;;
+	esac || { jexec $H ifconfig "$n" destroy; return 1; }
 }
-setup() { for s in $STACKS; do jail -c name="$s" vnet persist; done; for n in $TOPS; do mk "$n"; done; }
-teardown() { for s in $CHURN $STACKS; do jail -r "$s" 2>/dev/null; done; for n in $LINKS; do ifconfig "$n" destroy 2>/dev/null; done; }
+setup() { jail -c name=$H vnet persist children.max=64 || exit 1; for s in $STACKS; do jexec $H jail -c name="$s" vnet persist; done; for n in $TOPS; do mk "$n"; done; }
+teardown() { jail -r $H 2>/dev/null; } # its children and its clones go with it
 "#;
 
 /// The body of `op_KIND`, with `$1` the target (a link, or for stack ops a
@@ -62,42 +68,42 @@ fn body(os: Os, op: OpKind) -> Option<&'static str> {
     use OpKind::*;
     let linux = match op {
         Create => "mk \"$1\"",
-        Destroy | DestroyNetlink => "s=$(where \"$1\") && ip -n \"${s:-$H}\" link del \"$1\"",
+        Destroy | DestroyNetlink => "s=$(where \"$1\") && $IP -n \"${s:-$H}\" link del \"$1\"",
         Move => {
-            "s=$(where \"$1\") && t=$(pick $STACKS) && [ \"$t\" != \"$s\" ] && ip -n \"${s:-$H}\" link set \"$1\" netns \"$t\""
+            "s=$(where \"$1\") && t=$(pick $j $STACKS) && [ \"$t\" != \"$s\" ] && $IP -n \"${s:-$H}\" link set \"$1\" netns \"$t\""
         }
-        MoveBack => "s=$(where \"$1\") && [ -n \"$s\" ] && ip -n \"$s\" link set \"$1\" netns $H",
+        MoveBack => "s=$(where \"$1\") && [ -n \"$s\" ] && $IP -n \"$s\" link set \"$1\" netns $H",
         UpDown => {
-            "s=$(where \"$1\") && ip -n \"${s:-$H}\" link set \"$1\" up && ip -n \"${s:-$H}\" link set \"$1\" down"
+            "s=$(where \"$1\") && $IP -n \"${s:-$H}\" link set \"$1\" up && $IP -n \"${s:-$H}\" link set \"$1\" down"
         }
-        Mtu => "s=$(where \"$1\") && ip -n \"${s:-$H}\" link set \"$1\" mtu $((1280 + i))",
+        Mtu => "s=$(where \"$1\") && $IP -n \"${s:-$H}\" link set \"$1\" mtu $((1280 + i))",
         Rename => {
-            "s=$(where \"$1\") && ip -n \"${s:-$H}\" link set \"$1\" down && ip -n \"${s:-$H}\" link set \"$1\" name \"${1}x\" && ip -n \"${s:-$H}\" link set \"${1}x\" name \"$1\""
+            "s=$(where \"$1\") && $IP -n \"${s:-$H}\" link set \"$1\" down && $IP -n \"${s:-$H}\" link set \"$1\" name \"${1}x\" && $IP -n \"${s:-$H}\" link set \"${1}x\" name \"$1\""
         }
-        Media => "s=$(where \"$1\") && in_stack \"$s\" ${ETHTOOL:-ethtool} \"$1\"",
-        Addr4Add => "s=$(where \"$1\") && ip -n \"${s:-$H}\" addr add 198.18.$i.1/24 dev \"$1\"",
-        Addr4Del => "s=$(where \"$1\") && ip -n \"${s:-$H}\" addr del 198.18.$i.1/24 dev \"$1\"",
-        Addr6Add => "s=$(where \"$1\") && ip -n \"${s:-$H}\" addr add fd00::$i:1/64 dev \"$1\"",
-        Addr6Del => "s=$(where \"$1\") && ip -n \"${s:-$H}\" addr del fd00::$i:1/64 dev \"$1\"",
+        Media => "s=$(where \"$1\") && in_stack \"$s\" $ETHTOOL \"$1\"",
+        Addr4Add => "s=$(where \"$1\") && $IP -n \"${s:-$H}\" addr add 198.18.$i.1/24 dev \"$1\"",
+        Addr4Del => "s=$(where \"$1\") && $IP -n \"${s:-$H}\" addr del 198.18.$i.1/24 dev \"$1\"",
+        Addr6Add => "s=$(where \"$1\") && $IP -n \"${s:-$H}\" addr add fd00::$i:1/64 dev \"$1\"",
+        Addr6Del => "s=$(where \"$1\") && $IP -n \"${s:-$H}\" addr del fd00::$i:1/64 dev \"$1\"",
         SendUdp4 => "s=$(where \"$1\") && in_stack \"$s\" ping -c 1 -W 1 -I \"$1\" 224.0.0.1",
         SendUdp6 => "s=$(where \"$1\") && in_stack \"$s\" ping -6 -c 1 -W 1 \"ff02::1%$1\"",
         MemberAdd => {
-            "b=$(pick $BRIDGES) && s=$(where \"$1\") && ip -n \"${s:-$H}\" link set \"$1\" master \"$b\""
+            "b=$(pick $j $BRIDGES) && s=$(where \"$1\") && $IP -n \"${s:-$H}\" link set \"$1\" master \"$b\""
         }
-        MemberDel => "s=$(where \"$1\") && ip -n \"${s:-$H}\" link set \"$1\" nomaster",
+        MemberDel => "s=$(where \"$1\") && $IP -n \"${s:-$H}\" link set \"$1\" nomaster",
         StackCreate => {
-            "ip netns add \"$1\" && n=$(pick $LINKS) && s=$(where \"$n\") && ip -n \"${s:-$H}\" link set \"$n\" netns \"$1\""
+            "$IP netns add \"$1\" && n=$(pick $j $LINKS) && s=$(where \"$n\") && $IP -n \"${s:-$H}\" link set \"$n\" netns \"$1\""
         }
-        StackRemove => "ip netns del \"$1\"",
+        StackRemove => "$IP netns del \"$1\"",
         SendRaw | Capture | TunOpen => return None,
     };
     let freebsd = match op {
         Create => "mk \"$1\"",
         Destroy | DestroyNetlink => "s=$(where \"$1\") && in_stack \"$s\" ifconfig \"$1\" destroy",
         Move => {
-            "s=$(where \"$1\") && t=$(pick $STACKS) && [ \"$t\" != \"$s\" ] && { [ -z \"$s\" ] || ifconfig \"$1\" -vnet \"$s\"; } && ifconfig \"$1\" vnet \"$t\""
+            "s=$(where \"$1\") && t=$(pick $j $STACKS) && [ \"$t\" != \"$s\" ] && { [ -z \"$s\" ] || jexec $H ifconfig \"$1\" -vnet \"$s\"; } && jexec $H ifconfig \"$1\" vnet \"$t\""
         }
-        MoveBack => "s=$(where \"$1\") && [ -n \"$s\" ] && ifconfig \"$1\" -vnet \"$s\"",
+        MoveBack => "s=$(where \"$1\") && [ -n \"$s\" ] && jexec $H ifconfig \"$1\" -vnet \"$s\"",
         UpDown => {
             "s=$(where \"$1\") && in_stack \"$s\" ifconfig \"$1\" up && in_stack \"$s\" ifconfig \"$1\" down"
         }
@@ -114,19 +120,23 @@ fn body(os: Os, op: OpKind) -> Option<&'static str> {
             "s=$(where \"$1\") && in_stack \"$s\" ifconfig \"$1\" inet6 fd00::$i:1/64 alias"
         }
         Addr6Del => "s=$(where \"$1\") && in_stack \"$s\" ifconfig \"$1\" inet6 fd00::$i:1 -alias",
-        SendUdp4 => "s=$(where \"$1\") && in_stack \"$s\" ping -c 1 -t 1 -I \"$1\" 224.0.0.1",
+        // FreeBSD's ping -I takes the interface's address, not its name.
+        SendUdp4 => {
+            "s=$(where \"$1\") && a=$(in_stack \"$s\" ifconfig \"$1\" inet | awk '/inet /{print $2; exit}') && [ -n \"$a\" ] && in_stack \"$s\" ping -c 1 -t 1 -I \"$a\" 224.0.0.1"
+        }
         SendUdp6 => "s=$(where \"$1\") && in_stack \"$s\" ping -6 -c 1 \"ff02::1%$1\"",
         Capture => "s=$(where \"$1\") && in_stack \"$s\" timeout 1 tcpdump -p -c 1 -i \"$1\"",
+        // lagg(4) takes laggport, if_bridge(4) addm.
         MemberAdd => {
-            "b=$(pick $BRIDGES) && s=$(where \"$1\") && in_stack \"$s\" ifconfig \"$b\" addm \"$1\""
+            "b=$(pick $j $BRIDGES) && s=$(where \"$1\") && case $b in rpl*) in_stack \"$s\" ifconfig \"$b\" laggport \"$1\" ;; *) in_stack \"$s\" ifconfig \"$b\" addm \"$1\" ;; esac"
         }
         MemberDel => {
-            "b=$(pick $BRIDGES) && s=$(where \"$1\") && in_stack \"$s\" ifconfig \"$b\" deletem \"$1\""
+            "b=$(pick $j $BRIDGES) && s=$(where \"$1\") && case $b in rpl*) in_stack \"$s\" ifconfig \"$b\" -laggport \"$1\" ;; *) in_stack \"$s\" ifconfig \"$b\" deletem \"$1\" ;; esac"
         }
         StackCreate => {
-            "jail -c name=\"$1\" vnet persist && n=$(pick $LINKS) && [ -z \"$(where \"$n\")\" ] && ifconfig \"$n\" vnet \"$1\""
+            "jexec $H jail -c name=\"$1\" vnet persist && n=$(pick $j $LINKS) && [ -z \"$(where \"$n\")\" ] && jexec $H ifconfig \"$n\" vnet \"$1\""
         }
-        StackRemove => "jail -r \"$1\"",
+        StackRemove => "jexec $H jail -r \"$1\"",
         SendRaw | TunOpen => return None,
     };
     Some(match os {
@@ -233,8 +243,11 @@ pub fn render(s: &Suite, os: Os, title: &str, signature: &str) -> String {
         Os::Freebsd => FREEBSD_HELPERS,
     });
     out.push_str(
-        "# pick WORD...: one of the words, from this worker's generator r.\n\
-         pick() { [ $# -gt 0 ] || return 1; r=$(( (r * 1103515245 + 12345) % 2147483648 )); shift $(( r % $# )); echo \"$1\"; }\n",
+        "# pick N WORD...: word N modulo their count.\n\
+         pick() { n=$1; shift; [ $# -gt 0 ] || return 1; shift $(( n % $# )); echo \"$1\"; }\n\
+         # next: step this worker's generator r (POSIX sh has no $RANDOM); its\n\
+         # high bits, the low ones of an LCG being poor.\n\
+         next() { r=$(( (r * 1103515245 + 12345) % 2147483648 )); x=$(( r / 65536 )); }\n",
     );
     for op in &ops {
         if let Some(b) = body(os, *op) {
@@ -267,7 +280,7 @@ pub fn render(s: &Suite, os: Os, title: &str, signature: &str) -> String {
         } else {
             let _ = writeln!(
                 out,
-                "\t\tr=$(( (r * 1103515245 + 12345) % 2147483648 )); w=$(( r % {total} )); i=$(( r % 200 ))"
+                "\t\tnext; w=$(( x % {total} )); next; i=$(( x % 200 )); next; k=$x; next; j=$x"
             );
             let mut acc = 0u64;
             let mut first = true;
@@ -277,7 +290,7 @@ pub fn render(s: &Suite, os: Os, title: &str, signature: &str) -> String {
                 first = false;
                 let _ = writeln!(
                     out,
-                    "\t\t{kw} [ $w -lt {acc} ]; then n=$(pick {}) && op_{} \"$n\"",
+                    "\t\t{kw} [ $w -lt {acc} ]; then n=$(pick $k {}) && op_{} \"$n\"",
                     targets(*op),
                     op.as_str().replace('-', "_")
                 );
@@ -286,7 +299,12 @@ pub fn render(s: &Suite, os: Os, title: &str, signature: &str) -> String {
         }
         let _ = writeln!(out, "\tdone\n}}");
     }
-    let _ = writeln!(out, "trap teardown EXIT INT TERM\nsetup");
+    // Background jobs of a script ignore SIGINT: the trap stops them before
+    // the teardown, so nothing is created after it.
+    let _ = writeln!(
+        out,
+        "pids=\"\"\ntrap 'exit 130' INT TERM\ntrap 'kill $pids 2>/dev/null; wait; teardown' EXIT\nsetup"
+    );
     let mut seed = 1u32;
     for lp in &s.loops {
         let fname = format!(
@@ -297,7 +315,7 @@ pub fn render(s: &Suite, os: Os, title: &str, signature: &str) -> String {
                 .collect::<String>()
         );
         for _ in 0..lp.workers {
-            let _ = writeln!(out, "{fname} {} &", seed * 7919);
+            let _ = writeln!(out, "{fname} {} & pids=\"$pids $!\"", seed * 7919);
             seed += 1;
         }
     }
@@ -348,7 +366,7 @@ ops = { create = 2, destroy = 1, move = 3, tun-open = 1 }
         // Two workers of the loop, distinct seeds; weights sum to 6 (tun-open out).
         assert_eq!(s.matches("loop_lifecycle 7919 &").count(), 1);
         assert_eq!(s.matches("loop_lifecycle 15838 &").count(), 1);
-        assert!(s.contains("w=$(( r % 6 ))"));
+        assert!(s.contains("w=$(( x % 6 ))"));
         assert!(s.contains("d=${1:-45}"));
         // The machine's own namespace and interfaces are never named.
         assert!(!s.contains("netns 1"));
@@ -358,9 +376,9 @@ ops = { create = 2, destroy = 1, move = 3, tun-open = 1 }
     #[test]
     fn freebsd_script_uses_ifconfig_and_jails() {
         let s = render(&vmove_like(), Os::Freebsd, "t", "abc");
-        assert!(s.contains("ifconfig epair create"));
-        assert!(s.contains("jail -c name=\"$s\" vnet persist"));
-        assert!(s.contains("ifconfig \"$1\" vnet \"$t\""));
+        assert!(s.contains("c=\"epair create\""));
+        assert!(s.contains("jail -c name=$H vnet persist"));
+        assert!(s.contains("jexec $H ifconfig \"$1\" vnet \"$t\""));
         assert!(!s.contains("ip netns"));
     }
 

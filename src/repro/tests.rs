@@ -50,6 +50,10 @@ impl Sim {
 }
 
 impl Guests for Sim {
+    fn width(&self) -> usize {
+        self.parallel
+    }
+
     fn run(
         &mut self,
         _label: &str,
