@@ -281,31 +281,29 @@ fn repro_confirms_a_media_crash_and_reduces_the_suite_around_its_ops() {
     // The crash to start from: the ioctl suite (ten op kinds, three loops)
     // against the media seed at a wide window.
     let src = d.path().join("src");
-    let (code, err) = run_bounded(
-        &vm_cmd(
-            "run",
-            &kernel,
-            &[
-                "--suite",
-                "ioctl",
-                "--module",
-                ko.to_str().unwrap(),
-                "--module-param",
-                "scenarios=media",
-                "--module-param",
-                "window_us=10000",
-                "--duration",
-                "3m",
-                "--guests",
-                "1",
-                "--seed",
-                "3",
-                "--out",
-                src.to_str().unwrap(),
-            ],
-        ),
-        Duration::from_secs(300),
+    let mut args = vm_cmd(
+        "run",
+        &kernel,
+        &[
+            "--module",
+            ko.to_str().unwrap(),
+            "--module-param",
+            "scenarios=media",
+            "--module-param",
+            "window_us=10000",
+            "--duration",
+            "3m",
+            "--guests",
+            "1",
+            "--seed",
+            "3",
+            "--out",
+            src.to_str().unwrap(),
+        ],
     );
+    let at = args.iter().position(|a| a == "--suite").unwrap();
+    args[at + 1] = "ioctl".into();
+    let (code, err) = run_bounded(&args, Duration::from_secs(300));
     assert_eq!(code, Some(1), "the source run hit nothing: {err}");
     let out = d.path().join("repro");
     let (code, err) = run_bounded(
