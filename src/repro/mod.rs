@@ -177,6 +177,8 @@ pub fn step_budget(k: usize, t: f64, miss: f64) -> Option<f64> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
+    /// Still going: what repro.json says until the end.
+    Running,
     /// Confirmed, minimised (as far as the budget allowed) and measured.
     Reproduced,
     NotReproduced,
@@ -395,6 +397,7 @@ impl<G: Guests> Driver<'_, G> {
                     break;
                 }
                 self.batch(&label, &cand, cap, None, &mut step)?;
+                self.save_progress(&step)?;
             }
             if step.hits == 0 && step.exposure_s < e - 0.1 {
                 // Not judged: a step cut short by an interrupt or the
@@ -403,6 +406,7 @@ impl<G: Guests> Driver<'_, G> {
                     .notes
                     .push(format!("step {} not judged: cut short", step.index));
                 self.result.steps.push(step);
+                self.save()?;
                 break;
             }
             let kept = step.hits > 0;
@@ -445,6 +449,7 @@ impl<G: Guests> Driver<'_, G> {
             }
             let label = format!("{:03}-measure", self.result.steps.len());
             self.batch(&label, &best, cap, None, &mut step)?;
+            self.save_progress(&step)?;
         }
         let h = HitTimes::of(&step.trials);
         if h.trials < cfg.trials {
@@ -545,7 +550,7 @@ pub fn run<G: Guests>(
         best: cfg.original.clone(),
         batches: 0,
         result: ReproResult {
-            outcome: Outcome::Interrupted,
+            outcome: Outcome::Running,
             signature: cfg.signature.clone(),
             title: cfg.title.clone(),
             original_suite: cfg.original.name.clone(),

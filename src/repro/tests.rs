@@ -11,6 +11,9 @@ struct Sim {
     batches: usize,
     stop_after: Option<(usize, Arc<AtomicBool>)>,
     parallel: usize,
+    /// repro.json's outcome and step count as each batch starts.
+    seen: Vec<(String, usize)>,
+    json: Option<PathBuf>,
 }
 
 impl Sim {
@@ -22,6 +25,8 @@ impl Sim {
             batches: 0,
             stop_after: None,
             parallel: 1,
+            seen: Vec::new(),
+            json: None,
         }
     }
 
@@ -62,6 +67,15 @@ impl Guests for Sim {
         _seed: Option<u64>,
     ) -> anyhow::Result<Batch> {
         self.batches += 1;
+        if let Some(j) = &self.json
+            && let Ok(t) = std::fs::read_to_string(j)
+        {
+            let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+            self.seen.push((
+                v["outcome"].as_str().unwrap().to_string(),
+                v["steps"].as_array().unwrap().len(),
+            ));
+        }
         if let Some((n, stop)) = &self.stop_after
             && self.batches > *n
         {
@@ -217,8 +231,17 @@ fn an_interrupted_repro_keeps_the_best_suite_and_its_steps() {
     let stop = Arc::new(AtomicBool::new(false));
     let mut sim = Sim::new(&[OpKind::Move, OpKind::Destroy, OpKind::Create], 0.2);
     sim.stop_after = Some((8, stop.clone()));
+    sim.json = Some(out.join("repro.json"));
     let r = run(&c, &mut sim, &stop).unwrap();
     assert_eq!(r.outcome, Outcome::Interrupted);
+    // While it ran, the file said so and grew batch by batch.
+    assert!(
+        sim.seen.iter().all(|(o, _)| o == "running"),
+        "{:?}",
+        sim.seen
+    );
+    assert!(sim.seen.windows(2).all(|w| w[0].1 <= w[1].1));
+    assert!(sim.seen.last().unwrap().1 >= 2, "{:?}", sim.seen);
     assert!(out.join("repro.toml").is_file());
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("repro.json")).unwrap()).unwrap();
