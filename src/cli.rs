@@ -609,15 +609,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 None => print!("{}", s.to_toml()),
                 Some(os) => print!(
                     "{}",
-                    crate::repro::shell::render(
-                        &s,
-                        match os {
-                            crate::vm::GuestOs::Linux => crate::repro::shell::Os::Linux,
-                            crate::vm::GuestOs::Freebsd => crate::repro::shell::Os::Freebsd,
-                        },
-                        &format!("suite {}", s.name),
-                        "-",
-                    )
+                    crate::repro::shell::render(&s, os.into(), &format!("suite {}", s.name), "-",)
                 ),
             }
             Ok(exit::CLEAN)
@@ -1025,6 +1017,8 @@ fn repro(a: ReproArgs) -> anyhow::Result<i32> {
         Duration::from_secs(60),
     );
     base.parallel = parallel as usize;
+    base.kmods = crate::vm::GuestModule::assign(&files, &params).map_err(UsageError)?;
+    base.check_inputs()?;
     // Every batch builds a guest payload from the binary: a copy taken now
     // keeps a long repro going when ifstress is rebuilt meanwhile.
     if base.binary.is_none() && guest == crate::vm::GuestOs::Linux {
@@ -1033,15 +1027,6 @@ fn repro(a: ReproArgs) -> anyhow::Result<i32> {
         std::fs::copy(std::env::current_exe()?, &copy)
             .with_context(|| format!("copying this binary to {}", copy.display()))?;
         base.binary = Some(copy);
-    }
-    base.kmods = crate::vm::GuestModule::assign(&files, &params).map_err(UsageError)?;
-    for m in &base.kmods {
-        if !m.file.is_file() {
-            return Err(UsageError(format!("module {}: no such file", m.file.display())).into());
-        }
-    }
-    if !base.image.is_file() {
-        return Err(UsageError(format!("--image {}: no such file", base.image.display())).into());
     }
     let cfg = crate::repro::ReproConfig {
         signature: src.signature.clone(),
@@ -1054,10 +1039,7 @@ fn repro(a: ReproArgs) -> anyhow::Result<i32> {
         miss: a.miss,
         budget: a.budget,
         out: out.clone(),
-        os: match guest {
-            crate::vm::GuestOs::Linux => crate::repro::shell::Os::Linux,
-            crate::vm::GuestOs::Freebsd => crate::repro::shell::Os::Freebsd,
-        },
+        os: guest.into(),
     };
     eprintln!(
         "ifstress repro: {} ({}) from suite {}; {} hit(s) in {:.0} s in the report; journal hints: {}",

@@ -137,13 +137,11 @@ impl HitTimes {
                 event: t.hit,
             })
             .collect();
-        let (lo, hi) = poisson::poisson_interval(hits.len() as u64, 0.95);
-        let per_hour = |x: f64| {
-            if exposure_s > 0.0 {
-                x / exposure_s * 3600.0
-            } else {
-                0.0
-            }
+        // Without exposure there is no rate; 0, as the report has always said.
+        let (rate_per_hour, rate_interval_per_hour) = if exposure_s > 0.0 {
+            crate::verdict::rate(hits.len(), exposure_s / 3600.0, 0.95)
+        } else {
+            (0.0, [0.0; 2])
         };
         HitTimes {
             trials: trials.len(),
@@ -152,8 +150,8 @@ impl HitTimes {
             median_s: poisson::km_median(&obs).map(round1),
             min_s: hits.iter().copied().reduce(f64::min),
             max_s: hits.iter().copied().reduce(f64::max),
-            rate_per_hour: per_hour(hits.len() as f64),
-            rate_interval_per_hour: [per_hour(lo), per_hour(hi)],
+            rate_per_hour,
+            rate_interval_per_hour,
         }
     }
 }

@@ -15,6 +15,15 @@ pub enum Os {
     Freebsd,
 }
 
+impl From<crate::vm::GuestOs> for Os {
+    fn from(g: crate::vm::GuestOs) -> Os {
+        match g {
+            crate::vm::GuestOs::Linux => Os::Linux,
+            crate::vm::GuestOs::Freebsd => Os::Freebsd,
+        }
+    }
+}
+
 /// Helpers both scripts define: where a link is (`where N` prints its stack,
 /// empty for home), `in_stack S CMD...` runs a command there, and the LCG
 /// every worker draws from (POSIX sh has no $RANDOM).
@@ -145,6 +154,16 @@ fn body(os: Os, op: OpKind) -> Option<&'static str> {
     })
 }
 
+/// The shell function of a loop: its name with anything sh would not take
+/// in a name made `_`.
+fn loop_fn(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("loop_{safe}")
+}
+
 /// Which name list an op draws its target from.
 fn targets(op: OpKind) -> &'static str {
     match op {
@@ -255,13 +274,7 @@ pub fn render(s: &Suite, os: Os, title: &str, signature: &str) -> String {
         }
     }
     for lp in &s.loops {
-        let fname = format!(
-            "loop_{}",
-            lp.name
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-                .collect::<String>()
-        );
+        let fname = loop_fn(&lp.name);
         let runnable: Vec<(OpKind, u32)> = lp
             .ops
             .iter()
@@ -307,13 +320,7 @@ pub fn render(s: &Suite, os: Os, title: &str, signature: &str) -> String {
     );
     let mut seed = 1u32;
     for lp in &s.loops {
-        let fname = format!(
-            "loop_{}",
-            lp.name
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-                .collect::<String>()
-        );
+        let fname = loop_fn(&lp.name);
         for _ in 0..lp.workers {
             let _ = writeln!(out, "{fname} {} & pids=\"$pids $!\"", seed * 7919);
             seed += 1;

@@ -581,7 +581,7 @@ fn summarize(g: &Gathered, sig: Option<&str>, confidence: f64) -> Side {
 /// Hits per hour and its exact interval; NaN (JSON null) without exposure,
 /// where a rate means nothing. Not an error: `vm ab` judges after every
 /// round, and a round whose guests all failed to boot must not end it.
-fn rate(hits: usize, hours: f64, confidence: f64) -> (f64, [f64; 2]) {
+pub fn rate(hits: usize, hours: f64, confidence: f64) -> (f64, [f64; 2]) {
     if hours <= 0.0 {
         return (f64::NAN, [f64::NAN; 2]);
     }

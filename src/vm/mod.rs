@@ -537,28 +537,37 @@ struct Prepared {
     suite_file: Option<Vec<u8>>,
 }
 
+impl VmConfig {
+    /// The files a run needs, checked before anything is created or booted:
+    /// a missing one is bad input (exit 2), not a guest that fails.
+    pub fn check_inputs(&self) -> anyhow::Result<()> {
+        if !self.image.is_file() {
+            bail!(crate::cli::UsageError(format!(
+                "--image {}: no such file",
+                self.image.display()
+            )));
+        }
+        for m in &self.kmods {
+            if !m.file.is_file() {
+                bail!(crate::cli::UsageError(format!(
+                    "--module {}: no such file",
+                    m.file.display()
+                )));
+            }
+        }
+        if self.script.is_some() && self.guest != GuestOs::Linux {
+            bail!(crate::cli::UsageError(
+                "a guest script runs in Linux guests only".into()
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Run guests until the duration is spent; one report over all of them.
 pub fn run(cfg: &VmConfig, stop: &Arc<AtomicBool>) -> anyhow::Result<Report> {
     let suite = crate::suite::load(&cfg.suite)?;
-    if !cfg.image.is_file() {
-        bail!(crate::cli::UsageError(format!(
-            "--image {}: no such file",
-            cfg.image.display()
-        )));
-    }
-    for m in &cfg.kmods {
-        if !m.file.is_file() {
-            bail!(crate::cli::UsageError(format!(
-                "--module {}: no such file",
-                m.file.display()
-            )));
-        }
-    }
-    if cfg.script.is_some() && cfg.guest != GuestOs::Linux {
-        bail!(crate::cli::UsageError(
-            "a guest script runs in Linux guests only".into()
-        ));
-    }
+    cfg.check_inputs()?;
     std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
     let (accel, accel_note) = qemu::resolve_accel(&cfg.qemu, cfg.accel);
     let mut notes: Vec<String> = accel_note.into_iter().collect();
