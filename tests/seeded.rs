@@ -340,7 +340,8 @@ fn repro_confirms_a_media_crash_and_reduces_the_suite_around_its_ops() {
             None => {}
         }
     }
-    // The minimal suite loads, still has the race's query op, and is smaller.
+    // The minimal suite loads, still has an op that opens the window, and is
+    // smaller.
     let min = std::fs::read_to_string(out.join("repro.toml")).unwrap();
     let toml: toml::Value = toml::from_str(&min).unwrap();
     let loops = toml["loop"].as_array().unwrap();
@@ -348,7 +349,14 @@ fn repro_confirms_a_media_crash_and_reduces_the_suite_around_its_ops() {
         .iter()
         .flat_map(|l| l["ops"].as_table().unwrap().keys().cloned())
         .collect();
-    assert!(kinds.contains("media"), "{min}");
+    // The media window opens in veth's and bonding's ethtool handlers: a
+    // `media` query reaches them, and so does `member-add` to a lagg
+    // (bonding asks its new slave's link settings on enslave), which a CI
+    // run showed: dropping `media` was kept because member-add hit.
+    assert!(
+        kinds.contains("media") || kinds.contains("member-add"),
+        "{min}"
+    );
     assert!(kinds.len() < 10, "nothing was reduced: {min}");
     let sh = std::fs::read_to_string(out.join("repro.sh")).unwrap();
     assert!(sh.starts_with("#!/bin/sh") && sh.contains("op_media()"));
