@@ -170,6 +170,51 @@ pub enum VmCmd {
     /// A/B patch check: alternate guests of the unpatched and the patched
     /// kernel (or module) until `verdict` decides or the budget is spent.
     Ab(Box<VmAbArgs>),
+    /// A FreeBSD image with a kernel built from a source tree (and
+    /// patches) inside a guest of the image: the image `vm run --image`
+    /// then boots for the patched side of an A/B.
+    BuildKernel(Box<VmBuildKernelArgs>),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct VmBuildKernelArgs {
+    /// The FreeBSD VM image to start from (its compiler builds the kernel).
+    #[arg(long, value_name = "FILE")]
+    image: PathBuf,
+    /// A freebsd-src checkout (vm/kernel-source.sh fetches the image's).
+    #[arg(long, value_name = "DIR")]
+    src: PathBuf,
+    /// A patch applied with `patch -p1` before the build (a `git diff`).
+    /// Repeatable, applied in order.
+    #[arg(long, value_name = "FILE")]
+    patch: Vec<PathBuf>,
+    /// The kernel config in sys/amd64/conf.
+    #[arg(long, value_name = "NAME", default_value = "GENERIC")]
+    kernconf: String,
+    /// Build it with INVARIANTS and WITNESS (and DIAGNOSTIC), as
+    /// -CURRENT's GENERIC has them and releases do not.
+    #[arg(long)]
+    debug: bool,
+    /// The image to write (.qcow2 or raw; never overwritten).
+    #[arg(long, value_name = "FILE")]
+    out_image: PathBuf,
+    /// Where the build guest's disks and console go.
+    #[arg(long, value_name = "DIR", default_value = "ifstress-kernel")]
+    work: PathBuf,
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    cpus: u32,
+    /// Guest memory, MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1024..=1048576))]
+    mem: u32,
+    /// Size of the scratch disk the source and objects live on, GiB
+    /// (sparse: it costs what is written).
+    #[arg(long, value_name = "GIB", default_value_t = 32, value_parser = clap::value_parser!(u64).range(4..=4096))]
+    scratch: u64,
+    /// Give up after this long.
+    #[arg(long, value_parser = parse_duration_arg, default_value = "4h")]
+    timeout: Duration,
+    #[command(flatten)]
+    hv: HypervisorArgs,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -229,8 +274,8 @@ pub struct MachineArgs {
     /// Guest memory, MiB.
     #[arg(long, value_name = "MIB", default_value_t = 2048, value_parser = clap::value_parser!(u32).range(256..=1048576))]
     mem: u32,
-    #[arg(long, value_enum, default_value_t = crate::vm::qemu::Accel::Auto)]
-    accel: crate::vm::qemu::Accel,
+    #[command(flatten)]
+    hv: HypervisorArgs,
     /// The ifstress binary to run in the guest (FreeBSD guests: required;
     /// Linux guests: this one by default).
     #[arg(long, value_name = "FILE")]
@@ -248,14 +293,41 @@ pub struct MachineArgs {
     /// A guest that has not started the suite after this long failed to boot.
     #[arg(long, value_parser = parse_duration_arg, default_value = "10m")]
     boot_timeout: Duration,
-    /// The QEMU system emulator.
-    #[arg(long, value_name = "FILE", default_value = "qemu-system-x86_64")]
-    qemu: PathBuf,
     /// Boot this many guests side by side (each with --cpus vCPUs; `vm ab`:
     /// 2 runs both sides at once). Default 1; `repro`: as many as the
     /// host's CPUs hold (CPUs / --cpus).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     parallel: Option<u16>,
+}
+
+/// Which hypervisor runs guests, and its settings.
+#[derive(Args, Debug, Clone)]
+pub struct HypervisorArgs {
+    /// The hypervisor: `auto` is bhyve for FreeBSD guests on a FreeBSD host
+    /// with vmm(4) loaded, QEMU otherwise.
+    #[arg(long, value_enum, default_value_t = crate::vm::machine::HypervisorKind::Auto)]
+    hypervisor: crate::vm::machine::HypervisorKind,
+    /// QEMU's accelerator.
+    #[arg(long, value_enum, default_value_t = crate::vm::qemu::Accel::Auto)]
+    accel: crate::vm::qemu::Accel,
+    /// The QEMU system emulator.
+    #[arg(long, value_name = "FILE", default_value = "qemu-system-x86_64")]
+    qemu: PathBuf,
+    /// bhyve: boot this UEFI firmware (edk2-bhyve's BHYVE_UEFI.fd) instead
+    /// of loading the kernel with bhyveload.
+    #[arg(long, value_name = "FILE")]
+    firmware: Option<PathBuf>,
+}
+
+impl HypervisorArgs {
+    fn config(self) -> crate::vm::machine::HypervisorConfig {
+        crate::vm::machine::HypervisorConfig {
+            kind: self.hypervisor,
+            qemu: self.qemu,
+            accel: self.accel,
+            firmware: self.firmware,
+        }
+    }
 }
 
 impl MachineArgs {
@@ -275,7 +347,7 @@ impl MachineArgs {
             duration,
             cpus: self.cpus,
             mem_mib: self.mem,
-            accel: self.accel,
+            hv: self.hv.config(),
             out,
             binary: self.binary,
             busybox: self.busybox,
@@ -284,7 +356,6 @@ impl MachineArgs {
             boot_timeout: self.boot_timeout,
             seed,
             inject: None,
-            qemu: self.qemu,
             kmods: vec![],
             parallel: self.parallel.unwrap_or(1) as usize,
             max_guests: None,
@@ -631,6 +702,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Some(Cmd::Bench(a)) => bench(a),
         Some(Cmd::Vm(VmCmd::Run(a))) => vm_run(*a),
         Some(Cmd::Vm(VmCmd::Ab(a))) => vm_ab(*a),
+        Some(Cmd::Vm(VmCmd::BuildKernel(a))) => vm_build_kernel(*a),
         Some(Cmd::Verdict(a)) => verdict(a),
         Some(Cmd::Repro(a)) => repro(*a),
         Some(Cmd::Postmortem {
@@ -865,13 +937,17 @@ fn bench_seeded(a: SeededArgs, json: Option<PathBuf>) -> anyhow::Result<i32> {
         machine: MachineArgs {
             cpus: a.cpus,
             mem: a.mem,
-            accel: a.accel,
+            hv: HypervisorArgs {
+                accel: a.accel,
+                qemu: "qemu-system-x86_64".into(),
+                hypervisor: crate::vm::machine::HypervisorKind::Qemu,
+                firmware: None,
+            },
             binary: None,
             busybox: None,
             modules: None,
             hang_timeout: Duration::from_secs(300),
             boot_timeout: Duration::from_secs(600),
-            qemu: "qemu-system-x86_64".into(),
             parallel: None,
         },
     }
@@ -945,6 +1021,40 @@ fn vm_ab(a: VmAbArgs) -> anyhow::Result<i32> {
         std::fs::write(p, &json).with_context(|| format!("writing {}", p.display()))?;
     }
     Ok(v.exit_code())
+}
+
+fn vm_build_kernel(a: VmBuildKernelArgs) -> anyhow::Result<i32> {
+    let kb = crate::vm::kernel::KernelBuild {
+        image: a.image,
+        src: a.src,
+        patches: a.patch,
+        kernconf: a.kernconf,
+        debug: a.debug,
+        out_image: a.out_image,
+        work: a.work,
+        cpus: a.cpus,
+        mem_mib: a.mem,
+        scratch_gib: a.scratch,
+        timeout: a.timeout,
+    };
+    kb.check_inputs()?;
+    let (hv, note) = crate::vm::machine::select(&a.hv.config(), crate::vm::GuestOs::Freebsd)?;
+    if let Some(n) = note {
+        eprintln!("ifstress vm build-kernel: {n}");
+    }
+    if hv.kind() == crate::vm::machine::HypervisorKind::Bhyve
+        && crate::vm::bhyve::is_qcow2(&kb.image)
+    {
+        return Err(UsageError(format!(
+            "--image {}: bhyve needs a raw image",
+            kb.image.display()
+        ))
+        .into());
+    }
+    let (stop, _signals) =
+        stop_on_signal("ifstress vm build-kernel: stopping: ending the build guest")?;
+    crate::vm::kernel::build(&kb, hv.as_ref(), &stop)?;
+    Ok(0)
 }
 
 fn repro(a: ReproArgs) -> anyhow::Result<i32> {

@@ -152,3 +152,194 @@ fn a_command_with_a_typo_would_be_caught() {
     );
     assert!(ifstress::cli::check_args(good[0].clone()).is_ok());
 }
+
+/// Replace every `${{ ... }}` expression with the value `pick` gives it.
+fn resolve(text: &str, pick: &dyn Fn(&str) -> String) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("${{") {
+        out.push_str(&rest[..i]);
+        let j = rest[i..].find("}}").expect("unclosed ${{") + i;
+        out.push_str(&pick(rest[i + 3..j].trim()));
+        rest = &rest[j + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Every step's `run:` script of every job.
+fn run_scripts(y: &Yaml) -> Vec<(String, String)> {
+    let mut v = Vec::new();
+    for (name, job) in y["jobs"].as_hash().unwrap() {
+        for step in job["steps"].as_vec().unwrap() {
+            if let Some(r) = step["run"].as_str() {
+                v.push((name.as_str().unwrap().to_string(), r.to_string()));
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn patch_verdict_workflow_commands_parse_and_its_scripts_are_shell() {
+    let path = ".github/workflows/patch-verdict.yml";
+    let y = load(path);
+    let inputs = &y["on"]["workflow_dispatch"]["inputs"];
+    for k in [
+        "base", "patch", "module", "revision", "debug", "suite", "hours", "jobs",
+    ] {
+        assert!(!inputs[k].is_badvalue(), "input {k} missing");
+    }
+    // Before and after jobs, a verdict job that runs whatever they ended in.
+    let stress = &y["jobs"]["stress"];
+    let sides = stress["strategy"]["matrix"]["side"].as_vec().unwrap();
+    assert_eq!(sides.len(), 2);
+    assert!(stress["timeout-minutes"].as_i64().unwrap() < 360);
+    assert_eq!(y["jobs"]["verdict"]["if"].as_str(), Some("${{ always() }}"));
+    let suite = inputs["suite"]["default"].as_str().unwrap().to_string();
+    let base = inputs["base"]["default"].as_str().unwrap().to_string();
+    let mut checked = 0;
+    for side in ["before", "after"] {
+        for debug in [true, false] {
+            for with_module in [true, false] {
+                let pick = |e: &str| -> String {
+                    match e {
+                        "matrix.side" => side.into(),
+                        "matrix.job" => "3".into(),
+                        "inputs.suite" => suite.clone(),
+                        "inputs.base" => base.clone(),
+                        "inputs.hours" => "5".into(),
+                        "inputs.revision" => "".into(),
+                        "inputs.debug && '--debug' || ''" => {
+                            if debug { "--debug" } else { "" }.into()
+                        }
+                        _ => format!("X{}", e.len()),
+                    }
+                };
+                let env = |t: &str| {
+                    t.replace(
+                        "$PATCH_ARGS",
+                        if side == "after" {
+                            "--patch change.patch"
+                        } else {
+                            ""
+                        },
+                    )
+                    .replace("$IMAGE", "kernel-after.qcow2")
+                    .replace(
+                        "$MODULE_ARGS",
+                        if with_module && side == "after" {
+                            "--module after.ko"
+                        } else {
+                            ""
+                        },
+                    )
+                };
+                let mut texts = Vec::new();
+                for (job, script) in run_scripts(&y) {
+                    let t = env(&resolve(&script, &pick));
+                    // Every script is shell that parses.
+                    let st = std::process::Command::new("bash")
+                        .args(["-n", "-c", &t])
+                        .status()
+                        .unwrap();
+                    assert!(st.success(), "{path}: job {job}: bash -n failed:\n{t}");
+                    texts.push(t);
+                }
+                check(&texts, &[], path);
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 8);
+    let all: String = run_scripts(&y).into_iter().map(|(_, s)| s).collect();
+    for want in [
+        "vm build-kernel",
+        "vm run",
+        "verdict --before",
+        "GITHUB_STEP_SUMMARY",
+    ] {
+        assert!(all.contains(want), "{path}: no `{want}`");
+    }
+}
+
+#[test]
+fn the_repository_scripts_parse_and_shellcheck_is_clean_where_it_is_installed() {
+    let scripts = [
+        "vm/fetch-image.sh",
+        "vm/kernel-source.sh",
+        "vm/prepare-host.sh",
+        "vm/example-linux-guest.sh",
+    ];
+    for s in scripts {
+        let st = std::process::Command::new("sh")
+            .args(["-n", s])
+            .status()
+            .unwrap();
+        assert!(st.success(), "{s}: sh -n failed");
+    }
+    match std::process::Command::new("shellcheck")
+        .args(["-S", "warning"])
+        .args(scripts)
+        .output()
+    {
+        Ok(o) => assert!(
+            o.status.success(),
+            "shellcheck:\n{}",
+            String::from_utf8_lossy(&o.stdout)
+        ),
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("shellcheck is not installed (CI installs it)")
+        }
+        Err(_) => eprintln!("shellcheck not installed: sh -n only"),
+    }
+}
+
+#[test]
+fn kernel_source_names_the_ref_each_kind_of_image_was_built_from() {
+    // Run the script up to its fetch with git replaced by a stub that
+    // prints what it was asked to fetch.
+    let d = tempfile::tempdir().unwrap();
+    let bin = d.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let git = bin.join("git");
+    std::fs::write(
+        &git,
+        "#!/bin/sh\ncase \"$*\" in *fetch*) echo \"FETCH $*\" >> \"$LOG\" ;; *rev-parse*) echo abc ;; esac\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&git, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let script = std::fs::canonicalize("vm/kernel-source.sh").unwrap();
+    for (rel, rev, want) in [
+        ("14.3-RELEASE", "", "release/14.3.0"),
+        ("15.0-RELEASE", "", "release/15.0.0"),
+        ("16.0-CURRENT", "", "main"),
+        ("15.0-STABLE", "", "stable/15"),
+        ("15.1-BETA2", "", "releng/15.1"),
+        ("15.0-RELEASE", "0123abcd", "0123abcd"),
+    ] {
+        let log = d.path().join("log");
+        let _ = std::fs::remove_file(&log);
+        let o = std::process::Command::new("sh")
+            .arg(&script)
+            .args([rel, d.path().join("src").to_str().unwrap(), rev])
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .env("LOG", &log)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{rel}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let l = std::fs::read_to_string(&log).unwrap();
+        assert!(l.trim_end().ends_with(&format!(" {want}")), "{rel}: {l}");
+    }
+    let o = std::process::Command::new("sh")
+        .arg(&script)
+        .args(["15.0-WHATEVER", d.path().join("s2").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}

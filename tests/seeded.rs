@@ -270,6 +270,52 @@ fn the_vmove_seed_is_hit_fixed_is_not_and_the_verdict_says_fixed() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{text}");
     assert!(text.to_lowercase().contains("fixed"), "{text}");
+    // So does the patch-verdict workflow's verdict job, its script run as
+    // written, on these reports laid out as its artifacts download.
+    let (summary, rc) = workflow_verdict(&before, &after);
+    assert_eq!(rc, Some(0), "{summary}");
+    assert!(
+        summary.starts_with("## Patch verdict: fixed\n"),
+        "{summary}"
+    );
+}
+
+/// Run the verdict step of .github/workflows/patch-verdict.yml with
+/// `before`/`after` as the stress jobs' report artifacts; the step summary
+/// it wrote and its exit code.
+fn workflow_verdict(before: &[PathBuf], after: &[PathBuf]) -> (String, Option<i32>) {
+    let text = std::fs::read_to_string(".github/workflows/patch-verdict.yml").unwrap();
+    let y = yaml_rust2::YamlLoader::load_from_str(&text)
+        .unwrap()
+        .remove(0);
+    let script = y["jobs"]["verdict"]["steps"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"].as_str() == Some("Verdict"))
+        .and_then(|s| s["run"].as_str())
+        .expect("the verdict job's Verdict step")
+        .replace("./target/release/ifstress", bin());
+    let d = tmp();
+    for (side, reports) in [("before", before), ("after", after)] {
+        for (i, r) in reports.iter().enumerate() {
+            let dir = d.path().join(format!("reports/report-{side}-{}", i + 1));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::copy(r, dir.join("report.json")).unwrap();
+        }
+    }
+    let summary = d.path().join("summary.md");
+    let o = Command::new("bash")
+        .args(["-e", "-c", &script])
+        .current_dir(d.path())
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .unwrap();
+    assert!(d.path().join("verdict.json").is_file());
+    (
+        std::fs::read_to_string(&summary).unwrap_or_default(),
+        o.status.code(),
+    )
 }
 
 #[test]

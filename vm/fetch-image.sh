@@ -1,16 +1,19 @@
 #!/bin/sh
 # Fetch and checksum an official FreeBSD VM image (BASIC-CLOUDINIT, UFS) for a
 # release ("15.0-RELEASE") or a snapshot ("16.0-CURRENT"), into DIR, unpacked.
-# usage: vm/fetch-image.sh RELEASE [DIR]
+# FORMAT is qcow2 (QEMU; the default) or raw (bhyve reads raw images only).
+# usage: vm/fetch-image.sh RELEASE [DIR] [FORMAT]
 set -eu
-rel=${1:?usage: vm/fetch-image.sh RELEASE [DIR]}
+rel=${1:?usage: vm/fetch-image.sh RELEASE [DIR] [qcow2|raw]}
 dir=${2:-images}
+fmt=${3:-qcow2}
+case "$fmt" in qcow2|raw) ;; *) echo "format must be qcow2 or raw, not $fmt" >&2; exit 2 ;; esac
 arch=amd64
 case "$rel" in
   *-CURRENT|*-STABLE|*-ALPHA*|*-BETA*|*-RC*) base="https://download.freebsd.org/snapshots/VM-IMAGES/$rel/$arch/Latest" ;;
   *) base="https://download.freebsd.org/releases/VM-IMAGES/$rel/$arch/Latest" ;;
 esac
-img="FreeBSD-$rel-$arch-BASIC-CLOUDINIT-ufs.qcow2"
+img="FreeBSD-$rel-$arch-BASIC-CLOUDINIT-ufs.$fmt"
 mkdir -p "$dir"
 cd "$dir"
 fetch() { if command -v curl >/dev/null; then curl -fsSLO "$1"; else fetch -q "$1"; fi; }

@@ -265,7 +265,7 @@ pub fn run(
             cfg.racebench.display()
         )));
     }
-    let (accel, _) = crate::vm::qemu::resolve_accel(&cfg.guest.qemu, cfg.guest.accel);
+    let (accel, _) = crate::vm::qemu::resolve_accel(&cfg.guest.hv.qemu, cfg.guest.hv.accel);
     let mut cells = Vec::new();
     'all: for sc in &cfg.scenarios {
         for &w in &cfg.windows_us {

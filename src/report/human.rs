@@ -31,10 +31,14 @@ pub fn render(r: &Report) -> String {
     if let Some(vm) = &r.vm {
         let _ = writeln!(
             o,
-            "{} guest(s) of {} on {:?}, {:.3} guest-hours",
+            "{} guest(s) of {} on {}, {:.3} guest-hours",
             vm.guests.len(),
             vm.image,
-            vm.accel,
+            if vm.hypervisor.is_empty() {
+                format!("{:?}", vm.accel)
+            } else {
+                vm.hypervisor.clone()
+            },
             vm.guest_hours
         );
         for g in &vm.guests {

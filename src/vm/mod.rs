@@ -7,20 +7,24 @@
 //! every guest, crashes deduplicated by signature.
 
 pub mod ab;
+pub mod bhyve;
 mod console;
 pub mod freebsd_guest;
 pub mod initramfs;
+pub mod kernel;
+pub mod machine;
+mod nmdm;
 pub mod qemu;
 
 use crate::check::Finding;
 use crate::report::Report;
 use anyhow::{Context, bail};
 use console::{Console, Phase, Port};
-use qemu::{Accel, Boot, Machine, Qmp};
+use machine::{Boot, GuestSpec, Hypervisor, HypervisorConfig, HypervisorKind};
+use qemu::Accel;
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -42,7 +46,8 @@ pub struct VmConfig {
     pub duration: Duration,
     pub cpus: u32,
     pub mem_mib: u32,
-    pub accel: Accel,
+    /// Which hypervisor, and its settings.
+    pub hv: HypervisorConfig,
     pub out: PathBuf,
     /// The ifstress binary for the guest (default: this one, for Linux guests).
     pub binary: Option<PathBuf>,
@@ -55,7 +60,6 @@ pub struct VmConfig {
     pub seed: Option<u64>,
     /// Test hook for the first guest only: `panic:S` or `hang:S`.
     pub inject: Option<String>,
-    pub qemu: PathBuf,
     /// Kernel modules loaded before the suite starts, with their parameters
     /// (Linux: insmod NAME=VALUE; FreeBSD: kenv NAME=VALUE, then kldload).
     pub kmods: Vec<GuestModule>,
@@ -151,7 +155,11 @@ pub struct GuestSummary {
 pub struct VmSummary {
     pub guest_os: GuestOs,
     pub image: String,
+    /// QEMU's accelerator (bhyve runs are `auto` here: see `hypervisor`).
     pub accel: Accel,
+    /// "qemu (kvm)", "qemu (tcg)", "bhyve".
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hypervisor: String,
     pub guests: Vec<GuestSummary>,
     pub guest_hours: f64,
     /// `--module` files and their parameters, as loaded in every guest.
@@ -238,45 +246,38 @@ struct GuestResult {
     last_ops: std::collections::BTreeMap<String, Vec<String>>,
 }
 
-/// Kill and reap.
-fn stop(child: &mut Child) {
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
 struct Runner<'a> {
     cfg: &'a VmConfig,
-    accel: Accel,
+    hv: Box<dyn Hypervisor>,
     stop: &'a AtomicBool,
 }
 
 impl Runner<'_> {
-    /// A guest with its console, journal port and QMP socket in `dir`,
-    /// their names starting with `prefix` (the collection boot has its own).
-    fn machine(&self, dir: &Path, prefix: &str, boot: Boot) -> Machine {
-        Machine {
-            qemu: self.cfg.qemu.clone(),
-            accel: self.accel,
+    /// A guest with its console and journal port in `dir`, their names
+    /// starting with `prefix` (the collection boot has its own), named on
+    /// the host after this process and the guest's index.
+    fn spec(&self, index: usize, dir: &Path, prefix: &str, boot: Boot) -> GuestSpec {
+        GuestSpec {
+            name: format!(
+                "ifstress-{}-{index}{}",
+                std::process::id(),
+                if prefix.is_empty() { "" } else { "k" }
+            ),
             cpus: self.cfg.cpus,
             mem_mib: self.cfg.mem_mib,
             console: dir.join(format!("{prefix}console.log")),
             port: dir.join(format!("{prefix}journal.log")),
-            qmp: dir.join(format!("{prefix}qmp.sock")),
+            dir: dir.to_path_buf(),
+            prefix: prefix.into(),
             boot,
+            start_timeout: self.cfg.boot_timeout,
         }
     }
 
     /// Boot one guest and watch it to its end.
     fn guest(&self, index: usize, dir: &Path, boot: Boot) -> anyhow::Result<GuestResult> {
-        let m = self.machine(dir, "", boot);
-        let log = std::fs::File::create(dir.join("qemu.log"))?;
-        let mut child = Command::new(&m.qemu)
-            .args(m.argv())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("starting {}", m.qemu.display()))?;
+        let m = self.spec(index, dir, "", boot);
+        let mut child = self.hv.start(&m)?;
         let t0 = Instant::now();
         let mut con = Console::default();
         con.scanner.source(&format!("guest-{index}/console.log"));
@@ -293,7 +294,7 @@ impl Runner<'_> {
             std::thread::sleep(Duration::from_millis(100));
             tc.lines(|l| con.feed(l));
             tp.lines(|l| port.feed(l));
-            if !exited && child.try_wait()?.is_some() {
+            if !exited && child.exited()? {
                 exited = true;
                 tc.lines(|l| con.feed(l));
                 tc.rest(|l| con.feed(l));
@@ -323,7 +324,7 @@ impl Runner<'_> {
                 // Let it power off, then make sure.
                 let waited = Instant::now();
                 while !exited && waited.elapsed() < Duration::from_secs(30) {
-                    exited = child.try_wait()?.is_some();
+                    exited = child.exited()?;
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 end = Some(End::Finished);
@@ -343,9 +344,7 @@ impl Runner<'_> {
                     "ifstress vm: guest {index}: no progress for {} s: injecting an NMI",
                     self.cfg.hang_timeout.as_secs()
                 );
-                match Qmp::connect(&m.qmp, Duration::from_secs(5))
-                    .and_then(|mut q| q.execute("inject-nmi"))
-                {
+                match child.nmi() {
                     Ok(_) => nmi_at = Some((Instant::now(), con.scanned)),
                     Err(e) => {
                         eprintln!("ifstress vm: guest {index}: NMI: {e:#}");
@@ -357,7 +356,7 @@ impl Runner<'_> {
             }
             if let Some(e) = end {
                 if !exited {
-                    stop(&mut child);
+                    child.stop();
                     tc.lines(|l| con.feed(l));
                     tc.rest(|l| con.feed(l));
                 }
@@ -569,9 +568,15 @@ pub fn run(cfg: &VmConfig, stop: &Arc<AtomicBool>) -> anyhow::Result<Report> {
     let suite = crate::suite::load(&cfg.suite)?;
     cfg.check_inputs()?;
     std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
-    let (accel, accel_note) = qemu::resolve_accel(&cfg.qemu, cfg.accel);
-    let mut notes: Vec<String> = accel_note.into_iter().collect();
-    let runner = Runner { cfg, accel, stop };
+    let (hv, hv_note) = machine::select(&cfg.hv, cfg.guest)?;
+    if hv.kind() == HypervisorKind::Bhyve && bhyve::is_qcow2(&cfg.image) {
+        bail!(crate::cli::UsageError(format!(
+            "--image {}: bhyve needs a raw image (vm/fetch-image.sh RELEASE DIR raw, or qemu-img convert -O raw)",
+            cfg.image.display()
+        )));
+    }
+    let mut notes: Vec<String> = hv_note.into_iter().collect();
+    let runner = Runner { cfg, hv, stop };
     let started = std::time::SystemTime::now();
     let t0 = Instant::now();
     let prep = prepare(cfg, &mut notes)?;
@@ -632,7 +637,8 @@ pub fn run(cfg: &VmConfig, stop: &Arc<AtomicBool>) -> anyhow::Result<Report> {
     r.vm = Some(VmSummary {
         guest_os: cfg.guest,
         image: cfg.image.display().to_string(),
-        accel,
+        accel: runner.hv.accel(),
+        hypervisor: runner.hv.label(),
         guest_hours: (acc.guests.iter().map(|g| g.seconds).sum::<f64>() / 3600.0 * 1000.0).round()
             / 1000.0,
         guests: acc.guests,
@@ -783,6 +789,7 @@ fn lane(runner: &Runner, prep: &Prepared, shared: &Shared, t0: Instant) -> anyho
                 let mut args = guest_args(&prep.guest_suite, prep.seed0 + index as u64);
                 args.extend(["--duration".into(), format!("{secs}s")]);
                 freebsd_boot(
+                    runner.hv.as_ref(),
                     &dir,
                     &cfg.image,
                     &FreebsdPayload {
@@ -795,11 +802,15 @@ fn lane(runner: &Runner, prep: &Prepared, shared: &Shared, t0: Instant) -> anyho
                 )?
             }
         };
+        let root = match &boot {
+            Boot::Disk { disks, .. } => disks.first().cloned(),
+            Boot::Kernel { .. } => None,
+        };
         let mut g = runner.guest(index, &dir, boot)?;
         let mut collected = Vec::new();
         let mut notes = Vec::new();
         if cfg.guest == GuestOs::Freebsd && matches!(g.end, End::Panic | End::Hang) {
-            match collect_freebsd(runner, &dir) {
+            match collect_freebsd(runner, index, &dir, root.clone().context("no root disk")?) {
                 Ok(files) => {
                     for f in &files {
                         let is_core = f
@@ -914,14 +925,15 @@ struct FreebsdPayload<'a> {
 }
 
 fn freebsd_boot(
+    hv: &dyn Hypervisor,
     dir: &Path,
     image: &Path,
     payload: &FreebsdPayload,
     args: &[String],
     index: usize,
 ) -> anyhow::Result<Boot> {
-    let disks = freebsd_disks(dir);
-    freebsd_guest::overlay(image, &disks[0].0)?;
+    let root = hv.root_disk(image, dir)?;
+    let disks = freebsd_disks(dir, root);
     freebsd_guest::payload(
         &freebsd_guest::Payload {
             binary: payload.binary,
@@ -949,11 +961,11 @@ fn freebsd_boot(
     })
 }
 
-/// vtbd0 the overlay, vtbd1 the payload, vtbd2 the collect disk: the order
-/// the first-boot script and rc.local rely on.
-fn freebsd_disks(dir: &Path) -> Vec<(PathBuf, &'static str)> {
+/// vtbd0 the guest's root disk, vtbd1 the payload, vtbd2 the collect
+/// disk: the order the first-boot script and rc.local rely on.
+fn freebsd_disks(dir: &Path, root: (PathBuf, &'static str)) -> Vec<(PathBuf, &'static str)> {
     vec![
-        (dir.join("root.qcow2"), "qcow2"),
+        root,
         (dir.join("payload.img"), "raw"),
         (dir.join("collect.img"), "raw"),
     ]
@@ -961,27 +973,28 @@ fn freebsd_disks(dir: &Path) -> Vec<(PathBuf, &'static str)> {
 
 /// Boot the crashed guest's disk again: savecore and crashinfo run from rc,
 /// then rc.local writes /var/crash to the collect disk and powers off.
-fn collect_freebsd(runner: &Runner, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let m = runner.machine(
+fn collect_freebsd(
+    runner: &Runner,
+    index: usize,
+    dir: &Path,
+    root: (PathBuf, &'static str),
+) -> anyhow::Result<Vec<PathBuf>> {
+    let spec = runner.spec(
+        index,
         dir,
         "collect-",
         Boot::Disk {
-            disks: freebsd_disks(dir),
+            disks: freebsd_disks(dir, root),
             cdrom: None,
         },
     );
-    let mut child = Command::new(&m.qemu)
-        .args(m.argv())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
+    let mut child = runner.hv.start(&spec)?;
     // crashinfo on a large dump takes minutes.
     let limit = runner.cfg.boot_timeout + Duration::from_secs(900);
     let t0 = Instant::now();
-    while child.try_wait()?.is_none() {
+    while !child.exited()? {
         if t0.elapsed() > limit || runner.stop.load(Relaxed) {
-            stop(&mut child);
+            child.stop();
             bail!(
                 "the collection boot did not power off within {} s",
                 limit.as_secs()

@@ -21,21 +21,8 @@ pub enum Accel {
     Tcg,
 }
 
-/// How the guest boots.
-#[derive(Debug, Clone)]
-pub enum Boot {
-    /// A kernel and initramfs straight from files (Linux guests).
-    Kernel {
-        kernel: PathBuf,
-        initrd: PathBuf,
-        append: String,
-    },
-    /// Disks: the first boots; an optional CD (a cidata config drive).
-    Disk {
-        disks: Vec<(PathBuf, &'static str)>,
-        cdrom: Option<PathBuf>,
-    },
-}
+pub use super::machine::Boot;
+use super::machine::{GuestSpec, Hypervisor, HypervisorKind, RunningGuest};
 
 #[derive(Debug, Clone)]
 pub struct Machine {
@@ -103,6 +90,103 @@ impl Machine {
             }
         }
         a
+    }
+}
+
+/// QEMU as a `Hypervisor`, its accelerator already resolved.
+pub struct Qemu {
+    pub qemu: PathBuf,
+    pub accel: Accel,
+}
+
+impl Qemu {
+    fn machine(&self, spec: &GuestSpec) -> Machine {
+        Machine {
+            qemu: self.qemu.clone(),
+            accel: self.accel,
+            cpus: spec.cpus,
+            mem_mib: spec.mem_mib,
+            console: spec.console.clone(),
+            port: spec.port.clone(),
+            qmp: spec.dir.join(format!("{}qmp.sock", spec.prefix)),
+            boot: spec.boot.clone(),
+        }
+    }
+}
+
+impl Hypervisor for Qemu {
+    fn start(&self, spec: &GuestSpec) -> anyhow::Result<Box<dyn RunningGuest>> {
+        let m = self.machine(spec);
+        let log = std::fs::File::create(spec.dir.join(format!("{}qemu.log", spec.prefix)))?;
+        let child = Command::new(&m.qemu)
+            .args(m.argv())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {}", m.qemu.display()))?;
+        Ok(Box::new(QemuGuest {
+            child,
+            qmp: m.qmp,
+            done: false,
+        }))
+    }
+
+    fn root_disk(&self, image: &Path, dir: &Path) -> anyhow::Result<(PathBuf, &'static str)> {
+        let disk = dir.join("root.qcow2");
+        super::freebsd_guest::overlay(image, &disk)?;
+        Ok((disk, "qcow2"))
+    }
+
+    fn label(&self) -> String {
+        format!(
+            "qemu ({})",
+            if self.accel == Accel::Kvm {
+                "kvm"
+            } else {
+                "tcg"
+            }
+        )
+    }
+
+    fn kind(&self) -> HypervisorKind {
+        HypervisorKind::Qemu
+    }
+
+    fn accel(&self) -> Accel {
+        self.accel
+    }
+}
+
+struct QemuGuest {
+    child: std::process::Child,
+    qmp: PathBuf,
+    done: bool,
+}
+
+impl RunningGuest for QemuGuest {
+    fn exited(&mut self) -> anyhow::Result<bool> {
+        self.done = self.done || self.child.try_wait()?.is_some();
+        Ok(self.done)
+    }
+
+    fn nmi(&mut self) -> anyhow::Result<()> {
+        Qmp::connect(&self.qmp, Duration::from_secs(5))?.execute("inject-nmi")?;
+        Ok(())
+    }
+
+    fn stop(&mut self) {
+        if !self.done {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            self.done = true;
+        }
+    }
+}
+
+impl Drop for QemuGuest {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

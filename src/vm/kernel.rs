@@ -1,0 +1,521 @@
+//! `ifstress vm build-kernel`: a FreeBSD image whose kernel is built from a
+//! source tree (and patches) inside a guest of the image itself, so that the
+//! compiler, the config and the userland are the image's own. The result is
+//! an image like the official one, which `vm run --image` boots unchanged:
+//! every fresh guest of a run then has the patched kernel, and its crash
+//! dumps find the matching debug symbols in /usr/lib/debug.
+//!
+//! The guest gets its root disk, the source as a tar stream (vtbd1) and an
+//! empty scratch disk (vtbd2) where the source is unpacked and the objects
+//! are built, so the image grows only by the installed kernel. At the end
+//! the guest recreates /firstboot, so the next boot of the image runs its
+//! first-boot scripts (nuageinit with the next guest's config drive) again.
+
+use super::machine::{Boot, GuestSpec, Hypervisor, HypervisorKind};
+use anyhow::{Context, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct KernelBuild {
+    pub image: PathBuf,
+    /// A freebsd-src checkout at the image's revision (or the revision both
+    /// sides of an A/B are built from).
+    pub src: PathBuf,
+    /// Applied in order with `patch -p1` (git's a/ b/ prefixes).
+    pub patches: Vec<PathBuf>,
+    /// A config in sys/amd64/conf; with `debug`, the config that includes
+    /// it and adds the debug options.
+    pub kernconf: String,
+    pub debug: bool,
+    pub out_image: PathBuf,
+    pub work: PathBuf,
+    pub cpus: u32,
+    pub mem_mib: u32,
+    pub scratch_gib: u64,
+    pub timeout: Duration,
+}
+
+/// The config `--debug` builds: the named one plus what a FreeBSD developer
+/// runs races under. INVARIANTS turns silent corruption into a panic at
+/// the first broken assertion; WITNESS reports lock-order reversals, which
+/// `ifstress` reads from the console; DIAGNOSTIC adds the cheaper checks.
+/// Options that the base config already has are accepted again by config(8).
+pub fn debug_config(base: &str) -> String {
+    format!(
+        "# Written by `ifstress vm build-kernel --debug`.\n\
+         include {base}\n\
+         ident IFSTRESS-DEBUG\n\
+         options INVARIANTS\n\
+         options INVARIANT_SUPPORT\n\
+         options WITNESS\n\
+         options WITNESS_SKIPSPIN\n\
+         options DIAGNOSTIC\n\
+         options DDB\n\
+         options KDB\n"
+    )
+}
+
+/// The config name the guest builds.
+pub fn build_conf(kernconf: &str, debug: bool) -> String {
+    if debug {
+        "IFSTRESS-DEBUG".into()
+    } else {
+        kernconf.into()
+    }
+}
+
+/// The first-boot script of the build guest.
+pub fn build_script(kernconf: &str, debug: bool) -> String {
+    let conf = build_conf(kernconf, debug);
+    let debug_file = if debug {
+        // GENERIC-DEBUG's form where the tree has sys/conf/std.debug
+        // (the debug options -CURRENT's GENERIC carries); the options
+        // themselves where it does not.
+        format!(
+            "if [ -f sys/conf/std.debug ]; then\n\
+             \tprintf 'include {kernconf}\\ninclude \"std.debug\"\\nident IFSTRESS-DEBUG\\n' > sys/amd64/conf/IFSTRESS-DEBUG\n\
+             else\n\
+             cat > sys/amd64/conf/IFSTRESS-DEBUG <<'EOC'\n{}EOC\nfi\n",
+            debug_config(kernconf)
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        r#"#!/bin/sh
+# Written by `ifstress vm build-kernel`. Runs once, at first boot (nuageinit):
+# build and install a kernel from the source on vtbd1, in a scratch
+# filesystem on vtbd2, then make the image's next boot a first boot again.
+sysrc firstboot_freebsd_update_enable=NO firstboot_pkgs_enable=NO >/dev/null
+say() {{ echo "IFSTRESS-VM: $*" > /dev/console; }}
+fail() {{
+	say "build-failed $1"
+	tail -n 60 /build/log 2>/dev/null | sed 's/^/build: /' > /dev/console
+	poweroff
+	exit 1
+}}
+newfs -U /dev/vtbd2 >/dev/null 2>&1 || fail "newfs of the scratch disk"
+mkdir -p /build && mount /dev/vtbd2 /build || fail "mounting the scratch disk"
+say "unpacking the source"
+tar -xf /dev/vtbd1 -C /build || fail "unpacking the source"
+cd /build/src || fail "no src in the source disk"
+: > /build/log
+for p in /build/patches/*.patch; do
+	[ -e "$p" ] || continue
+	say "applying ${{p##*/}}"
+	patch -p1 -s -f -E < "$p" >> /build/log 2>&1 || fail "patch-does-not-apply ${{p##*/}}"
+done
+{debug_file}[ -f sys/amd64/conf/{conf} ] || fail "no kernel config {conf}"
+jobs=$(sysctl -n hw.ncpu)
+say "building {conf} with $jobs jobs"
+# A heartbeat: the host sees the build move.
+( while sleep 60; do say "building: $(wc -l < /build/log) log lines"; done ) &
+beat=$!
+make -j$jobs buildkernel KERNCONF={conf} MAKEOBJDIRPREFIX=/build/obj >> /build/log 2>&1 || {{ kill $beat; fail "buildkernel"; }}
+make installkernel KERNCONF={conf} MAKEOBJDIRPREFIX=/build/obj >> /build/log 2>&1 || {{ kill $beat; fail "installkernel"; }}
+kill $beat
+cd /
+umount /build
+touch /firstboot
+say "built {conf} $(uname -r)"
+poweroff
+"#
+    )
+}
+
+/// The source disk: a tar stream with `src/` (the tree without `.git`)
+/// and `patches/NNN-NAME.patch`, padded to whole MiB.
+pub fn source_disk(src: &Path, patches: &[PathBuf], out: &Path) -> anyhow::Result<()> {
+    let f = std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut b = tar::Builder::new(std::io::BufWriter::new(f));
+    b.follow_symlinks(false);
+    add_tree(&mut b, src, Path::new("src"))?;
+    for (i, p) in patches.iter().enumerate() {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        b.append_path_with_name(p, format!("patches/{:03}-{name}.patch", i + 1))
+            .with_context(|| format!("adding {}", p.display()))?;
+    }
+    let w = b.into_inner()?;
+    let f = w.into_inner().map_err(|e| e.into_error())?;
+    let len = f.metadata()?.len();
+    f.set_len(len.div_ceil(1 << 20) * (1 << 20))?;
+    Ok(())
+}
+
+fn add_tree<W: std::io::Write>(
+    b: &mut tar::Builder<W>,
+    dir: &Path,
+    name: &Path,
+) -> anyhow::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        if e.file_name() == ".git" {
+            continue;
+        }
+        let path = e.path();
+        let to = name.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            add_tree(b, &path, &to)?;
+        } else {
+            b.append_path_with_name(&path, &to)
+                .with_context(|| format!("adding {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// What the guest said at the end.
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    Built,
+    Failed(String),
+}
+
+/// Read the console's markers: the build's end, or why it failed.
+fn outcome(console: &str) -> Option<Outcome> {
+    for l in console.lines() {
+        let l = l.trim_end_matches('\r');
+        if let Some(rest) = l.strip_prefix("IFSTRESS-VM: build-failed ") {
+            return Some(Outcome::Failed(rest.to_string()));
+        }
+        if l.starts_with("IFSTRESS-VM: built ") {
+            return Some(Outcome::Built);
+        }
+    }
+    None
+}
+
+impl KernelBuild {
+    pub fn check_inputs(&self) -> anyhow::Result<()> {
+        use crate::cli::UsageError;
+        if !self.image.is_file() {
+            bail!(UsageError(format!(
+                "--image {}: no such file",
+                self.image.display()
+            )));
+        }
+        if !self.src.join("sys/conf/newvers.sh").is_file() {
+            bail!(UsageError(format!(
+                "--src {}: not a FreeBSD source tree (no sys/conf/newvers.sh)",
+                self.src.display()
+            )));
+        }
+        let conf = self.src.join("sys/amd64/conf").join(&self.kernconf);
+        if !conf.is_file() {
+            bail!(UsageError(format!(
+                "--kernconf {}: no {}",
+                self.kernconf,
+                conf.display()
+            )));
+        }
+        for p in &self.patches {
+            if !p.is_file() {
+                bail!(UsageError(format!("--patch {}: no such file", p.display())));
+            }
+        }
+        if self.out_image.exists() {
+            bail!(UsageError(format!(
+                "--out-image {}: exists; not overwritten",
+                self.out_image.display()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Build the image; the console of the build guest is `work/console.log`.
+pub fn build(kb: &KernelBuild, hv: &dyn Hypervisor, stop: &AtomicBool) -> anyhow::Result<()> {
+    kb.check_inputs()?;
+    let out_fmt = if kb.out_image.extension().is_some_and(|e| e == "qcow2") {
+        "qcow2"
+    } else {
+        "raw"
+    };
+    if hv.kind() == HypervisorKind::Bhyve && out_fmt == "qcow2" {
+        bail!(crate::cli::UsageError(
+            "--out-image: bhyve writes raw images; name it .img or .raw".into()
+        ));
+    }
+    let dir = &kb.work;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    eprintln!("ifstress vm build-kernel: packing {}", kb.src.display());
+    let root = hv.root_disk(&kb.image, dir)?;
+    let src_disk = dir.join("source.img");
+    source_disk(&kb.src, &kb.patches, &src_disk)?;
+    let scratch = dir.join("scratch.img");
+    std::fs::File::create(&scratch)?.set_len(kb.scratch_gib << 30)?;
+    let cidata = dir.join("cidata");
+    std::fs::create_dir_all(&cidata)?;
+    std::fs::write(
+        cidata.join("user-data"),
+        build_script(&kb.kernconf, kb.debug),
+    )?;
+    std::fs::write(
+        cidata.join("meta-data"),
+        super::freebsd_guest::meta_data("ifstress-build"),
+    )?;
+    let iso = dir.join("cidata.iso");
+    super::freebsd_guest::cidata_iso(&cidata, &iso)?;
+    let spec = GuestSpec {
+        name: format!("ifstress-{}-build", std::process::id()),
+        cpus: kb.cpus,
+        mem_mib: kb.mem_mib,
+        console: dir.join("console.log"),
+        port: dir.join("port.log"),
+        dir: dir.clone(),
+        prefix: String::new(),
+        boot: Boot::Disk {
+            disks: vec![
+                root.clone(),
+                (src_disk.clone(), "raw"),
+                (scratch.clone(), "raw"),
+            ],
+            cdrom: Some(iso),
+        },
+        start_timeout: Duration::from_secs(600),
+    };
+    eprintln!(
+        "ifstress vm build-kernel: booting {} on {} (console {})",
+        kb.image.display(),
+        hv.label(),
+        spec.console.display()
+    );
+    let mut guest = hv.start(&spec)?;
+    let t0 = Instant::now();
+    let mut said = 0usize;
+    let result = loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let text = std::fs::read(&spec.console)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        for l in text.lines().skip(said) {
+            if l.contains("IFSTRESS-VM: ") {
+                eprintln!("ifstress vm build-kernel: {}", l.trim_end());
+            }
+        }
+        said = text.lines().count();
+        let exited = guest.exited()?;
+        if let Some(o) = outcome(&text).filter(|_| exited) {
+            break o;
+        }
+        if exited {
+            break Outcome::Failed("the guest ended without a build marker".into());
+        }
+        if t0.elapsed() > kb.timeout {
+            guest.stop();
+            bail!(
+                "the build did not end within {} s; console: {}",
+                kb.timeout.as_secs(),
+                spec.console.display()
+            );
+        }
+        if stop.load(Relaxed) {
+            guest.stop();
+            bail!("interrupted");
+        }
+    };
+    guest.stop();
+    // The source and scratch disks are only the build's.
+    let _ = std::fs::remove_file(&src_disk);
+    let _ = std::fs::remove_file(&scratch);
+    if let Outcome::Failed(why) = result {
+        let msg = format!(
+            "the kernel did not build: {why} (the build log's end is in {})",
+            spec.console.display()
+        );
+        // The change or the tree does not build on this image: the input's
+        // fault, not ifstress's.
+        bail!(crate::cli::UsageError(msg));
+    }
+    write_image(&root, &kb.out_image, out_fmt)?;
+    let _ = std::fs::remove_file(&root.0);
+    eprintln!(
+        "ifstress vm build-kernel: wrote {} ({} built in {:.0} min)",
+        kb.out_image.display(),
+        build_conf(&kb.kernconf, kb.debug),
+        t0.elapsed().as_secs_f64() / 60.0
+    );
+    Ok(())
+}
+
+/// The guest's root disk as a standalone image: an overlay is flattened
+/// (qemu-img convert), a raw copy is moved.
+fn write_image(root: &(PathBuf, &'static str), out: &Path, fmt: &str) -> anyhow::Result<()> {
+    if root.1 == "raw" && fmt == "raw" {
+        return std::fs::rename(&root.0, out)
+            .or_else(|_| super::bhyve::sparse_copy(&root.0, out).map_err(std::io::Error::other))
+            .with_context(|| format!("writing {}", out.display()));
+    }
+    let mut c = Command::new("qemu-img");
+    c.args(["convert", "-O", fmt]);
+    // Compressed: the image travels between CI jobs as an artifact.
+    if fmt == "qcow2" {
+        c.arg("-c");
+    }
+    let o = c
+        .arg(&root.0)
+        .arg(out)
+        .output()
+        .context("running qemu-img")?;
+    if !o.status.success() {
+        bail!(
+            "qemu-img convert: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_build_script_is_sh_and_builds_installs_and_rearms_first_boot_in_order() {
+        let s = build_script("GENERIC", true);
+        let at = |m: &str| s.find(m).unwrap_or_else(|| panic!("missing {m}:\n{s}"));
+        assert!(s.starts_with("#!/bin/sh\n"));
+        assert!(at("newfs -U /dev/vtbd2") < at("tar -xf /dev/vtbd1 -C /build"));
+        assert!(at("tar -xf /dev/vtbd1") < at("patch -p1"));
+        assert!(at("patch -p1") < at("include GENERIC\nident IFSTRESS-DEBUG"));
+        assert!(at("patch -p1") < at("include GENERIC\\ninclude"));
+        assert!(at("options WITNESS\n") < at("make -j$jobs buildkernel KERNCONF=IFSTRESS-DEBUG"));
+        assert!(at("buildkernel") < at("make installkernel KERNCONF=IFSTRESS-DEBUG"));
+        assert!(at("installkernel") < at("touch /firstboot"));
+        assert!(at("touch /firstboot") < at("say \"built"));
+        // The debug config as the guest writes it, with and without the
+        // tree's std.debug: run that part of the script in a scratch tree.
+        let part =
+            &s[at("if [ -f sys/conf/std.debug ]")..at("[ -f sys/amd64/conf/IFSTRESS-DEBUG ]")];
+        for with_std_debug in [true, false] {
+            let d = tempfile::tempdir().unwrap();
+            std::fs::create_dir_all(d.path().join("sys/amd64/conf")).unwrap();
+            if with_std_debug {
+                std::fs::write(d.path().join("sys/conf/std.debug"), "")
+                    .or_else(|_| {
+                        std::fs::create_dir_all(d.path().join("sys/conf"))?;
+                        std::fs::write(d.path().join("sys/conf/std.debug"), "")
+                    })
+                    .unwrap();
+            }
+            let st = Command::new("sh")
+                .arg("-c")
+                .arg(part)
+                .current_dir(d.path())
+                .status()
+                .unwrap();
+            assert!(st.success());
+            let conf =
+                std::fs::read_to_string(d.path().join("sys/amd64/conf/IFSTRESS-DEBUG")).unwrap();
+            if with_std_debug {
+                assert_eq!(
+                    conf,
+                    "include GENERIC\ninclude \"std.debug\"\nident IFSTRESS-DEBUG\n"
+                );
+            } else {
+                assert_eq!(conf, debug_config("GENERIC"));
+            }
+        }
+        let plain = build_script("GENERIC", false);
+        assert!(plain.contains("buildkernel KERNCONF=GENERIC"));
+        assert!(!plain.contains("IFSTRESS-DEBUG"));
+        // sh -n where there is an sh: the script must parse.
+        for (name, text) in [("debug", &s), ("plain", &plain)] {
+            let d = tempfile::tempdir().unwrap();
+            let f = d.path().join("s.sh");
+            std::fs::write(&f, text).unwrap();
+            let st = Command::new("sh").arg("-n").arg(&f).status().unwrap();
+            assert!(st.success(), "{name}: sh -n failed:\n{text}");
+        }
+    }
+
+    #[test]
+    fn markers_decide_the_outcome_and_a_failure_keeps_its_reason() {
+        assert_eq!(
+            outcome("booting\r\nIFSTRESS-VM: building GENERIC\r\n"),
+            None
+        );
+        assert_eq!(
+            outcome("IFSTRESS-VM: built IFSTRESS-DEBUG 15.0-RELEASE\r\n"),
+            Some(Outcome::Built)
+        );
+        assert_eq!(
+            outcome("IFSTRESS-VM: build-failed patch-does-not-apply 001-x.patch\r\n"),
+            Some(Outcome::Failed("patch-does-not-apply 001-x.patch".into()))
+        );
+    }
+
+    #[test]
+    fn the_source_disk_holds_the_tree_without_git_and_the_patches_in_order() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("freebsd-src");
+        std::fs::create_dir_all(src.join("sys/conf")).unwrap();
+        std::fs::create_dir_all(src.join(".git/objects")).unwrap();
+        std::fs::write(src.join("sys/conf/newvers.sh"), "#!/bin/sh\n").unwrap();
+        std::fs::write(src.join(".git/objects/x"), "big").unwrap();
+        std::os::unix::fs::symlink("conf/newvers.sh", src.join("sys/link")).unwrap();
+        let p1 = d.path().join("fix.diff");
+        std::fs::write(&p1, "--- a/x\n+++ b/x\n").unwrap();
+        let out = d.path().join("source.img");
+        source_disk(&src, &[p1.clone(), p1], &out).unwrap();
+        assert_eq!(std::fs::metadata(&out).unwrap().len() % (1 << 20), 0);
+        let mut a = tar::Archive::new(std::fs::File::open(&out).unwrap());
+        let names: Vec<String> = a
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "src/sys/conf/newvers.sh",
+                "src/sys/link",
+                "patches/001-fix.diff.patch",
+                "patches/002-fix.diff.patch"
+            ]
+        );
+    }
+
+    #[test]
+    fn inputs_are_checked_before_anything_boots() {
+        let d = tempfile::tempdir().unwrap();
+        let img = d.path().join("base.qcow2");
+        std::fs::write(&img, b"QFI\xfb").unwrap();
+        let mut kb = KernelBuild {
+            image: img,
+            src: d.path().join("nosrc"),
+            patches: vec![],
+            kernconf: "GENERIC".into(),
+            debug: true,
+            out_image: d.path().join("out.qcow2"),
+            work: d.path().join("w"),
+            cpus: 2,
+            mem_mib: 2048,
+            scratch_gib: 32,
+            timeout: Duration::from_secs(60),
+        };
+        let e = format!("{:#}", kb.check_inputs().unwrap_err());
+        assert!(e.contains("not a FreeBSD source tree"), "{e}");
+        std::fs::create_dir_all(kb.src.join("sys/conf")).unwrap();
+        std::fs::write(kb.src.join("sys/conf/newvers.sh"), "").unwrap();
+        let e = format!("{:#}", kb.check_inputs().unwrap_err());
+        assert!(e.contains("--kernconf GENERIC"), "{e}");
+        std::fs::create_dir_all(kb.src.join("sys/amd64/conf")).unwrap();
+        std::fs::write(kb.src.join("sys/amd64/conf/GENERIC"), "").unwrap();
+        kb.patches = vec![d.path().join("none.patch")];
+        let e = format!("{:#}", kb.check_inputs().unwrap_err());
+        assert!(e.contains("--patch"), "{e}");
+        kb.patches.clear();
+        kb.check_inputs().unwrap();
+        assert!(!kb.work.exists(), "nothing is created by the checks");
+    }
+}
