@@ -1038,18 +1038,10 @@ fn vm_build_kernel(a: VmBuildKernelArgs) -> anyhow::Result<i32> {
         timeout: a.timeout,
     };
     kb.check_inputs()?;
-    let (hv, note) = crate::vm::machine::select(&a.hv.config(), crate::vm::GuestOs::Freebsd)?;
+    let (hv, note) =
+        crate::vm::machine::select(&a.hv.config(), crate::vm::GuestOs::Freebsd, &kb.image)?;
     if let Some(n) = note {
         eprintln!("ifstress vm build-kernel: {n}");
-    }
-    if hv.kind() == crate::vm::machine::HypervisorKind::Bhyve
-        && crate::vm::bhyve::is_qcow2(&kb.image)
-    {
-        return Err(UsageError(format!(
-            "--image {}: bhyve needs a raw image",
-            kb.image.display()
-        ))
-        .into());
     }
     let (stop, _signals) =
         stop_on_signal("ifstress vm build-kernel: stopping: ending the build guest")?;

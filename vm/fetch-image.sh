@@ -16,7 +16,8 @@ esac
 img="FreeBSD-$rel-$arch-BASIC-CLOUDINIT-ufs.$fmt"
 mkdir -p "$dir"
 cd "$dir"
-fetch() { if command -v curl >/dev/null; then curl -fsSLO "$1"; else fetch -q "$1"; fi; }
+# `command fetch`: FreeBSD's fetch(1), not this function.
+fetch() { if command -v curl >/dev/null; then curl -fsSLO "$1"; else command fetch -q "$1"; fi; }
 [ -f "$img.xz" ] || fetch "$base/$img.xz"
 fetch "$base/CHECKSUM.SHA256"
 want=$(grep "($img.xz)" CHECKSUM.SHA256 | awk '{print $NF}')

@@ -17,8 +17,6 @@ use std::time::{Duration, Instant};
 pub struct Bhyve {
     /// UEFI firmware (edk2-bhyve's BHYVE_UEFI.fd); None: bhyveload.
     pub firmware: Option<PathBuf>,
-    /// Starts so far: each start gets nmdm pairs of its own.
-    pub starts: AtomicU64,
 }
 
 /// The nmdm pairs of a start's two ports. Digits only: nmdm_clone() in
@@ -116,53 +114,78 @@ fn destroy(name: &str) {
         .status();
 }
 
+/// Destroys the VM it names when dropped, unless disarmed: between
+/// bhyveload creating the VM and bhyve running it, every early return
+/// must not leave a VM in the kernel.
+struct DestroyOnDrop(Option<String>);
+
+impl Drop for DestroyOnDrop {
+    fn drop(&mut self) {
+        if let Some(n) = self.0.take() {
+            destroy(&n);
+        }
+    }
+}
+
+/// Starts in this process: each gets nmdm pairs of its own.
+static STARTS: AtomicU64 = AtomicU64::new(0);
+
 impl Hypervisor for Bhyve {
     fn start(&self, spec: &GuestSpec) -> anyhow::Result<Box<dyn RunningGuest>> {
-        let n = self.starts.fetch_add(1, Relaxed);
+        let n = STARTS.fetch_add(1, Relaxed);
         let [(con_a, con_b), (port_a, port_b)] = ports(std::process::id(), n);
+        // Everything that can fail without a VM, first.
+        let argv = bhyve_argv(spec, self.firmware.as_deref(), &con_a, &port_a)?;
+        let load_argv = match self.firmware {
+            None => Some(bhyveload_argv(spec, &con_a)?),
+            Some(_) => None,
+        };
+        let log_path = spec.dir.join(format!("{}bhyve.log", spec.prefix));
+        let log = std::fs::File::create(&log_path)?;
+        let (load_out, load_err, out) = (log.try_clone()?, log.try_clone()?, log.try_clone()?);
         let copies = vec![
             PortCopy::start(&con_b, &spec.console)?,
             PortCopy::start(&port_b, &spec.port)?,
         ];
-        let log_path = spec.dir.join(format!("{}bhyve.log", spec.prefix));
-        let log = std::fs::File::create(&log_path)?;
-        if self.firmware.is_none() {
+        let mut vm = DestroyOnDrop(Some(spec.name.clone()));
+        if let Some(load_argv) = load_argv {
             let mut load = Command::new("bhyveload")
-                .args(bhyveload_argv(spec, &con_a)?)
+                .args(load_argv)
                 .stdin(Stdio::null())
-                .stdout(log.try_clone()?)
-                .stderr(log.try_clone()?)
+                .stdout(load_out)
+                .stderr(load_err)
                 .spawn()
                 .context("starting bhyveload")?;
             let t0 = Instant::now();
             let status = loop {
-                if let Some(s) = load.try_wait()? {
+                let waited = load.try_wait();
+                if let Ok(Some(s)) = waited {
                     break s;
                 }
-                if t0.elapsed() > spec.start_timeout {
+                if waited.is_err() || t0.elapsed() > spec.start_timeout {
                     let _ = load.kill();
                     let _ = load.wait();
-                    destroy(&spec.name);
                     bail!(
-                        "bhyveload did not finish within {} s",
-                        spec.start_timeout.as_secs()
+                        "bhyveload did not finish within {} s; see {}",
+                        spec.start_timeout.as_secs(),
+                        log_path.display()
                     );
                 }
                 std::thread::sleep(Duration::from_millis(100));
             };
             if !status.success() {
-                destroy(&spec.name);
                 bail!("bhyveload failed ({status}); see {}", log_path.display());
             }
         }
         let child = Command::new("bhyve")
-            .args(bhyve_argv(spec, self.firmware.as_deref(), &con_a, &port_a)?)
+            .args(argv)
             .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
+            .stdout(out)
             .stderr(log)
             .spawn()
-            .inspect_err(|_| destroy(&spec.name))
             .context("starting bhyve")?;
+        // From here the guest's own stop() destroys it.
+        vm.0 = None;
         Ok(Box::new(BhyveGuest {
             name: spec.name.clone(),
             child,
@@ -205,7 +228,14 @@ impl RunningGuest for BhyveGuest {
     fn exited(&mut self) -> anyhow::Result<bool> {
         // bhyve exits when the guest reboots (a panic's end), powers off
         // or halts; the VM stays in the kernel until destroyed.
-        self.done = self.done || self.child.try_wait()?.is_some();
+        if !self.done && self.child.try_wait()?.is_some() {
+            self.done = true;
+            // What the guest wrote last is in the ports' buffers: copy it
+            // out before the runner reads the files for the last time.
+            for c in &mut self.copies {
+                c.stop();
+            }
+        }
         Ok(self.done)
     }
 

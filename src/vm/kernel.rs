@@ -111,16 +111,24 @@ done
 {debug_file}[ -f sys/amd64/conf/{conf} ] || fail "no kernel config {conf}"
 jobs=$(sysctl -n hw.ncpu)
 say "building {conf} with $jobs jobs"
-# A heartbeat: the host sees the build move.
-( while sleep 60; do say "building: $(wc -l < /build/log) log lines"; done ) &
+# A heartbeat: the host sees the build move (from /, so that it never
+# holds the scratch filesystem busy).
+( cd / && while sleep 60; do say "building: $(wc -l < /build/log) log lines"; done ) &
 beat=$!
-make -j$jobs buildkernel KERNCONF={conf} MAKEOBJDIRPREFIX=/build/obj >> /build/log 2>&1 || {{ kill $beat; fail "buildkernel"; }}
-make installkernel KERNCONF={conf} MAKEOBJDIRPREFIX=/build/obj >> /build/log 2>&1 || {{ kill $beat; fail "installkernel"; }}
+# MAKEOBJDIRPREFIX only from the environment: src/Makefile refuses it on
+# the command line. The same for both steps, so installkernel finds the build.
+export MAKEOBJDIRPREFIX=/build/obj
+make -j"$jobs" buildkernel KERNCONF={conf} >> /build/log 2>&1 || {{ kill $beat; fail "buildkernel"; }}
+make installkernel KERNCONF={conf} >> /build/log 2>&1 || {{ kill $beat; fail "installkernel"; }}
 kill $beat
 cd /
-umount /build
+umount -f /build
+# This script runs from rc (nuageinit) before rc's own `rm -f /firstboot`,
+# which the poweroff below pre-empts: the sentinel stays, and the image's
+# next boot runs its first-boot scripts, nuageinit with a new config drive
+# among them.
 touch /firstboot
-say "built {conf} $(uname -r)"
+say "built {conf}"
 poweroff
 "#
     )
@@ -266,7 +274,7 @@ pub fn build(kb: &KernelBuild, hv: &dyn Hypervisor, stop: &AtomicBool) -> anyhow
     let iso = dir.join("cidata.iso");
     super::freebsd_guest::cidata_iso(&cidata, &iso)?;
     let spec = GuestSpec {
-        name: format!("ifstress-{}-build", std::process::id()),
+        name: super::machine::guest_name("b"),
         cpus: kb.cpus,
         mem_mib: kb.mem_mib,
         console: dir.join("console.log"),
@@ -388,7 +396,15 @@ mod tests {
         assert!(at("tar -xf /dev/vtbd1") < at("patch -p1"));
         assert!(at("patch -p1") < at("include GENERIC\nident IFSTRESS-DEBUG"));
         assert!(at("patch -p1") < at("include GENERIC\\ninclude"));
-        assert!(at("options WITNESS\n") < at("make -j$jobs buildkernel KERNCONF=IFSTRESS-DEBUG"));
+        assert!(
+            at("options WITNESS\n") < at("make -j\"$jobs\" buildkernel KERNCONF=IFSTRESS-DEBUG")
+        );
+        // src/Makefile refuses MAKEOBJDIRPREFIX on make's command line.
+        assert!(at("export MAKEOBJDIRPREFIX=/build/obj\n") < at("buildkernel"));
+        assert!(
+            !s.lines()
+                .any(|l| l.starts_with("make") && l.contains("MAKEOBJDIRPREFIX"))
+        );
         assert!(at("buildkernel") < at("make installkernel KERNCONF=IFSTRESS-DEBUG"));
         assert!(at("installkernel") < at("touch /firstboot"));
         assert!(at("touch /firstboot") < at("say \"built"));
@@ -435,6 +451,21 @@ mod tests {
             std::fs::write(&f, text).unwrap();
             let st = Command::new("sh").arg("-n").arg(&f).status().unwrap();
             assert!(st.success(), "{name}: sh -n failed:\n{text}");
+            // And shellcheck as POSIX sh (CI installs it; a missing one
+            // there is a failure, elsewhere it is said).
+            match Command::new("shellcheck")
+                .args(["-s", "sh", "-S", "warning"])
+                .arg(&f)
+                .output()
+            {
+                Ok(o) => assert!(
+                    o.status.success(),
+                    "{name}: shellcheck:\n{}",
+                    String::from_utf8_lossy(&o.stdout)
+                ),
+                Err(_) if std::env::var_os("CI").is_some() => panic!("shellcheck missing in CI"),
+                Err(_) => eprintln!("shellcheck not installed: sh -n only"),
+            }
         }
     }
 

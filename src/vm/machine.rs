@@ -93,22 +93,41 @@ pub struct HypervisorConfig {
     pub firmware: Option<PathBuf>,
 }
 
-/// Is bhyve usable here? vmm(4) is loaded when /dev/vmm exists (it holds
-/// one node per VM) or /dev/vmmctl does (15.0 and later).
+/// Is bhyve usable here? vmm(4) must be loaded: 15.0 makes /dev/vmmctl
+/// then (sys/dev/vmm/vmm_dev.c, vmmdev_init); on 14.x /dev/vmm appears only
+/// with a first VM, so ask kldstat(8).
 fn bhyve_here() -> bool {
     cfg!(target_os = "freebsd")
         && super::which("bhyve").is_some()
-        && (Path::new("/dev/vmm").is_dir() || Path::new("/dev/vmmctl").exists())
+        && (Path::new("/dev/vmmctl").exists()
+            || std::process::Command::new("kldstat")
+                .args(["-q", "-m", "vmm"])
+                .status()
+                .is_ok_and(|s| s.success()))
 }
 
-/// The hypervisor a run uses, with a note on how `auto` decided. Bad
-/// combinations are bad input: the caller maps `UsageError` to exit 2.
+/// A name for a guest no other guest of this process has had: bhyve's VM
+/// names are host-wide, and `vm ab --parallel 2` runs two runners at once.
+pub fn guest_name(what: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("ifstress-{}-{n}{what}", std::process::id())
+}
+
+/// The hypervisor a run uses for `image`, with a note on how `auto`
+/// decided. Bad combinations are bad input: the caller maps `UsageError`
+/// to exit 2.
 pub fn select(
     cfg: &HypervisorConfig,
     guest: GuestOs,
+    image: &Path,
 ) -> Result<(Box<dyn Hypervisor>, Option<String>), crate::cli::UsageError> {
+    let raw = !super::bhyve::is_qcow2(image);
     let kind = match cfg.kind {
-        HypervisorKind::Auto if guest == GuestOs::Freebsd && bhyve_here() => HypervisorKind::Bhyve,
+        // bhyve reads raw images only: a qcow2 one goes to QEMU.
+        HypervisorKind::Auto if guest == GuestOs::Freebsd && raw && bhyve_here() => {
+            HypervisorKind::Bhyve
+        }
         HypervisorKind::Auto => HypervisorKind::Qemu,
         k => k,
     };
@@ -124,12 +143,17 @@ pub fn select(
                     "--hypervisor bhyve runs on FreeBSD hosts only".into(),
                 ));
             }
+            if !raw {
+                return Err(crate::cli::UsageError(format!(
+                    "--image {}: bhyve needs a raw image (vm/fetch-image.sh RELEASE DIR raw, or qemu-img convert -O raw)",
+                    image.display()
+                )));
+            }
             let note = (cfg.kind == HypervisorKind::Auto)
                 .then(|| "bhyve found with vmm(4) loaded: guests run under bhyve".to_string());
             Ok((
                 Box::new(super::bhyve::Bhyve {
                     firmware: cfg.firmware.clone(),
-                    starts: Default::default(),
                 }),
                 note,
             ))
@@ -174,20 +198,46 @@ mod tests {
 
     #[test]
     fn bad_combinations_are_usage_errors_and_auto_is_qemu_for_linux_guests() {
-        let e = err(select(&cfg(HypervisorKind::Bhyve, false), GuestOs::Linux));
+        let e = err(select(
+            &cfg(HypervisorKind::Bhyve, false),
+            GuestOs::Linux,
+            Path::new("/none"),
+        ));
         assert!(e.contains("FreeBSD guests only"), "{e}");
-        let e = err(select(&cfg(HypervisorKind::Qemu, true), GuestOs::Freebsd));
+        let e = err(select(
+            &cfg(HypervisorKind::Qemu, true),
+            GuestOs::Freebsd,
+            Path::new("/none"),
+        ));
         assert!(e.contains("--firmware"), "{e}");
-        let (h, _) = select(&cfg(HypervisorKind::Auto, false), GuestOs::Linux).unwrap();
+        let (h, _) = select(
+            &cfg(HypervisorKind::Auto, false),
+            GuestOs::Linux,
+            Path::new("/none"),
+        )
+        .unwrap();
         assert_eq!(h.kind(), HypervisorKind::Qemu);
         assert_eq!(h.label(), "qemu (tcg)");
         #[cfg(not(target_os = "freebsd"))]
         {
-            let e = err(select(&cfg(HypervisorKind::Bhyve, false), GuestOs::Freebsd));
+            let e = err(select(
+                &cfg(HypervisorKind::Bhyve, false),
+                GuestOs::Freebsd,
+                Path::new("/none"),
+            ));
             assert!(e.contains("FreeBSD hosts only"), "{e}");
             // Not a FreeBSD host: auto never picks bhyve.
-            let (h, _) = select(&cfg(HypervisorKind::Auto, false), GuestOs::Freebsd).unwrap();
+            let (h, _) = select(
+                &cfg(HypervisorKind::Auto, false),
+                GuestOs::Freebsd,
+                Path::new("/none"),
+            )
+            .unwrap();
             assert_eq!(h.kind(), HypervisorKind::Qemu);
         }
+        // Names never repeat within a process.
+        let (a, b) = (guest_name(""), guest_name("k"));
+        assert_ne!(a, b[..b.len() - 1]);
+        assert!(a.starts_with(&format!("ifstress-{}-", std::process::id())));
     }
 }

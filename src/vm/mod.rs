@@ -20,7 +20,7 @@ use crate::check::Finding;
 use crate::report::Report;
 use anyhow::{Context, bail};
 use console::{Console, Phase, Port};
-use machine::{Boot, GuestSpec, Hypervisor, HypervisorConfig, HypervisorKind};
+use machine::{Boot, GuestSpec, Hypervisor, HypervisorConfig};
 use qemu::Accel;
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Seek, SeekFrom};
@@ -255,14 +255,13 @@ struct Runner<'a> {
 impl Runner<'_> {
     /// A guest with its console and journal port in `dir`, their names
     /// starting with `prefix` (the collection boot has its own), named on
-    /// the host after this process and the guest's index.
+    /// the host uniquely (`machine::guest_name`).
     fn spec(&self, index: usize, dir: &Path, prefix: &str, boot: Boot) -> GuestSpec {
         GuestSpec {
-            name: format!(
-                "ifstress-{}-{index}{}",
-                std::process::id(),
+            name: machine::guest_name(&format!(
+                "-g{index}{}",
                 if prefix.is_empty() { "" } else { "k" }
-            ),
+            )),
             cpus: self.cfg.cpus,
             mem_mib: self.cfg.mem_mib,
             console: dir.join(format!("{prefix}console.log")),
@@ -568,13 +567,7 @@ pub fn run(cfg: &VmConfig, stop: &Arc<AtomicBool>) -> anyhow::Result<Report> {
     let suite = crate::suite::load(&cfg.suite)?;
     cfg.check_inputs()?;
     std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
-    let (hv, hv_note) = machine::select(&cfg.hv, cfg.guest)?;
-    if hv.kind() == HypervisorKind::Bhyve && bhyve::is_qcow2(&cfg.image) {
-        bail!(crate::cli::UsageError(format!(
-            "--image {}: bhyve needs a raw image (vm/fetch-image.sh RELEASE DIR raw, or qemu-img convert -O raw)",
-            cfg.image.display()
-        )));
-    }
+    let (hv, hv_note) = machine::select(&cfg.hv, cfg.guest, &cfg.image)?;
     let mut notes: Vec<String> = hv_note.into_iter().collect();
     let runner = Runner { cfg, hv, stop };
     let started = std::time::SystemTime::now();

@@ -78,7 +78,12 @@ fn copy(mut tty: File, out: &mut File, stop: &AtomicBool) {
     let mut buf = [0u8; 8192];
     loop {
         match tty.read(&mut buf) {
-            Ok(0) => std::thread::sleep(Duration::from_millis(50)),
+            Ok(0) => {
+                if stop.load(Relaxed) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
             Ok(n) => {
                 if out.write_all(&buf[..n]).is_err() {
                     return;
