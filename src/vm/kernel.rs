@@ -316,7 +316,11 @@ pub fn build(kb: &KernelBuild, hv: &dyn Hypervisor, stop: &AtomicBool) -> anyhow
             break o;
         }
         if exited {
-            break Outcome::Failed("the guest ended without a build marker".into());
+            guest.stop();
+            bail!(
+                "the build guest ended without saying how the build went; console: {}",
+                spec.console.display()
+            );
         }
         if t0.elapsed() > kb.timeout {
             guest.stop();
@@ -514,6 +518,143 @@ mod tests {
                 "patches/002-fix.diff.patch"
             ]
         );
+    }
+
+    /// A hypervisor whose guest "runs" the build at once: it writes the
+    /// console the real guest would and ends.
+    struct FakeBuild {
+        console: &'static str,
+        seen: std::sync::Mutex<Vec<String>>,
+    }
+
+    struct Ended;
+
+    impl super::super::machine::RunningGuest for Ended {
+        fn exited(&mut self) -> anyhow::Result<bool> {
+            Ok(true)
+        }
+        fn nmi(&mut self) -> anyhow::Result<()> {
+            Ok(())
+        }
+        fn stop(&mut self) {}
+    }
+
+    impl Hypervisor for FakeBuild {
+        fn start(
+            &self,
+            spec: &GuestSpec,
+        ) -> anyhow::Result<Box<dyn super::super::machine::RunningGuest>> {
+            let Boot::Disk { disks, cdrom } = &spec.boot else {
+                panic!("a build boots disks")
+            };
+            let mut seen = self.seen.lock().unwrap();
+            for (d, f) in disks {
+                seen.push(format!("{}:{f}", d.file_name().unwrap().to_string_lossy()));
+            }
+            assert!(cdrom.as_ref().unwrap().is_file());
+            // The guest installs the kernel onto its root disk.
+            std::fs::write(&disks[0].0, b"root with the new kernel").unwrap();
+            std::fs::write(&spec.console, self.console).unwrap();
+            Ok(Box::new(Ended))
+        }
+        fn root_disk(&self, image: &Path, dir: &Path) -> anyhow::Result<(PathBuf, &'static str)> {
+            let d = dir.join("root.img");
+            std::fs::copy(image, &d)?;
+            Ok((d, "raw"))
+        }
+        fn label(&self) -> String {
+            "fake".into()
+        }
+        fn kind(&self) -> HypervisorKind {
+            HypervisorKind::Bhyve
+        }
+    }
+
+    fn tree(d: &Path) -> KernelBuild {
+        let src = d.join("src");
+        std::fs::create_dir_all(src.join("sys/conf")).unwrap();
+        std::fs::create_dir_all(src.join("sys/amd64/conf")).unwrap();
+        std::fs::write(src.join("sys/conf/newvers.sh"), "").unwrap();
+        std::fs::write(src.join("sys/amd64/conf/GENERIC"), "").unwrap();
+        std::fs::write(d.join("base.img"), b"stock root").unwrap();
+        KernelBuild {
+            image: d.join("base.img"),
+            src,
+            patches: vec![],
+            kernconf: "GENERIC".into(),
+            debug: true,
+            out_image: d.join("after.img"),
+            work: d.join("work"),
+            cpus: 2,
+            mem_mib: 2048,
+            scratch_gib: 4,
+            timeout: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn a_built_guest_becomes_the_output_image_and_the_build_disks_go() {
+        let d = tempfile::tempdir().unwrap();
+        let kb = tree(d.path());
+        let hv = FakeBuild {
+            console: "IFSTRESS-VM: building IFSTRESS-DEBUG with 2 jobs\r\nIFSTRESS-VM: built IFSTRESS-DEBUG\r\n",
+            seen: Default::default(),
+        };
+        build(&kb, &hv, &AtomicBool::new(false)).unwrap();
+        assert_eq!(
+            std::fs::read(&kb.out_image).unwrap(),
+            b"root with the new kernel"
+        );
+        // The stock image is untouched; root, source, scratch in that order.
+        assert_eq!(std::fs::read(&kb.image).unwrap(), b"stock root");
+        assert_eq!(
+            *hv.seen.lock().unwrap(),
+            ["root.img:raw", "source.img:raw", "scratch.img:raw"]
+        );
+        assert!(!kb.work.join("source.img").exists() && !kb.work.join("scratch.img").exists());
+        let user_data = std::fs::read_to_string(kb.work.join("cidata/user-data")).unwrap();
+        assert_eq!(user_data, build_script("GENERIC", true));
+        // bhyve cannot write qcow2.
+        let mut q = tree(d.path());
+        q.out_image = d.path().join("after.qcow2");
+        let e = format!("{:#}", build(&q, &hv, &AtomicBool::new(false)).unwrap_err());
+        assert!(e.contains("bhyve writes raw images"), "{e}");
+    }
+
+    #[test]
+    fn a_failed_build_is_bad_input_naming_the_step_and_writes_no_image() {
+        let d = tempfile::tempdir().unwrap();
+        let kb = tree(d.path());
+        for (console, want) in [
+            (
+                "IFSTRESS-VM: build-failed patch-does-not-apply 001-fix.patch\r\nbuild: 1 out of 2 hunks FAILED\r\n",
+                "patch-does-not-apply 001-fix.patch",
+            ),
+            ("IFSTRESS-VM: build-failed buildkernel\r\n", "buildkernel"),
+        ] {
+            let hv = FakeBuild {
+                console,
+                seen: Default::default(),
+            };
+            let e = build(&kb, &hv, &AtomicBool::new(false)).unwrap_err();
+            assert!(
+                e.downcast_ref::<crate::cli::UsageError>().is_some(),
+                "{e:#}"
+            );
+            assert!(format!("{e:#}").contains(want), "{e:#}");
+            assert!(!kb.out_image.exists());
+        }
+        // A guest that ends without a marker is not the input's fault.
+        let hv = FakeBuild {
+            console: "booting\r\n",
+            seen: Default::default(),
+        };
+        let e = build(&kb, &hv, &AtomicBool::new(false)).unwrap_err();
+        assert!(
+            e.downcast_ref::<crate::cli::UsageError>().is_none(),
+            "{e:#}"
+        );
+        assert!(format!("{e:#}").contains("without saying"), "{e:#}");
     }
 
     #[test]
