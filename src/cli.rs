@@ -17,10 +17,7 @@ pub mod exit {
     pub const INTERNAL: i32 = 3;
 }
 
-/// A mistake in how ifstress was called (exit 2).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
+pub use crate::error::UsageError;
 
 #[derive(Parser, Debug)]
 #[command(

@@ -25,7 +25,7 @@ pub fn default_crash_dir() -> PathBuf {
 /// `run.txt` of a journal: `key = value` lines.
 pub fn journal_header(dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
     let t = std::fs::read_to_string(dir.join("run.txt"))
-        .map_err(|e| crate::cli::UsageError(format!("{}: not a journal ({e})", dir.display())))?;
+        .map_err(|e| crate::error::UsageError(format!("{}: not a journal ({e})", dir.display())))?;
     Ok(t.lines()
         .filter_map(|l| l.split_once(" = "))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))

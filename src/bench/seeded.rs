@@ -186,7 +186,7 @@ fn trial(
             .iter()
             .map(|t| {
                 super::super::vm::which(t).ok_or_else(|| {
-                    anyhow::Error::new(crate::cli::UsageError(format!(
+                    anyhow::Error::new(crate::error::UsageError(format!(
                         "`{t}` not found on this machine: the {} shell loop runs it in the guest (apt install {})",
                         sc.name,
                         if *t == "ip" { "iproute2" } else { t }
@@ -199,7 +199,7 @@ fn trial(
     r.write_json(&g.out.join("report.json"))?;
     let vm = r.vm.as_ref();
     if let Some(e) = vm.and_then(|v| v.module_error()) {
-        anyhow::bail!(crate::cli::UsageError(format!(
+        anyhow::bail!(crate::error::UsageError(format!(
             "racebench did not load in the guest: {e}"
         )));
     }
@@ -260,7 +260,7 @@ pub fn run(
     progress: &dyn Fn(&str),
 ) -> anyhow::Result<SeededReport> {
     if !cfg.racebench.is_file() {
-        anyhow::bail!(crate::cli::UsageError(format!(
+        anyhow::bail!(crate::error::UsageError(format!(
             "--racebench {}: no such file (build it: make -C vm/racebench)",
             cfg.racebench.display()
         )));

@@ -79,8 +79,8 @@ pub fn triage_files(files: &[String]) -> anyhow::Result<Vec<Finding>> {
                 .read_to_end(&mut bytes)
                 .context("reading stdin")?;
         } else {
-            bytes =
-                std::fs::read(name).map_err(|e| crate::cli::UsageError(format!("{name}: {e}")))?;
+            bytes = std::fs::read(name)
+                .map_err(|e| crate::error::UsageError(format!("{name}: {e}")))?;
         }
         s.source(name);
         for line in String::from_utf8_lossy(&bytes).lines() {

@@ -1,6 +1,7 @@
 //! What a run tells afterwards: a human table, a JSON document (schema in the
 //! README) and JUnit XML for CI systems.
 
+pub mod guests;
 mod human;
 mod junit;
 
@@ -62,7 +63,7 @@ pub struct Report {
     pub resources: crate::resources::Resources,
     /// `ifstress vm run`: the guests and how each ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vm: Option<crate::vm::VmSummary>,
+    pub vm: Option<guests::VmSummary>,
     /// `ifstress postmortem`: each worker's last journaled ops before the crash.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub last_ops: BTreeMap<String, Vec<String>>,

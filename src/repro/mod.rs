@@ -782,7 +782,7 @@ impl Guests for VmGuests {
         let _ = std::fs::remove_file(dir.join("initramfs.cpio"));
         let vm = r.vm.as_ref().context("vm::run wrote no guest summary")?;
         if let Some(e) = vm.module_error() {
-            return Err(crate::cli::UsageError(format!(
+            return Err(crate::error::UsageError(format!(
                 "a --module did not load in the guest: {e}"
             ))
             .into());

@@ -107,7 +107,7 @@ impl AbConfig {
 /// Run rounds until decided or out of budget; the verdict over every
 /// report, `partial` when interrupted or cut short by the budget.
 pub fn run(cfg: &AbConfig, stop: &Arc<AtomicBool>) -> anyhow::Result<Verdict> {
-    cfg.validate().map_err(crate::cli::UsageError)?;
+    cfg.validate().map_err(crate::error::UsageError)?;
     std::fs::create_dir_all(&cfg.base.out)
         .with_context(|| format!("creating {}", cfg.base.out.display()))?;
     let t0 = Instant::now();
@@ -147,7 +147,7 @@ pub fn run(cfg: &AbConfig, stop: &Arc<AtomicBool>) -> anyhow::Result<Verdict> {
         for (w, r) in results {
             let r = r?;
             if let Some(e) = r.vm.as_ref().and_then(|v| v.module_error()) {
-                return Err(crate::cli::UsageError(format!(
+                return Err(crate::error::UsageError(format!(
                     "{} side: a --module did not load in the guest: {e}",
                     w.name()
                 ))
@@ -206,7 +206,9 @@ fn slice(
     round: usize,
     stop: &Arc<AtomicBool>,
 ) -> anyhow::Result<crate::report::Report> {
-    let c = cfg.side_cfg(which, round).map_err(crate::cli::UsageError)?;
+    let c = cfg
+        .side_cfg(which, round)
+        .map_err(crate::error::UsageError)?;
     eprintln!(
         "ifstress vm ab: round {round}: {} side for {} s",
         which.name(),

@@ -204,7 +204,7 @@ fn outcome(console: &str) -> Option<Outcome> {
 
 impl KernelBuild {
     pub fn check_inputs(&self) -> anyhow::Result<()> {
-        use crate::cli::UsageError;
+        use crate::error::UsageError;
         if !self.image.is_file() {
             bail!(UsageError(format!(
                 "--image {}: no such file",
@@ -249,7 +249,7 @@ pub fn build(kb: &KernelBuild, hv: &dyn Hypervisor, stop: &AtomicBool) -> anyhow
         "raw"
     };
     if hv.kind() == HypervisorKind::Bhyve && out_fmt == "qcow2" {
-        bail!(crate::cli::UsageError(
+        bail!(crate::error::UsageError(
             "--out-image: bhyve writes raw images; name it .img or .raw".into()
         ));
     }
@@ -346,7 +346,7 @@ pub fn build(kb: &KernelBuild, hv: &dyn Hypervisor, stop: &AtomicBool) -> anyhow
         );
         // The change or the tree does not build on this image: the input's
         // fault, not ifstress's.
-        bail!(crate::cli::UsageError(msg));
+        bail!(crate::error::UsageError(msg));
     }
     write_image(&root, &kb.out_image, out_fmt)?;
     let _ = std::fs::remove_file(&root.0);
@@ -638,7 +638,7 @@ mod tests {
             };
             let e = build(&kb, &hv, &AtomicBool::new(false)).unwrap_err();
             assert!(
-                e.downcast_ref::<crate::cli::UsageError>().is_some(),
+                e.downcast_ref::<crate::error::UsageError>().is_some(),
                 "{e:#}"
             );
             assert!(format!("{e:#}").contains(want), "{e:#}");
@@ -651,7 +651,7 @@ mod tests {
         };
         let e = build(&kb, &hv, &AtomicBool::new(false)).unwrap_err();
         assert!(
-            e.downcast_ref::<crate::cli::UsageError>().is_none(),
+            e.downcast_ref::<crate::error::UsageError>().is_none(),
             "{e:#}"
         );
         assert!(format!("{e:#}").contains("without saying"), "{e:#}");

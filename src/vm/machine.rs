@@ -121,7 +121,7 @@ pub fn select(
     cfg: &HypervisorConfig,
     guest: GuestOs,
     image: &Path,
-) -> Result<(Box<dyn Hypervisor>, Option<String>), crate::cli::UsageError> {
+) -> Result<(Box<dyn Hypervisor>, Option<String>), crate::error::UsageError> {
     let raw = !super::bhyve::is_qcow2(image);
     let kind = match cfg.kind {
         // bhyve reads raw images only: a qcow2 one goes to QEMU.
@@ -134,17 +134,17 @@ pub fn select(
     match kind {
         HypervisorKind::Bhyve => {
             if guest != GuestOs::Freebsd {
-                return Err(crate::cli::UsageError(
+                return Err(crate::error::UsageError(
                     "--hypervisor bhyve runs FreeBSD guests only (a Linux vmlinuz has no loader bhyve can start)".into(),
                 ));
             }
             if !cfg!(target_os = "freebsd") {
-                return Err(crate::cli::UsageError(
+                return Err(crate::error::UsageError(
                     "--hypervisor bhyve runs on FreeBSD hosts only".into(),
                 ));
             }
             if !raw {
-                return Err(crate::cli::UsageError(format!(
+                return Err(crate::error::UsageError(format!(
                     "--image {}: bhyve needs a raw image (vm/fetch-image.sh RELEASE DIR raw, or qemu-img convert -O raw)",
                     image.display()
                 )));
@@ -160,7 +160,7 @@ pub fn select(
         }
         _ => {
             if cfg.firmware.is_some() {
-                return Err(crate::cli::UsageError(
+                return Err(crate::error::UsageError(
                     "--firmware is for bhyve guests".into(),
                 ));
             }
@@ -189,7 +189,7 @@ mod tests {
         }
     }
 
-    fn err(r: Result<(Box<dyn Hypervisor>, Option<String>), crate::cli::UsageError>) -> String {
+    fn err(r: Result<(Box<dyn Hypervisor>, Option<String>), crate::error::UsageError>) -> String {
         match r {
             Ok((h, _)) => panic!("expected a usage error, got {}", h.label()),
             Err(e) => e.0,

@@ -21,22 +21,14 @@ use crate::report::Report;
 use anyhow::{Context, bail};
 use console::{Console, Phase, Port};
 use machine::{Boot, GuestSpec, Hypervisor, HypervisorConfig};
-use qemu::Accel;
-use serde::{Deserialize, Serialize};
+
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum GuestOs {
-    /// An official FreeBSD VM image (BASIC-CLOUDINIT), provisioned by a config drive.
-    Freebsd,
-    /// A Linux kernel (`--image` is the vmlinuz) booted with a generated initramfs.
-    Linux,
-}
+pub use crate::model::GuestOs;
 
 #[derive(Debug, Clone)]
 pub struct VmConfig {
@@ -123,49 +115,7 @@ impl GuestModule {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct GuestSummary {
-    pub index: usize,
-    /// finished, panic, hang, boot-failure, lost.
-    pub outcome: String,
-    pub seconds: f64,
-    pub ops: u64,
-    pub console: String,
-    /// Files brought back from the guest's crash directory.
-    #[serde(default)]
-    pub collected: Vec<String>,
-    /// Seconds from the suite's start to the guest's end: to the panic or
-    /// the hang's NMI for a crashed guest (its time to hit), to the report
-    /// for a finished one. Absent when the suite never started.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub suite_seconds: Option<f64>,
-    /// Signatures of the findings this guest produced (for `verdict`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub signatures: Vec<String>,
-    /// `MODULE.PARAM VALUE`: the `--module`s' parameters read after the
-    /// suite (racebench's window counters); none when the guest crashed.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub module_state: Vec<String>,
-    /// A `--module` that did not load, as the guest said it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub module_error: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct VmSummary {
-    pub guest_os: GuestOs,
-    pub image: String,
-    /// QEMU's accelerator (bhyve runs are `auto` here: see `hypervisor`).
-    pub accel: Accel,
-    /// "qemu (kvm)", "qemu (tcg)", "bhyve".
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub hypervisor: String,
-    pub guests: Vec<GuestSummary>,
-    pub guest_hours: f64,
-    /// `--module` files and their parameters, as loaded in every guest.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub modules: Vec<String>,
-}
+pub use crate::report::guests::{GuestSummary, VmSummary};
 
 /// What ended a guest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -540,21 +490,21 @@ impl VmConfig {
     /// a missing one is bad input (exit 2), not a guest that fails.
     pub fn check_inputs(&self) -> anyhow::Result<()> {
         if !self.image.is_file() {
-            bail!(crate::cli::UsageError(format!(
+            bail!(crate::error::UsageError(format!(
                 "--image {}: no such file",
                 self.image.display()
             )));
         }
         for m in &self.kmods {
             if !m.file.is_file() {
-                bail!(crate::cli::UsageError(format!(
+                bail!(crate::error::UsageError(format!(
                     "--module {}: no such file",
                     m.file.display()
                 )));
             }
         }
         if self.script.is_some() && self.guest != GuestOs::Linux {
-            bail!(crate::cli::UsageError(
+            bail!(crate::error::UsageError(
                 "a guest script runs in Linux guests only".into()
             ));
         }
@@ -652,21 +602,13 @@ pub fn run(cfg: &VmConfig, stop: &Arc<AtomicBool>) -> anyhow::Result<Report> {
     Ok(r)
 }
 
-impl VmSummary {
-    /// Why a `--module` did not load, if one did not: the run then measured
-    /// nothing, and the caller says so with exit 2.
-    pub fn module_error(&self) -> Option<&str> {
-        self.guests.iter().find_map(|g| g.module_error.as_deref())
-    }
-}
-
 /// The guest payload: the initramfs (Linux), seeds, the suite's file.
 fn prepare(cfg: &VmConfig, notes: &mut Vec<String>) -> anyhow::Result<Prepared> {
     let seed0 = cfg.seed.unwrap_or_else(|| fastrand::u64(..) >> 1);
     let binary = match &cfg.binary {
         Some(b) => b.clone(),
         None if cfg.guest == GuestOs::Linux => std::env::current_exe()?,
-        None => bail!(crate::cli::UsageError(
+        None => bail!(crate::error::UsageError(
             "--binary is required for FreeBSD guests (build one with cargo-zigbuild, see the README)".into()
         )),
     };
@@ -691,7 +633,7 @@ fn prepare(cfg: &VmConfig, notes: &mut Vec<String>) -> anyhow::Result<Prepared> 
             .clone()
             .or_else(|| which("busybox"))
             .ok_or_else(|| {
-                crate::cli::UsageError(
+                crate::error::UsageError(
                     "busybox not found: install busybox-static or give --busybox".into(),
                 )
             })?;

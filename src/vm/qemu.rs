@@ -9,17 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Accel {
-    /// KVM when it works here, else TCG.
-    Auto,
-    Kvm,
-    /// Software emulation: slow, but works anywhere.
-    Tcg,
-}
+pub use crate::model::Accel;
 
 pub use super::machine::Boot;
 use super::machine::{GuestSpec, Hypervisor, HypervisorKind, RunningGuest};

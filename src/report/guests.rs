@@ -1,0 +1,57 @@
+//! What a report says about the guests of a `vm run`: defined here, with
+//! the rest of the report, and filled in by the runner.
+
+use crate::model::{Accel, GuestOs};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GuestSummary {
+    pub index: usize,
+    /// finished, panic, hang, boot-failure, lost.
+    pub outcome: String,
+    pub seconds: f64,
+    pub ops: u64,
+    pub console: String,
+    /// Files brought back from the guest's crash directory.
+    #[serde(default)]
+    pub collected: Vec<String>,
+    /// Seconds from the suite's start to the guest's end: to the panic or
+    /// the hang's NMI for a crashed guest (its time to hit), to the report
+    /// for a finished one. Absent when the suite never started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suite_seconds: Option<f64>,
+    /// Signatures of the findings this guest produced (for `verdict`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<String>,
+    /// `MODULE.PARAM VALUE`: the `--module`s' parameters read after the
+    /// suite (racebench's window counters); none when the guest crashed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub module_state: Vec<String>,
+    /// A `--module` that did not load, as the guest said it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VmSummary {
+    pub guest_os: GuestOs,
+    pub image: String,
+    /// QEMU's accelerator (bhyve runs are `auto` here: see `hypervisor`).
+    pub accel: Accel,
+    /// "qemu (kvm)", "qemu (tcg)", "bhyve".
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hypervisor: String,
+    pub guests: Vec<GuestSummary>,
+    pub guest_hours: f64,
+    /// `--module` files and their parameters, as loaded in every guest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<String>,
+}
+
+impl VmSummary {
+    /// Why a `--module` did not load, if one did not: the run then measured
+    /// nothing, and the caller says so with exit 2.
+    pub fn module_error(&self) -> Option<&str> {
+        self.guests.iter().find_map(|g| g.module_error.as_deref())
+    }
+}
