@@ -10,8 +10,7 @@ use std::time::Duration;
 #[test]
 fn short_bench_measures_ifstress_and_both_baselines_and_leaves_nothing() {
     require_root!();
-    let _s = serial();
-    let before = host_state();
+    let host = host_test();
     let d = tmp();
     let jp = d.path().join("bench.json");
     let out = run(&[
@@ -90,18 +89,17 @@ fn short_bench_measures_ifstress_and_both_baselines_and_leaves_nothing() {
         })
         .collect();
     assert!(journals.is_empty(), "{journals:?}");
-    assert_host_untouched(&before);
+    host.assert_untouched();
 }
 
 /// Interrupt a bench at `cue` (plus `after`): it must exit 1, say
 /// "(interrupted)", and leave nothing. Returns its stdout.
 fn interrupted_bench(args: &[&str], cue: &str, after: Duration) -> String {
-    let _s = serial();
-    let before = host_state();
+    let host = host_test();
     let (code, out) = interrupt_at(args, cue, Duration::from_secs(90), after);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("(interrupted)"), "{out}");
-    assert_host_untouched(&before);
+    host.assert_untouched();
     out
 }
 

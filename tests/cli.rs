@@ -92,7 +92,7 @@ fn triage_reads_stdin_and_titles_a_real_panic() {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/fixtures/freebsd/syzkaller-freebsd-8.txt");
     let Ok(text) = std::fs::read_to_string(&p) else {
-        eprintln!("SKIP: {} is absent", p.display());
+        skip(&format!("{} is absent", p.display()));
         return;
     };
     let body = text.split_once("\n\n").unwrap().1;

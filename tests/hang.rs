@@ -131,8 +131,7 @@ impl Platform for Blocking {
 #[test]
 fn an_op_that_does_not_return_is_a_hang_and_a_stall() {
     require_root!();
-    let _s = serial();
-    let before = host_state();
+    let host = host_test();
     let mut fds = [0; 2];
     // SAFETY: fds has room for two.
     assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
@@ -211,5 +210,5 @@ fn an_op_that_does_not_return_is_a_hang_and_a_stall() {
     assert!(!report.clean());
     assert!(report.leftovers.is_empty());
     assert!(leftover_namespaces().is_empty());
-    assert_eq!(before, host_state());
+    host.assert_untouched();
 }

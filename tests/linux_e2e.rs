@@ -81,8 +81,7 @@ fn every_suite_runs_does_every_op_and_leaves_the_host_as_it_was() {
 #[test]
 fn sigint_at_a_random_moment_stops_cleans_up_and_reports() {
     require_root!();
-    let _s = serial();
-    let before = host_state();
+    let host = host_test();
     let d = tmp();
     let rp = d.path().join("r.json");
     let mut child = Command::new(bin())
@@ -102,38 +101,29 @@ fn sigint_at_a_random_moment_stops_cleans_up_and_reports() {
     let delay = Duration::from_millis(500 + fastrand::u64(..3500));
     eprintln!("sending SIGINT after {delay:?}");
     std::thread::sleep(delay);
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    signal(&child, libc::SIGINT);
     let status = wait_bounded(&mut child, Duration::from_secs(45))
         .expect("did not exit within 45 s of SIGINT");
     assert!(matches!(status.code(), Some(0 | 1)), "{status:?}");
     let r = report(&rp);
     assert_eq!(r["interrupted"], true);
     assert!(r["duration_s"].as_f64().unwrap() < 60.0);
-    assert_host_untouched(&before);
+    host.assert_untouched();
 }
 
 #[test]
 fn second_signal_exits_at_once_and_still_removes_everything() {
     require_root!();
-    let _s = serial();
-    let before = host_state();
-    let mut child = Command::new(bin())
-        .args(["--suite", "jail", "--duration", "120s", "--quiet"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let host = host_test();
+    let mut child = spawn_quiet(&["--suite", "jail", "--duration", "120s", "--quiet"]);
     std::thread::sleep(Duration::from_secs(2));
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    signal(&child, libc::SIGTERM);
     std::thread::sleep(Duration::from_millis(20));
-    // SAFETY: as above.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    signal(&child, libc::SIGTERM);
     let status =
         wait_bounded(&mut child, Duration::from_secs(30)).expect("did not exit after two signals");
     assert!(matches!(status.code(), Some(0 | 1 | 130)), "{status:?}");
-    assert_host_untouched(&before);
+    host.assert_untouched();
 }
 
 #[test]
@@ -201,14 +191,8 @@ fn journal_holds_the_last_ops_of_every_worker() {
 #[test]
 fn cleanup_removes_a_killed_runs_leftovers_and_nothing_else() {
     require_root!();
-    let _s = serial();
-    let before = host_state();
-    let mut child = Command::new(bin())
-        .args(["--suite", "vmove", "--duration", "60s", "--quiet"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let host = host_test();
+    let mut child = spawn_quiet(&["--suite", "vmove", "--duration", "60s", "--quiet"]);
     std::thread::sleep(Duration::from_secs(2));
     child.kill().unwrap(); // SIGKILL: nothing of the run's own cleanup runs
     child.wait().unwrap();
@@ -220,14 +204,13 @@ fn cleanup_removes_a_killed_runs_leftovers_and_nothing_else() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("removed network namespace ifstress-"));
     assert!(leftover_namespaces().is_empty());
-    assert_eq!(before, host_state());
+    host.assert_untouched();
 }
 
 #[test]
 fn doctor_performs_every_op_once_and_cleans_up() {
     require_root!();
-    let _s = serial();
-    let before = host_state();
+    let host = host_test();
     let o = run(&["doctor", "--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let d: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -296,7 +279,7 @@ fn doctor_performs_every_op_once_and_cleans_up() {
     );
     assert_eq!(d["leftovers"].as_array().unwrap().len(), 0);
     assert!(leftover_namespaces().is_empty());
-    assert_eq!(before, host_state());
+    host.assert_untouched();
 }
 
 /// The dying-stack check can fail: the test itself holds one of the run's
@@ -304,26 +287,20 @@ fn doctor_performs_every_op_once_and_cleans_up() {
 #[test]
 fn a_namespace_held_after_teardown_is_a_dying_stack_finding() {
     require_root!();
-    let _s = serial();
-    let before = host_state();
+    let host = host_test();
     let d = tmp();
     let rp = d.path().join("r.json");
-    let mut child = Command::new(bin())
-        .args([
-            "--suite",
-            "vmove",
-            "--duration",
-            "4s",
-            "--quiet",
-            "--dying-grace",
-            "2s",
-            "--report",
-            rp.to_str().unwrap(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_quiet(&[
+        "--suite",
+        "vmove",
+        "--duration",
+        "4s",
+        "--quiet",
+        "--dying-grace",
+        "2s",
+        "--report",
+        rp.to_str().unwrap(),
+    ]);
     // Wait for the run's first fixed stack, then hold it.
     let mut held = None;
     for _ in 0..100 {
@@ -362,7 +339,7 @@ fn a_namespace_held_after_teardown_is_a_dying_stack_finding() {
     // A stack still held: no "all gone" time.
     assert!(r["stacks_gone_after_s"].is_null(), "{r}");
     assert!(leftover_namespaces().is_empty());
-    assert_eq!(before, host_state());
+    host.assert_untouched();
 }
 
 /// After "the reboot": the journal a real run left and a crash text
@@ -374,7 +351,7 @@ fn postmortem_joins_the_crash_and_the_last_ops() {
     let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/fixtures/freebsd/syzkaller-freebsd-0.txt");
     let Ok(text) = std::fs::read_to_string(&fixture) else {
-        eprintln!("SKIP: {} is absent", fixture.display());
+        skip(&format!("{} is absent", fixture.display()));
         return;
     };
     let _s = serial();
@@ -452,24 +429,18 @@ fn postmortem_joins_the_crash_and_the_last_ops() {
 #[test]
 fn something_tagged_left_after_teardown_is_a_leftover_finding() {
     require_root!();
-    let _s = serial();
-    let before = host_state();
+    let host = host_test();
     let d = tmp();
     let rp = d.path().join("r.json");
-    let mut child = Command::new(bin())
-        .args([
-            "--suite",
-            "vmove",
-            "--duration",
-            "3s",
-            "--quiet",
-            "--report",
-            rp.to_str().unwrap(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_quiet(&[
+        "--suite",
+        "vmove",
+        "--duration",
+        "3s",
+        "--quiet",
+        "--report",
+        rp.to_str().unwrap(),
+    ]);
     let mut planted = None;
     for _ in 0..100 {
         if let Some(n) = leftover_namespaces()
@@ -506,5 +477,5 @@ fn something_tagged_left_after_teardown_is_a_leftover_finding() {
             .any(|f| f["kind"] == "leftover")
     );
     assert!(leftover_namespaces().is_empty());
-    assert_eq!(before, host_state());
+    host.assert_untouched();
 }

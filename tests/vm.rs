@@ -23,7 +23,7 @@ macro_rules! require_guest_kernel {
         match guest_kernel() {
             Ok(k) => k,
             Err(why) => {
-                eprintln!("SKIP: {why}");
+                skip(&why);
                 return;
             }
         }

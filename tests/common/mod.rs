@@ -15,12 +15,29 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Tests that create kernel objects need root; say so visibly when skipping.
+/// A prerequisite is missing. Under CI (`CI` set) that fails the test: an
+/// install step that silently failed must not turn into green. Elsewhere the
+/// skip is written to stderr directly, past the harness's capture (which
+/// takes only `print!`/`eprint!`), so it shows in `cargo test`'s output
+/// beside the test's "ok" instead of passing unseen.
+pub fn skip(why: &str) {
+    let name = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    if std::env::var_os("CI").is_some() {
+        panic!("{name}: prerequisite missing under CI: {why}");
+    }
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {name}: {why}");
+}
+
+/// Tests that create kernel objects need root.
 #[macro_export]
 macro_rules! require_root {
     () => {
         if !common::is_root() {
-            eprintln!("SKIP: not root; this test creates namespaces and interfaces");
+            common::skip("not root; this test creates namespaces and interfaces");
             return;
         }
     };
@@ -167,6 +184,45 @@ pub fn interrupt_at(
 }
 
 /// Nothing of the run is left, and the host is as `before` found it.
+/// The frame of a test that touches the kernel: one such test at a time
+/// (across test processes), the machine's own links, addresses, routes and
+/// namespaces snapshotted at the start and compared by `assert_untouched`.
+pub struct HostTest {
+    _serial: Serial,
+    before: String,
+}
+
+pub fn host_test() -> HostTest {
+    let s = serial();
+    HostTest {
+        _serial: s,
+        before: host_state(),
+    }
+}
+
+impl HostTest {
+    /// No namespace of a run is left, and the host is as it was.
+    pub fn assert_untouched(&self) {
+        assert_host_untouched(&self.before);
+    }
+}
+
+/// ifstress with `args`, its output discarded.
+pub fn spawn_quiet(args: &[&str]) -> std::process::Child {
+    Command::new(bin())
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Send `sig` to a child of this test.
+pub fn signal(child: &std::process::Child, sig: i32) {
+    // SAFETY: kill(2) on our own child's pid; no memory involved.
+    unsafe { libc::kill(child.id() as i32, sig) };
+}
+
 pub fn assert_host_untouched(before: &str) {
     assert!(
         leftover_namespaces().is_empty(),

@@ -78,7 +78,7 @@ mod tests {
         match std::fs::read_to_string(&p) {
             Ok(t) => Some(t.split_once("\n\n").map(|x| x.1.to_string()).unwrap_or(t)),
             Err(_) => {
-                eprintln!("SKIP: {} is absent", p.display());
+                crate::testutil::skip(&format!("{} is absent", p.display()));
                 None
             }
         }

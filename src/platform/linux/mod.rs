@@ -533,7 +533,7 @@ mod tests {
     #[test]
     fn observer_forgets_freed_namespaces_and_keeps_held_ones() {
         if !nix::unistd::geteuid().is_root() {
-            eprintln!("SKIP: observer pruning needs root (namespaces)");
+            crate::testutil::skip("observer pruning needs root (namespaces)");
             return;
         }
         // The observer and 6 stacks, all anonymous: nothing is left on the host.
