@@ -12,6 +12,7 @@ pub mod baseline;
 pub mod freebsd;
 #[cfg(target_os = "linux")]
 pub mod linux;
+pub mod stack_cache;
 #[cfg(unix)]
 pub mod unix;
 

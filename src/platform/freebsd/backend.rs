@@ -23,6 +23,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex};
 
 use crate::platform::SKIP;
+use crate::platform::stack_cache::StackCache;
 const HELD: usize = 4;
 const SWEEP_EVERY: u32 = 64;
 
@@ -427,7 +428,6 @@ impl Session for FbsdSession {
 
 /// Sockets and the agent of one jail, for one worker.
 struct StackSocks {
-    generation: u32,
     jid: i32,
     agent: Agent,
     inet: OwnedFd,
@@ -443,10 +443,22 @@ struct Held {
     generation: u32,
 }
 
-pub struct FbsdExec {
+/// What every op reads and none changes. Split from `State` so that an op
+/// holds the world while it changes the caches, with no `Arc` clone per op.
+struct Ctx {
     session: Arc<FbsdSession>,
     world: Arc<World>,
-    socks: Vec<Option<StackSocks>>,
+}
+
+pub struct FbsdExec {
+    ctx: Ctx,
+    st: State,
+}
+
+/// What ops change: the per-stack sockets and agents, held descriptors,
+/// buffers.
+struct State {
+    socks: StackCache<StackSocks>,
     held: [Option<Held>; HELD],
     descr: Vec<u8>,
     fds: Vec<OwnedFd>,
@@ -456,7 +468,7 @@ pub struct FbsdExec {
     payload: [u8; 46],
 }
 
-fn open_socks(jid: i32, generation: u32) -> Sys<StackSocks> {
+fn open_socks(jid: i32) -> Sys<StackSocks> {
     let mut agent = Agent::spawn(jid).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
     let mut fds = Vec::new();
     let r = agent
@@ -477,7 +489,6 @@ fn open_socks(jid: i32, generation: u32) -> Sys<StackSocks> {
     };
     let ng = if have & 8 != 0 { it.next() } else { None };
     Ok(StackSocks {
-        generation,
         jid,
         agent,
         inet,
@@ -488,19 +499,13 @@ fn open_socks(jid: i32, generation: u32) -> Sys<StackSocks> {
 }
 
 fn socks<'a>(
-    session: &FbsdSession,
-    world: &World,
-    cache: &'a mut [Option<StackSocks>],
+    ctx: &Ctx,
+    cache: &'a mut StackCache<StackSocks>,
     s: StackId,
 ) -> Sys<&'a mut StackSocks> {
-    let generation = world.stack_generation(s);
-    let slot = &mut cache[s as usize];
-    if slot.as_ref().is_none_or(|k| k.generation != generation) {
-        *slot = None;
-        let jid = session.jid(s).ok_or(SKIP)?;
-        *slot = Some(open_socks(jid, generation)?);
-    }
-    Ok(slot.as_mut().expect("just filled"))
+    cache.get_or_open(s, ctx.world.stack_generation(s), || {
+        open_socks(ctx.session.jid(s).ok_or(SKIP)?)
+    })
 }
 
 impl FbsdExec {
@@ -508,23 +513,24 @@ impl FbsdExec {
         let world = session.world.clone();
         let n = world.layout.stacks.len();
         let mut e = FbsdExec {
-            descr: world.layout.tag.alias().into_bytes(),
-            session,
-            world,
-            socks: (0..n).map(|_| None).collect(),
-            held: Default::default(),
-            fds: Vec::with_capacity(4),
-            ops: 0,
-            ng_token: 1,
-            ng_rx: vec![0; 512],
-            payload: [0; 46],
+            st: State {
+                descr: world.layout.tag.alias().into_bytes(),
+                socks: StackCache::new(n),
+                held: Default::default(),
+                fds: Vec::with_capacity(4),
+                ops: 0,
+                ng_token: 1,
+                ng_rx: vec![0; 512],
+                payload: [0; 46],
+            },
+            ctx: Ctx { session, world },
         };
         for s in 0..n as StackId {
-            if e.world.stack_alive(s) {
-                socks(&e.session, &e.world, &mut e.socks, s).map_err(|c| {
+            if e.ctx.world.stack_alive(s) {
+                socks(&e.ctx, &mut e.st.socks, s).map_err(|c| {
                     anyhow!(
                         "starting the agent of jail {}: {}",
-                        jail_name(&e.world, s),
+                        jail_name(&e.ctx.world, s),
                         std::io::Error::from_raw_os_error(c)
                     )
                 })?;
@@ -532,24 +538,31 @@ impl FbsdExec {
         }
         Ok(e)
     }
+}
 
-    fn sweep(&mut self) {
-        for (s, slot) in self.socks.iter_mut().enumerate() {
-            if slot
-                .as_ref()
-                .is_some_and(|k| k.generation != self.world.stack_generation(s as StackId))
-            {
-                *slot = None;
-            }
-        }
+impl Ctx {
+    fn eiface_hook(&self, id: LinkId) -> [u8; 16] {
+        let slot = &self.world.layout.links[id as usize];
+        // Written in place: this runs on every eiface create and destroy.
+        let mut hook = [0u8; 16];
+        let mut w = &mut hook[..15];
+        let _ = std::io::Write::write_fmt(
+            &mut w,
+            format_args!("is{}e{}", self.world.layout.tag.id, slot.ordinal),
+        );
+        hook
+    }
+}
+
+impl State {
+    fn sweep(&mut self, ctx: &Ctx) {
+        self.socks.sweep(|s| ctx.world.stack_generation(s));
     }
 
-    fn locate(&mut self, id: LinkId) {
-        let world = self.world.clone();
-        let (session, cache) = (&self.session, &mut self.socks);
-        world.relocate(id, |s, name| {
-            socks(session, &world, cache, s)
-                .is_ok_and(|k| sys::ifindex(k.inet.as_raw_fd(), name.raw()).is_ok())
+    fn locate(&mut self, ctx: &Ctx, id: LinkId) {
+        let cache = &mut self.socks;
+        ctx.world.relocate(id, |s, name| {
+            socks(ctx, cache, s).is_ok_and(|k| sys::ifindex(k.inet.as_raw_fd(), name.raw()).is_ok())
         });
     }
 
@@ -567,8 +580,8 @@ impl FbsdExec {
     }
 
     /// A netgraph control message to `path`, through the home jail's socket.
-    fn ng_send(&mut self, path: &[u8], cookie: u32, cmd: u32, arg: &[u8]) -> Sys<()> {
-        let k = socks(&self.session, &self.world, &mut self.socks, HOME)?;
+    fn ng_send(&mut self, ctx: &Ctx, path: &[u8], cookie: u32, cmd: u32, arg: &[u8]) -> Sys<()> {
+        let k = socks(ctx, &mut self.socks, HOME)?;
         let ng = k.ng.as_ref().ok_or(libc::EAFNOSUPPORT)?.as_raw_fd();
         self.ng_token = self.ng_token.wrapping_add(1);
         let mut msg = [0u8; 56 + 96];
@@ -609,24 +622,12 @@ impl FbsdExec {
         if rc < 0 { Err(sys::errno()) } else { Ok(()) }
     }
 
-    fn eiface_hook(&self, id: LinkId) -> [u8; 16] {
-        let slot = &self.world.layout.links[id as usize];
-        // Written in place: this runs on every eiface create and destroy.
-        let mut hook = [0u8; 16];
-        let mut w = &mut hook[..15];
-        let _ = std::io::Write::write_fmt(
-            &mut w,
-            format_args!("is{}e{}", self.world.layout.tag.id, slot.ordinal),
-        );
-        hook
-    }
-
-    fn create(&mut self, id: LinkId) -> Sys<()> {
-        let world = self.world.clone();
+    fn create(&mut self, ctx: &Ctx, id: LinkId) -> Sys<()> {
+        let world = &*ctx.world;
         let slot = &world.layout.links[id as usize];
         let name = *slot.names[0].raw();
         let created: [u8; 16] = if slot.kind == LinkKind::Eiface {
-            let hook = self.eiface_hook(id);
+            let hook = ctx.eiface_hook(id);
             let mut mk = abi::NgmMkpeer {
                 type_: [0; 32],
                 ourhook: [0; 32],
@@ -638,15 +639,16 @@ impl FbsdExec {
             // SAFETY: plain data of 96 bytes.
             let arg =
                 unsafe { std::slice::from_raw_parts(&mk as *const _ as *const u8, 96) }.to_vec();
-            self.ng_send(b".", abi::NGM_GENERIC_COOKIE, abi::NGM_MKPEER, &arg)?;
+            self.ng_send(ctx, b".", abi::NGM_GENERIC_COOKIE, abi::NGM_MKPEER, &arg)?;
             let hl = hook.iter().position(|&b| b == 0).unwrap_or(16);
             self.ng_send(
+                ctx,
                 &hook[..hl],
                 abi::NGM_EIFACE_COOKIE,
                 abi::NGM_EIFACE_GET_IFNAME,
                 &[],
             )?;
-            let k = socks(&self.session, &world, &mut self.socks, HOME)?;
+            let k = socks(ctx, &mut self.socks, HOME)?;
             let ng = k.ng.as_ref().ok_or(libc::EAFNOSUPPORT)?.as_raw_fd();
             let mut pfd = libc::pollfd {
                 fd: ng,
@@ -665,7 +667,7 @@ impl FbsdExec {
             }
             fixed(&self.ng_rx[56..(n as usize).min(56 + 16)])
         } else {
-            let k = socks(&self.session, &world, &mut self.socks, HOME)?;
+            let k = socks(ctx, &mut self.socks, HOME)?;
             let c = cloner(slot.kind).ok_or(libc::EOPNOTSUPP)?;
             let mut r = Ifreq::new(&fixed(c.as_bytes()));
             let mut vreq;
@@ -680,9 +682,7 @@ impl FbsdExec {
             sys::ioctl(k.inet.as_raw_fd(), abi::SIOCIFCREATE2, &mut r)?;
             r.name
         };
-        let home = socks(&self.session, &world, &mut self.socks, HOME)?
-            .inet
-            .as_raw_fd();
+        let home = socks(ctx, &mut self.socks, HOME)?.inet.as_raw_fd();
         Self::rename(home, &created, &name)?;
         if let Some(p) = slot.peer {
             // epairNa was created along with epairNb.
@@ -700,18 +700,25 @@ impl FbsdExec {
         Ok(())
     }
 
-    fn move_to(&mut self, id: LinkId, name: &[u8; 16], from: StackId, to: StackId) -> Sys<()> {
-        let jid = socks(&self.session, &self.world, &mut self.socks, to)?.jid;
-        let k = socks(&self.session, &self.world, &mut self.socks, from)?;
+    fn move_to(
+        &mut self,
+        ctx: &Ctx,
+        id: LinkId,
+        name: &[u8; 16],
+        from: StackId,
+        to: StackId,
+    ) -> Sys<()> {
+        let jid = socks(ctx, &mut self.socks, to)?.jid;
+        let k = socks(ctx, &mut self.socks, from)?;
         let mut r = Ifreq::new(name);
         r.set_i32(jid);
         sys::ioctl(k.inet.as_raw_fd(), abi::SIOCSIFVNET, &mut r)?;
-        self.world.moved(id, to);
+        ctx.world.moved(id, to);
         Ok(())
     }
 
-    fn agent_call(&mut self, s: StackId, req: Request) -> Sys<()> {
-        let k = socks(&self.session, &self.world, &mut self.socks, s)?;
+    fn agent_call(&mut self, ctx: &Ctx, s: StackId, req: Request) -> Sys<()> {
+        let k = socks(ctx, &mut self.socks, s)?;
         self.fds.clear();
         let r = k
             .agent
@@ -721,32 +728,38 @@ impl FbsdExec {
         if r.errno != 0 { Err(r.errno) } else { Ok(()) }
     }
 
-    fn run(&mut self, op: &Op) -> Sys<()> {
-        let world = self.world.clone();
+    fn run(&mut self, ctx: &Ctx, op: &Op) -> Sys<()> {
+        let world = &*ctx.world;
         let id = op.link;
         let slot = &world.layout.links[id as usize];
         let hint = world.hint(id);
         let name = *world.name(id).raw();
         match op.kind {
-            OpKind::Create => self.create(id),
+            OpKind::Create => self.create(ctx, id),
             OpKind::Destroy if slot.kind == LinkKind::Eiface => {
                 // The netgraph path: shut the node down, which detaches the ifnet
                 // wherever it is (FreeBSD's PR 292993 regression test does this).
-                let hook = self.eiface_hook(id);
+                let hook = ctx.eiface_hook(id);
                 let hl = hook.iter().position(|&b| b == 0).unwrap_or(16);
-                self.ng_send(&hook[..hl], abi::NGM_GENERIC_COOKIE, abi::NGM_SHUTDOWN, &[])?;
+                self.ng_send(
+                    ctx,
+                    &hook[..hl],
+                    abi::NGM_GENERIC_COOKIE,
+                    abi::NGM_SHUTDOWN,
+                    &[],
+                )?;
                 world.destroyed(id);
                 Ok(())
             }
             OpKind::Destroy => {
-                let k = socks(&self.session, &world, &mut self.socks, hint.stack)?;
+                let k = socks(ctx, &mut self.socks, hint.stack)?;
                 let mut r = Ifreq::new(&name);
                 sys::ioctl(k.inet.as_raw_fd(), abi::SIOCIFDESTROY, &mut r)?;
                 world.destroyed(id);
                 Ok(())
             }
             OpKind::DestroyNetlink => {
-                let k = socks(&self.session, &world, &mut self.socks, hint.stack)?;
+                let k = socks(ctx, &mut self.socks, hint.stack)?;
                 // FreeBSD's rtnl_handle_dellink looks links up by index only;
                 // the index is resolved in the same jail a moment before.
                 let ix = sys::ifindex(k.inet.as_raw_fd(), &name)?;
@@ -755,37 +768,37 @@ impl FbsdExec {
                 world.destroyed(id);
                 Ok(())
             }
-            OpKind::Move => self.move_to(id, &name, hint.stack, op.stack),
+            OpKind::Move => self.move_to(ctx, id, &name, hint.stack, op.stack),
             OpKind::MoveBack => {
                 // `ifconfig X -vnet J` from the parent: if_vmove_reclaim moves
                 // the link into the caller's own vnet, so the home agent asks.
-                let jid = socks(&self.session, &world, &mut self.socks, hint.stack)?.jid;
-                self.agent_call(HOME, Request::Reclaim { name, jid })?;
+                let jid = socks(ctx, &mut self.socks, hint.stack)?.jid;
+                self.agent_call(ctx, HOME, Request::Reclaim { name, jid })?;
                 world.moved(id, HOME);
                 Ok(())
             }
             OpKind::UpDown => {
-                let k = socks(&self.session, &world, &mut self.socks, hint.stack)?;
+                let k = socks(ctx, &mut self.socks, hint.stack)?;
                 let mut r = Ifreq::new(&name);
                 sys::ioctl(k.inet.as_raw_fd(), abi::SIOCGIFFLAGS, &mut r)?;
                 r.set_flags(r.flags() ^ abi::IFF_UP);
                 sys::ioctl(k.inet.as_raw_fd(), abi::SIOCSIFFLAGS, &mut r)
             }
             OpKind::Mtu => {
-                let k = socks(&self.session, &world, &mut self.socks, hint.stack)?;
+                let k = socks(ctx, &mut self.socks, hint.stack)?;
                 let mut r = Ifreq::new(&name);
                 r.set_i32(1280 + (op.arg % 8) as i32 * 32);
                 sys::ioctl(k.inet.as_raw_fd(), abi::SIOCSIFMTU, &mut r)
             }
             OpKind::Rename => {
-                let k = socks(&self.session, &world, &mut self.socks, hint.stack)?;
+                let k = socks(ctx, &mut self.socks, hint.stack)?;
                 let to = *slot.names[!hint.alt_name as usize].raw();
                 Self::rename(k.inet.as_raw_fd(), &name, &to)?;
                 world.renamed(id);
                 Ok(())
             }
             OpKind::Media => {
-                let k = socks(&self.session, &world, &mut self.socks, hint.stack)?;
+                let k = socks(ctx, &mut self.socks, hint.stack)?;
                 let mut m = abi::IfmediaReq {
                     name,
                     current: 0,
@@ -798,7 +811,7 @@ impl FbsdExec {
                 sys::ioctl(k.inet.as_raw_fd(), abi::SIOCGIFMEDIA, &mut m)
             }
             OpKind::Addr4Add => {
-                let k = socks(&self.session, &world, &mut self.socks, hint.stack)?;
+                let k = socks(ctx, &mut self.socks, hint.stack)?;
                 let a = crate::addr::v4(id);
                 let mut bcast = a;
                 bcast[3] |= 0x0f;
@@ -812,7 +825,7 @@ impl FbsdExec {
                 sys::ioctl(k.inet.as_raw_fd(), abi::SIOCAIFADDR, &mut req)
             }
             OpKind::Addr4Del => {
-                let k = socks(&self.session, &world, &mut self.socks, hint.stack)?;
+                let k = socks(ctx, &mut self.socks, hint.stack)?;
                 let mut r = Ifreq::new(&name);
                 let sa = abi::SockaddrIn::new(crate::addr::v4(id));
                 // SAFETY: SockaddrIn is 16 plain bytes, the size of the union.
@@ -822,7 +835,7 @@ impl FbsdExec {
                 sys::ioctl(k.inet.as_raw_fd(), abi::SIOCDIFADDR, &mut r)
             }
             OpKind::Addr6Add => {
-                let k = socks(&self.session, &world, &mut self.socks, hint.stack)?;
+                let k = socks(ctx, &mut self.socks, hint.stack)?;
                 let mut mask = [0u8; 16];
                 mask[..8].fill(0xff);
                 let mut req = abi::In6Aliasreq {
@@ -841,30 +854,30 @@ impl FbsdExec {
                 sys::ioctl(k.inet6.as_raw_fd(), abi::SIOCAIFADDR_IN6, &mut req)
             }
             OpKind::Addr6Del => {
-                let k = socks(&self.session, &world, &mut self.socks, hint.stack)?;
+                let k = socks(ctx, &mut self.socks, hint.stack)?;
                 let mut req =
                     abi::In6Ifreq::with_addr(&name, abi::SockaddrIn6::new(crate::addr::v6(id)));
                 sys::ioctl(k.inet6.as_raw_fd(), abi::SIOCDIFADDR_IN6, &mut req)
             }
             OpKind::SendUdp4 => {
-                let k = socks(&self.session, &world, &mut self.socks, hint.stack)?;
+                let k = socks(ctx, &mut self.socks, hint.stack)?;
                 let ix = sys::ifindex(k.inet.as_raw_fd(), &name)?;
                 send_udp4(k.inet.as_raw_fd(), ix, &self.payload)
             }
             OpKind::SendUdp6 => {
-                let k = socks(&self.session, &world, &mut self.socks, hint.stack)?;
+                let k = socks(ctx, &mut self.socks, hint.stack)?;
                 let ix = sys::ifindex(k.inet.as_raw_fd(), &name)?;
                 send_udp6(k.inet6.as_raw_fd(), ix, &self.payload)
             }
-            OpKind::SendRaw => self.agent_call(hint.stack, Request::SendRaw { name }),
-            OpKind::Capture => self.agent_call(hint.stack, Request::Capture { name }),
+            OpKind::SendRaw => self.agent_call(ctx, hint.stack, Request::SendRaw { name }),
+            OpKind::Capture => self.agent_call(ctx, hint.stack, Request::Capture { name }),
             OpKind::TunOpen => {
                 let k = op.arg as usize % HELD;
                 if let Some(h) = self.held[k].take() {
                     drop(h.fd);
                     // A devfs-cloned interface outlives its descriptor: destroy it.
                     if world.stack_generation(h.stack) == h.generation
-                        && let Ok(s) = socks(&self.session, &world, &mut self.socks, h.stack)
+                        && let Ok(s) = socks(ctx, &mut self.socks, h.stack)
                     {
                         let mut r = Ifreq::new(&h.name);
                         let _ = sys::ioctl(s.inet.as_raw_fd(), abi::SIOCIFDESTROY, &mut r);
@@ -877,7 +890,7 @@ impl FbsdExec {
                     b"/dev/tun"
                 };
                 path[..dev.len()].copy_from_slice(dev);
-                let ks = socks(&self.session, &world, &mut self.socks, op.stack)?;
+                let ks = socks(ctx, &mut self.socks, op.stack)?;
                 self.fds.clear();
                 let r = ks
                     .agent
@@ -899,7 +912,7 @@ impl FbsdExec {
             OpKind::MemberAdd | OpKind::MemberDel => {
                 let member = *world.name(op.other).raw();
                 let mstack = world.hint(op.other).stack;
-                let k = socks(&self.session, &world, &mut self.socks, mstack)?;
+                let k = socks(ctx, &mut self.socks, mstack)?;
                 let add = op.kind == OpKind::MemberAdd;
                 if slot.kind == LinkKind::Lagg {
                     let mut rp = abi::LaggReqport {
@@ -943,22 +956,22 @@ impl FbsdExec {
             OpKind::StackCreate => {
                 let s = op.stack;
                 {
-                    let mut g = self.session.jids[s as usize]
+                    let mut g = ctx.session.jids[s as usize]
                         .lock()
                         .unwrap_or_else(|p| p.into_inner());
                     if g.is_some() {
                         return Err(SKIP);
                     }
-                    *g = Some(sys::jail_create(&jail_name(&world, s), None)?);
+                    *g = Some(sys::jail_create(&jail_name(world, s), None)?);
                     world.stack_created(s);
                 }
                 // A link inside from the start, as jail(8)'s vnet.interface does.
-                self.move_to(id, &name, hint.stack, s)
+                self.move_to(ctx, id, &name, hint.stack, s)
             }
             OpKind::StackRemove => {
                 let s = op.stack;
                 let r = {
-                    let mut g = self.session.jids[s as usize]
+                    let mut g = ctx.session.jids[s as usize]
                         .lock()
                         .unwrap_or_else(|p| p.into_inner());
                     let jid = g.take().ok_or(SKIP)?;
@@ -972,7 +985,7 @@ impl FbsdExec {
                         sys::jail_unpersist(jid)
                     }
                 };
-                self.socks[s as usize] = None;
+                self.socks.forget(s);
                 r
             }
         }
@@ -1016,20 +1029,21 @@ fn send_udp6(fd: RawFd, ifindex: i32, payload: &[u8]) -> Sys<()> {
 
 impl Executor for FbsdExec {
     fn exec(&mut self, op: &Op) -> Outcome {
-        self.ops = self.ops.wrapping_add(1);
-        if self.ops.is_multiple_of(SWEEP_EVERY) {
-            self.sweep();
+        let (ctx, st) = (&self.ctx, &mut self.st);
+        st.ops = st.ops.wrapping_add(1);
+        if st.ops.is_multiple_of(SWEEP_EVERY) {
+            st.sweep(ctx);
         }
         let (out, relocate) =
-            crate::platform::settle(self.run(op), op, &[libc::ENXIO, libc::ENOENT]);
+            crate::platform::settle(st.run(ctx, op), op, &[libc::ENXIO, libc::ENOENT]);
         if relocate {
-            self.locate(op.link);
+            st.locate(ctx, op.link);
         }
         out
     }
 
     fn finish(&mut self) {
-        self.held = Default::default();
-        self.socks.clear();
+        self.st.held = Default::default();
+        self.st.socks.clear();
     }
 }

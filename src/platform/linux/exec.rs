@@ -15,6 +15,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
 use crate::platform::SKIP;
+use crate::platform::stack_cache::StackCache;
 /// How many tun/tap descriptors a worker holds open at once.
 const HELD: usize = 4;
 /// Sweep for removed stacks every this many ops.
@@ -78,7 +79,6 @@ pub fn rtnl_kind(kind: LinkKind, parent_ix: i32, ordinal: usize, peer: &IfName) 
 
 /// Sockets opened inside one stack.
 struct StackSocks {
-    generation: u32,
     /// A descriptor of the namespace: IFLA_NET_NS_FD for moves into it, and
     /// setns for opening /dev/net/tun there.
     ns: OwnedFd,
@@ -96,7 +96,7 @@ struct Ctx {
 
 pub struct LinuxExec {
     ctx: Ctx,
-    socks: Vec<Option<StackSocks>>,
+    socks: StackCache<StackSocks>,
     /// /run/netns/NAME of every stack, made once.
     ns_paths: Vec<std::ffi::CString>,
     held: [Option<OwnedFd>; HELD],
@@ -108,11 +108,10 @@ pub struct LinuxExec {
     ethtool: [u8; 44],
 }
 
-fn open_socks(ctx: &Ctx, ns: OwnedFd, generation: u32) -> Sys<StackSocks> {
+fn open_socks(ctx: &Ctx, ns: OwnedFd) -> Sys<StackSocks> {
     sys::setns(&ns)?;
     let made = (|| {
         Ok(StackSocks {
-            generation,
             nl: Netlink::open(libc::AF_NETLINK)?,
             inet: sys::socket(libc::AF_INET, libc::SOCK_DGRAM, 0)?,
             inet6: sys::socket(libc::AF_INET6, libc::SOCK_DGRAM, 0)?,
@@ -132,17 +131,12 @@ fn open_socks(ctx: &Ctx, ns: OwnedFd, generation: u32) -> Sys<StackSocks> {
 /// The fresh sockets of stack `s`, opening them if needed.
 fn socks<'a>(
     ctx: &Ctx,
-    cache: &'a mut [Option<StackSocks>],
+    cache: &'a mut StackCache<StackSocks>,
     s: StackId,
 ) -> Sys<&'a mut StackSocks> {
-    let generation = ctx.world.stack_generation(s);
-    let slot = &mut cache[s as usize];
-    if slot.as_ref().is_none_or(|k| k.generation != generation) {
-        *slot = None;
-        let ns = ctx.session.dup_stack(s).ok_or(SKIP)?;
-        *slot = Some(open_socks(ctx, ns, generation)?);
-    }
-    Ok(slot.as_mut().expect("just filled"))
+    cache.get_or_open(s, ctx.world.stack_generation(s), || {
+        open_socks(ctx, ctx.session.dup_stack(s).ok_or(SKIP)?)
+    })
 }
 
 impl LinuxExec {
@@ -174,7 +168,7 @@ impl LinuxExec {
                 world,
                 home,
             },
-            socks: (0..nstacks).map(|_| None).collect(),
+            socks: StackCache::new(nstacks),
             ns_paths,
             held: Default::default(),
             tun_names,
@@ -200,14 +194,8 @@ impl LinuxExec {
     }
 
     fn sweep(&mut self) {
-        for (s, slot) in self.socks.iter_mut().enumerate() {
-            if slot
-                .as_ref()
-                .is_some_and(|k| k.generation != self.ctx.world.stack_generation(s as StackId))
-            {
-                *slot = None;
-            }
-        }
+        let world = &self.ctx.world;
+        self.socks.sweep(|s| world.stack_generation(s));
     }
 
     /// Find where a link really is after the hint proved wrong.
@@ -410,7 +398,7 @@ impl LinuxExec {
                     let r = netns::unname_at(&self.ns_paths[s as usize]);
                     (fd, r)
                 };
-                self.socks[s as usize] = None;
+                self.socks.forget(s);
                 drop(fd.0);
                 fd.1
             }
