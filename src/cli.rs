@@ -1036,7 +1036,7 @@ fn vm_build_kernel(a: VmBuildKernelArgs) -> anyhow::Result<i32> {
     };
     kb.check_inputs()?;
     let (hv, note) =
-        crate::vm::machine::select(&a.hv.config(), crate::vm::GuestOs::Freebsd, &kb.image)?;
+        crate::vm::hypervisor::select(&a.hv.config(), crate::vm::GuestOs::Freebsd, &kb.image)?;
     if let Some(n) = note {
         eprintln!("ifstress vm build-kernel: {n}");
     }

@@ -1,7 +1,7 @@
 //! Timing the platform's baselines: the shell loop and the batch stream, each
 //! calibrated on a short run and then run for about the requested time.
 
-use super::Rate;
+use super::results::Rate;
 use crate::model::{LinkKind, Tag};
 use crate::platform::Platform;
 use crate::platform::baseline::{Baseline, BatchProc, Case, Names};

@@ -1,6 +1,6 @@
 //! The bench's table.
 
-use super::BenchReport;
+use super::results::BenchReport;
 use std::fmt::Write;
 
 fn opt(x: Option<f64>, suffix: &str) -> String {

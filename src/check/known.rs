@@ -1,7 +1,7 @@
 //! Known bugs: `suites/known-issues.toml`, compiled in, matched against
 //! findings so that a report says "known: PR NNN" or "NEW".
 
-use super::Finding;
+use super::finding::Finding;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]

@@ -10,7 +10,7 @@
 //! `BUG:`, `WARNING:`, GPF, Oops, `kernel BUG at`, hung tasks, RCU stalls,
 //! refcount_t, lockdep, `unregister_netdevice: waiting`.
 
-use super::Finding;
+use super::finding::{Finding, is_ident, normalize, signature};
 
 /// Lines kept as a finding's evidence.
 const EXCERPT_LINES: usize = 60;
@@ -254,10 +254,6 @@ pub fn strip_prefix(line: &str) -> &str {
     s.trim_start()
 }
 
-fn is_ident(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '$'
-}
-
 /// The function a backtrace line names, if it is one. Handles FreeBSD's
 /// `#3 0xffff... at foo+0x12`, ddb's `foo() at foo+0x12/frame 0x...`, and
 /// Linux's ` foo+0x12/0x40 [mod]`, `[<ffff...>] foo+0x12/0x40`,
@@ -307,87 +303,6 @@ pub fn frame_of(line: &str) -> Option<String> {
         return Some(base);
     }
     None
-}
-
-/// Normalise text for signatures: addresses, numbers, offsets, source paths
-/// up to the kernel tree, and the run's own interface names.
-pub fn normalize(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i] as char;
-        if c == '0' && i + 1 < b.len() && (b[i + 1] == b'x' || b[i + 1] == b'X') {
-            i += 2;
-            while i < b.len() && b[i].is_ascii_hexdigit() {
-                i += 1;
-            }
-            out.push_str("ADDR");
-            continue;
-        }
-        if c.is_ascii_digit()
-            && (i == 0 || !is_ident(b[i - 1] as char) || b[i - 1].is_ascii_digit())
-        {
-            while i < b.len() && b[i].is_ascii_digit() {
-                i += 1;
-            }
-            out.push('N');
-            continue;
-        }
-        if c == '+' && s[i..].starts_with("+0x") {
-            // func+0x12/0x40: the offset goes.
-            i += 1;
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'/') {
-                i += 1;
-            }
-            continue;
-        }
-        out.push(c);
-        i += 1;
-    }
-    // Absolute source paths: keep from the kernel tree's top (sys/, net/, kernel/ ...).
-    let mut words: Vec<String> = out
-        .split(' ')
-        .map(|w| {
-            if w.contains('/') && w.starts_with('/') {
-                for top in [
-                    "/sys/",
-                    "/net/",
-                    "/kernel/",
-                    "/drivers/",
-                    "/include/",
-                    "/fs/",
-                    "/mm/",
-                    "/lib/",
-                ] {
-                    if let Some(p) = w.find(top) {
-                        return w[p + 1..].to_string();
-                    }
-                }
-            }
-            w.to_string()
-        })
-        .collect();
-    // Interface names of a run (is<tag><kind><n>): the same bug, any run.
-    for w in &mut words {
-        if w.len() > 6
-            && w.starts_with("is")
-            && w[2..6].chars().all(|c| c.is_ascii_hexdigit() || c == 'N')
-        {
-            *w = "IFNAME".into();
-        }
-    }
-    words.join(" ").trim().to_string()
-}
-
-/// FNV-1a 64: stable across builds and platforms (std's hasher is not).
-pub fn signature(kind: &str, title: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in kind.bytes().chain([b'|']).chain(title.bytes()) {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("{h:016x}")
 }
 
 /// What opens a finding.

@@ -4,11 +4,12 @@
 //! scan and the hung-op watchdog.
 
 mod progress;
+mod shared;
 mod worker;
 
 use crate::check::Finding;
 use crate::journal::Journal;
-use crate::model::{LinkKind, OpKind, Tag};
+use crate::model::{LinkKind, Tag};
 use crate::platform::{EnvError, KernelLog, Platform, Session};
 use crate::report::Report;
 use crate::stats::WorkerStats;
@@ -17,9 +18,11 @@ use crate::world::{Layout, World};
 use anyhow::{Context, anyhow};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant, SystemTime};
 
+pub use shared::OnHang;
+pub(crate) use shared::Shared;
 pub use worker::WorkerSpec;
 
 #[derive(Debug, Clone)]
@@ -41,30 +44,6 @@ pub struct RunConfig {
     pub dying_grace: Option<Duration>,
     /// What a hang does: report it, or crash the kernel for a dump.
     pub on_hang: OnHang,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum OnHang {
-    /// A finding in the report.
-    #[default]
-    Report,
-    /// A finding, then a forced kernel crash so that the dump holds every
-    /// thread's state (FreeBSD debug.kdb.panic=1, Linux sysrq c). Disposable
-    /// VMs only.
-    Panic,
-}
-
-/// Shared between the workers, the watchdog and the orchestrator.
-pub(crate) struct Shared {
-    pub stop: Arc<AtomicBool>,
-    pub epoch: Instant,
-    pub live: Vec<crate::stats::Live>,
-}
-
-impl Shared {
-    pub fn now_us(&self) -> u64 {
-        self.epoch.elapsed().as_micros() as u64
-    }
 }
 
 /// Everything set up and torn down for one run; drop order matters little
@@ -449,18 +428,4 @@ impl Run {
         );
         report.finish();
     }
-}
-
-/// Short name of an op in flight, for hang findings.
-pub(crate) fn describe_in_flight(world: &World, word: u32) -> String {
-    let kind = OpKind::from_index((word & 0xff) as usize)
-        .map(|k| k.as_str())
-        .unwrap_or("?");
-    let link = world
-        .layout
-        .links
-        .get((word >> 8) as usize)
-        .map(|l| l.names[0].as_str())
-        .unwrap_or("?");
-    format!("{kind} on {link}")
 }

@@ -2,7 +2,7 @@
 //! hung-op watchdog and the progress display, on a one-thread tokio runtime
 //! that lives as long as the run.
 
-use super::{Shared, describe_in_flight};
+use super::shared::{OnHang, Shared, describe_in_flight};
 use crate::check::{Finding, triage::Scanner};
 use crate::model::Tag;
 use crate::platform::{KernelLog, Platform};
@@ -94,7 +94,7 @@ pub fn orchestrate(
     quiet: bool,
     klog: &mut Option<Box<dyn KernelLog>>,
     world: &World,
-    on_hang: super::OnHang,
+    on_hang: OnHang,
 ) -> Orchestration {
     let tty = std::io::stderr().is_terminal() && !quiet;
     let bar = tty.then(|| {
@@ -230,7 +230,7 @@ pub fn orchestrate(
                 }
             }
             if !dumped
-                && on_hang == super::OnHang::Panic
+                && on_hang == OnHang::Panic
                 && findings
                     .iter()
                     .any(|f| f.kind == "hang" || f.kind == "stall")

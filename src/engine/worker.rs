@@ -1,7 +1,7 @@
 //! Worker threads: each runs one loop's op mix until told to stop. The loop
 //! body is the hot path: no allocation, formatting, logging or lock per op.
 
-use super::Shared;
+use super::shared::Shared;
 use crate::journal::Ring;
 use crate::model::OpKind;
 use crate::plan::{Op, Planner, Share};

@@ -183,10 +183,10 @@ pub fn uname() -> String {
 }
 
 /// Root, or a refusal saying why root is needed.
-pub fn require_root(why: &str) -> Result<(), crate::platform::EnvError> {
+pub fn require_root(why: &str) -> Result<(), crate::platform::seam::EnvError> {
     if nix::unistd::geteuid().is_root() {
         Ok(())
     } else {
-        Err(crate::platform::EnvError::NotRoot(why.into()))
+        Err(crate::platform::seam::EnvError::NotRoot(why.into()))
     }
 }

@@ -1,6 +1,6 @@
 //! The table printed at the end of a run.
 
-use super::Report;
+use super::contents::Report;
 use std::fmt::Write;
 
 fn fmt_us(us: u64) -> String {

@@ -1,7 +1,7 @@
 //! JUnit XML: one test case per check (failing with its findings) and one per
 //! op kind (carrying its counts), so CI systems show a run like a test suite.
 
-use super::Report;
+use super::contents::Report;
 use std::fmt::Write;
 
 pub fn escape(s: &str) -> String {

@@ -20,16 +20,19 @@ use std::process::Command;
 /// kldload after their parameters were set as kernel environment tunables
 /// (FreeBSD modules read parameters as loader tunables at load time); one
 /// that does not load ends the guest with a `module-failed` marker.
-pub fn user_data(ifstress_args: &[String], kmods: &[super::GuestModule]) -> String {
+pub fn user_data(ifstress_args: &[String], kmods: &[super::guest_module::GuestModule]) -> String {
     let args: Vec<String> = ifstress_args
         .iter()
-        .map(|a| super::shell_quote(a))
+        .map(|a| super::host::shell_quote(a))
         .collect();
     let mut load = String::new();
     for m in kmods {
-        let name = super::initramfs::module_name(&m.file);
+        let name = super::guest_module::module_name(&m.file);
         for p in &m.params {
-            load.push_str(&format!("kenv {} >/dev/null\n", super::shell_quote(p)));
+            load.push_str(&format!(
+                "kenv {} >/dev/null\n",
+                super::host::shell_quote(p)
+            ));
         }
         load.push_str(&format!(
             "if ! out=$(kldload /ifstress/modules/{name}.ko 2>&1); then\n  echo \"IFSTRESS-VM: module-failed {name}: $(echo $out) $(dmesg | tail -n 2 | tr '\\n' ' ')\" > /dev/console\n  rm -f /etc/rc.local\n  poweroff\n  exit 1\nfi\n"
@@ -88,7 +91,7 @@ pub struct Payload<'a> {
     /// A suite file's text, unpacked as /ifstress/suite.toml.
     pub suite: Option<&'a [u8]>,
     /// Modules, unpacked as /ifstress/modules/NAME.ko.
-    pub kmods: &'a [super::GuestModule],
+    pub kmods: &'a [super::guest_module::GuestModule],
 }
 
 /// The payload disk: a tar stream holding `ifstress` (and a suite file and
@@ -106,7 +109,7 @@ pub fn payload(p: &Payload, out: &Path) -> anyhow::Result<()> {
         b.append_data(&mut h, "suite.toml", text)?;
     }
     for m in p.kmods {
-        let name = format!("modules/{}.ko", super::initramfs::module_name(&m.file));
+        let name = format!("modules/{}.ko", super::guest_module::module_name(&m.file));
         b.append_path_with_name(&m.file, &name)
             .with_context(|| format!("adding {} to the payload", m.file.display()))?;
     }
@@ -224,7 +227,7 @@ mod tests {
                 "--duration".into(),
                 "6h".into(),
             ],
-            &[super::super::GuestModule {
+            &[super::super::guest_module::GuestModule {
                 file: PathBuf::from("/x/if_epair.ko"),
                 params: vec!["net.link.epair.fixed=1".into()],
             }],
@@ -266,7 +269,7 @@ mod tests {
             &Payload {
                 binary: &bin,
                 suite: Some(b"name = \"mine\""),
-                kmods: &[super::super::GuestModule {
+                kmods: &[super::super::guest_module::GuestModule {
                     file: ko,
                     params: vec![],
                 }],

@@ -271,7 +271,7 @@ pub struct InitSpec<'a> {
     /// `--module` files with their `insmod` parameters, loaded in order
     /// after the link kinds' modules; one that fails ends the guest with a
     /// `module-failed` marker instead of a run.
-    pub modules: &'a [super::GuestModule],
+    pub modules: &'a [super::guest_module::GuestModule],
     /// Run this guest script (`sh SCRIPT DURATION`) instead of ifstress: the
     /// shell-loop baselines. It gets a heartbeat of its own.
     pub script: Option<&'a str>,
@@ -293,7 +293,7 @@ fn tool_env(tools: &[PathBuf]) -> String {
                 .replace('-', "_");
             Some(format!(
                 "{name}={} ",
-                super::shell_quote(&t.to_string_lossy())
+                super::host::shell_quote(&t.to_string_lossy())
             ))
         })
         .collect()
@@ -308,13 +308,17 @@ pub fn init_script(spec: &InitSpec) -> String {
     let args: Vec<String> = spec
         .ifstress_args
         .iter()
-        .map(|a| super::shell_quote(a))
+        .map(|a| super::host::shell_quote(a))
         .collect();
     let mut load = String::new();
     let mut names = Vec::new();
     for m in spec.modules {
         let path = extra_module_path(&m.file);
-        let words: Vec<String> = m.params.iter().map(|p| super::shell_quote(p)).collect();
+        let words: Vec<String> = m
+            .params
+            .iter()
+            .map(|p| super::host::shell_quote(p))
+            .collect();
         let name = kernel_module_name(&m.file);
         load.push_str(&format!(
             "if ! out=$(insmod {path} {} 2>&1); then\n  echo \"IFSTRESS-VM: module-failed {name}: $(echo $out) $(dmesg | tail -n 2 | tr '\\n' ' ')\"\n  poweroff -f\nfi\n",
@@ -401,16 +405,7 @@ fn modinfo_name(data: &[u8]) -> Option<String> {
         .then(|| name.to_string())
 }
 
-/// A module's name from its file: the file name without `.ko` (and any
-/// compression suffix), dashes as underscores. What users call it in
-/// `MODULE.NAME=VALUE`, and FreeBSD's kld name.
-pub fn module_name(file: &Path) -> String {
-    let n = file
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    n.split(".ko").next().unwrap_or(&n).replace('-', "_")
-}
+pub use super::guest_module::module_name;
 
 #[cfg(test)]
 mod tests {
@@ -499,7 +494,7 @@ mod tests {
     fn init_script_loads_given_modules_with_their_parameters_or_says_why_not() {
         let s = init_script(&InitSpec {
             ifstress_args: &["--suite".into(), "vmove".into()],
-            modules: &[super::super::GuestModule {
+            modules: &[super::super::guest_module::GuestModule {
                 file: PathBuf::from("/tmp/x/race-bench.ko"),
                 params: vec!["window_us=100".into(), "scenarios=vmove,tun".into()],
             }],

@@ -10,6 +10,9 @@ pub mod ab;
 pub mod bhyve;
 mod console;
 pub mod freebsd_guest;
+mod guest_module;
+mod host;
+pub mod hypervisor;
 pub mod initramfs;
 pub mod kernel;
 pub mod machine;
@@ -66,56 +69,9 @@ pub struct VmConfig {
     pub tools: Vec<PathBuf>,
 }
 
-/// A `--module` and the parameters it is loaded with.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GuestModule {
-    pub file: PathBuf,
-    pub params: Vec<String>,
-}
-
-impl GuestModule {
-    /// Attach `--module-param` values to the modules they name:
-    /// `MODULE.NAME=VALUE`, or plain `NAME=VALUE` when there is one module.
-    pub fn assign(files: &[PathBuf], params: &[String]) -> Result<Vec<GuestModule>, String> {
-        let mut mods: Vec<GuestModule> = files
-            .iter()
-            .map(|f| GuestModule {
-                file: f.clone(),
-                params: vec![],
-            })
-            .collect();
-        for p in params {
-            let Some((key, _)) = p.split_once('=') else {
-                return Err(format!("--module-param {p}: expected NAME=VALUE"));
-            };
-            let target = match key.split_once('.') {
-                Some((m, name)) => {
-                    let i = mods
-                        .iter()
-                        .position(|g| initramfs::module_name(&g.file) == m.replace('-', "_"))
-                        .ok_or_else(|| format!("--module-param {p}: no --module named {m}"))?;
-                    (i, format!("{name}{}", &p[key.len()..]))
-                }
-                None if mods.len() == 1 => (0, p.clone()),
-                None if mods.is_empty() => {
-                    return Err(format!("--module-param {p}: no --module given"));
-                }
-                None => {
-                    return Err(format!(
-                        "--module-param {p}: several modules: write MODULE.{key}=..."
-                    ));
-                }
-            };
-            if target.1.is_empty() || target.1.starts_with('=') {
-                return Err(format!("--module-param {p}: empty parameter name"));
-            }
-            mods[target.0].params.push(target.1);
-        }
-        Ok(mods)
-    }
-}
-
 pub use crate::report::guests::{GuestSummary, VmSummary};
+pub use guest_module::GuestModule;
+pub(crate) use host::which;
 
 /// What ended a guest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -418,26 +374,6 @@ fn is_after(f: &Finding, line: usize) -> bool {
         .is_some_and(|n| n > line)
 }
 
-/// A word for `sh`, quoted only when it needs to be. Guest scripts (the
-/// Linux /init, the FreeBSD first-boot script) embed ifstress arguments.
-pub(crate) fn shell_quote(s: &str) -> String {
-    if s.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,".contains(&b))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
-pub(crate) fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join(name))
-            .find(|c| c.is_file())
-    })
-}
-
 /// The ifstress arguments a guest runs with.
 fn guest_args(suite: &str, seed: u64) -> Vec<String> {
     vec![
@@ -517,7 +453,7 @@ pub fn run(cfg: &VmConfig, stop: &Arc<AtomicBool>) -> anyhow::Result<Report> {
     let suite = crate::suite::load(&cfg.suite)?;
     cfg.check_inputs()?;
     std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
-    let (hv, hv_note) = machine::select(&cfg.hv, cfg.guest, &cfg.image)?;
+    let (hv, hv_note) = hypervisor::select(&cfg.hv, cfg.guest, &cfg.image)?;
     let mut notes: Vec<String> = hv_note.into_iter().collect();
     let runner = Runner { cfg, hv, stop };
     let started = std::time::SystemTime::now();

@@ -15,14 +15,14 @@ use super::sys::{self, Sys};
 use crate::model::{LinkKind, OpKind, StackRole, Tag};
 use crate::plan::Op;
 use crate::platform::agent::Request;
+use crate::platform::seam::{EnvError, Executor, KernelLog, KindProbe, Outcome, Platform, Session};
 use crate::platform::unix::Netlink;
-use crate::platform::{EnvError, Executor, KernelLog, KindProbe, Outcome, Platform, Session};
 use crate::world::{HOME, LinkId, StackId, World};
 use anyhow::{Context, anyhow};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex};
 
-use crate::platform::SKIP;
+use crate::platform::seam::SKIP;
 use crate::platform::stack_cache::StackCache;
 const HELD: usize = 4;
 const SWEEP_EVERY: u32 = 64;
@@ -1035,7 +1035,7 @@ impl Executor for FbsdExec {
             st.sweep(ctx);
         }
         let (out, relocate) =
-            crate::platform::settle(st.run(ctx, op), op, &[libc::ENXIO, libc::ENOENT]);
+            crate::platform::seam::settle(st.run(ctx, op), op, &[libc::ENXIO, libc::ENOENT]);
         if relocate {
             st.locate(ctx, op.link);
         }

@@ -3,18 +3,18 @@
 //! the namespace itself, for moves), tagged with the stack's generation so a
 //! removed churn stack is let go of within a few ops.
 
-use super::LinuxSession;
 use super::netns;
+use super::session::LinuxSession;
 use super::sys::{self, Ifreq, Netlink, Sys};
 use crate::model::{IfName, LinkKind, OpKind};
 use crate::netlink::{self, NewLink};
 use crate::plan::Op;
-use crate::platform::{Executor, Outcome};
+use crate::platform::seam::{Executor, Outcome};
 use crate::world::{HOME, LinkId, StackId, World};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
-use crate::platform::SKIP;
+use crate::platform::seam::SKIP;
 use crate::platform::stack_cache::StackCache;
 /// How many tun/tap descriptors a worker holds open at once.
 const HELD: usize = 4;
@@ -525,7 +525,7 @@ impl Executor for LinuxExec {
         if self.ops.is_multiple_of(SWEEP_EVERY) {
             self.sweep();
         }
-        let (out, relocate) = crate::platform::settle(self.run(op), op, &[libc::ENODEV]);
+        let (out, relocate) = crate::platform::seam::settle(self.run(op), op, &[libc::ENODEV]);
         if relocate {
             self.locate(op.link);
         }

@@ -1,7 +1,7 @@
 //! /dev/kmsg from a cursor: opened, then positioned at the end, so only what
 //! the kernel says during the run is read.
 
-use crate::platform::KernelLog;
+use crate::platform::seam::KernelLog;
 use std::io::Read;
 use std::os::fd::AsRawFd;
 

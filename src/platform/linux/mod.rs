@@ -10,14 +10,17 @@ mod baseline;
 mod exec;
 mod kmsg;
 pub mod netns;
+mod session;
 pub mod sys;
 
-use super::{EnvError, Executor, KernelLog, KindProbe, Platform, Session};
+use super::seam::{EnvError, Executor, KernelLog, KindProbe, Platform, Session};
 use crate::model::{LinkKind, OpKind, StackRole, Tag};
 use crate::netlink::NewLink;
 use crate::world::{StackId, World};
 use anyhow::{Context, anyhow};
-use std::os::fd::{AsRawFd, OwnedFd};
+pub(crate) use session::LinuxSession;
+use session::{Observer, PRUNE_AT, observer_name};
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 
 pub struct Linux;
@@ -315,125 +318,6 @@ fn probe_in_scratch(name: &str, tag: &Tag, kinds: &[LinkKind]) -> anyhow::Result
     }
     Ok(out)
 }
-
-pub(crate) struct LinuxSession {
-    world: Arc<World>,
-    /// The home namespace, for executors to enter; let go of at teardown so
-    /// that the session itself never keeps a removed stack alive.
-    home: Mutex<Option<OwnedFd>>,
-    /// Namespace descriptors by stack; churn stacks come and go under their lock.
-    stacks: Vec<Mutex<Option<OwnedFd>>>,
-    observer: Mutex<Option<Observer>>,
-}
-
-fn observer_name(tag: &Tag) -> String {
-    tag.named_stack('o', 0)
-}
-
-/// A namespace of the run's own that outlives its stacks: every stack gets a
-/// namespace id here (RTM_NEWNSID), and the kernel drops a peer's id when that
-/// peer namespace is really freed. After teardown, the ids still listed are
-/// namespaces something still holds.
-struct Observer {
-    name: String,
-    _fd: OwnedFd,
-    nl: sys::Netlink,
-    next: i32,
-    ids: Vec<(i32, StackId)>,
-    /// List length at which freed namespaces are forgotten (PRUNE_AT; tests lower it).
-    prune_at: usize,
-}
-
-const PRUNE_AT: usize = 1024;
-
-impl Observer {
-    fn watch(&mut self, ns: &OwnedFd, stack: StackId) {
-        let id = self.next;
-        self.next += 1;
-        let fd = ns.as_raw_fd() as u32;
-        // Best effort: a kernel that refuses ids just cannot be watched.
-        if self.nl.request(|m, s| m.new_nsid(s, fd, id).len()).is_ok() {
-            self.prune();
-            self.ids.push((id, stack));
-        }
-    }
-
-    /// Forget the ids of namespaces already freed, before the list would grow:
-    /// a day of stack churn creates about 350,000 namespaces, and only the
-    /// ones still held matter at the end.
-    fn prune(&mut self) {
-        if self.ids.len() < self.prune_at || self.ids.len() < self.ids.capacity() {
-            return;
-        }
-        if let Ok(alive) = self.alive() {
-            self.ids.retain(|(id, _)| alive.contains(id));
-        }
-    }
-
-    fn alive(&mut self) -> std::io::Result<Vec<i32>> {
-        let seq = self.nl.next_seq();
-        let req = self.nl.msg.dump_nsids(seq).to_vec();
-        let fd = self.nl.fd.as_raw_fd();
-        // SAFETY: req is a valid buffer.
-        if unsafe { libc::send(fd, req.as_ptr() as *const _, req.len(), 0) } < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut out = Vec::new();
-        loop {
-            // SAFETY: buf is a valid writable buffer.
-            let n = unsafe { libc::recv(fd, buf.as_mut_ptr() as *mut _, buf.len(), 0) };
-            if n < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            for m in crate::netlink::messages(&buf[..n as usize]) {
-                match m.ty {
-                    crate::netlink::NLMSG_DONE => return Ok(out),
-                    crate::netlink::NLMSG_ERROR => {
-                        return Err(std::io::Error::from_raw_os_error(
-                            crate::netlink::error_code(m.payload).unwrap_or(libc::EPROTO),
-                        ));
-                    }
-                    crate::netlink::RTM_NEWNSID => {
-                        out.extend(crate::netlink::parse_nsid(m.payload))
-                    }
-                    _ => {}
-                }
-            }
-        }
-    }
-}
-
-impl LinuxSession {
-    fn home_fd(&self) -> std::io::Result<OwnedFd> {
-        match self.home.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-            Some(fd) => fd.try_clone(),
-            None => Err(std::io::Error::other("the run is already torn down")),
-        }
-    }
-
-    /// Give a stack created during the run its id in the observer.
-    fn watch(&self, ns: &OwnedFd, stack: StackId) {
-        if let Some(o) = self
-            .observer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_mut()
-        {
-            o.watch(ns, stack);
-        }
-    }
-
-    /// A descriptor of the stack's namespace, owned by the caller, or None
-    /// when the stack does not exist right now.
-    fn dup_stack(&self, s: StackId) -> Option<OwnedFd> {
-        let g = self.stacks[s as usize]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        g.as_ref().and_then(|fd| fd.try_clone().ok())
-    }
-}
-
 impl Session for LinuxSession {
     fn executor(self: Arc<Self>, worker: usize) -> anyhow::Result<Box<dyn Executor>> {
         let home = self.home_fd().context("the run's home namespace")?;
@@ -498,15 +382,10 @@ impl Session for LinuxSession {
     }
 }
 
-impl std::fmt::Debug for LinuxSession {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "LinuxSession({} stacks)", self.stacks.len())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::OwnedFd;
 
     /// A namespace nobody names: it lives exactly as long as its descriptor.
     fn anonymous_ns() -> OwnedFd {

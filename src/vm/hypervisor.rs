@@ -1,0 +1,149 @@
+//! Which hypervisor runs a run's guests: `--hypervisor` resolved against
+//! the host (is bhyve usable here?) and the image (bhyve reads raw only).
+
+use super::machine::{Hypervisor, HypervisorConfig, HypervisorKind};
+use crate::model::GuestOs;
+use std::path::Path;
+
+/// Is bhyve usable here? vmm(4) must be loaded: 15.0 makes /dev/vmmctl
+/// then (sys/dev/vmm/vmm_dev.c, vmmdev_init); on 14.x /dev/vmm appears only
+/// with a first VM, so ask kldstat(8).
+fn bhyve_here() -> bool {
+    cfg!(target_os = "freebsd")
+        && super::host::which("bhyve").is_some()
+        && (Path::new("/dev/vmmctl").exists()
+            || std::process::Command::new("kldstat")
+                .args(["-q", "-m", "vmm"])
+                .status()
+                .is_ok_and(|s| s.success()))
+}
+
+/// The hypervisor a run uses for `image`, with a note on how `auto`
+/// decided. Bad combinations are bad input: the caller maps `UsageError`
+/// to exit 2.
+pub fn select(
+    cfg: &HypervisorConfig,
+    guest: GuestOs,
+    image: &Path,
+) -> Result<(Box<dyn Hypervisor>, Option<String>), crate::error::UsageError> {
+    let raw = !super::bhyve::is_qcow2(image);
+    let kind = match cfg.kind {
+        // bhyve reads raw images only: a qcow2 one goes to QEMU.
+        HypervisorKind::Auto if guest == GuestOs::Freebsd && raw && bhyve_here() => {
+            HypervisorKind::Bhyve
+        }
+        HypervisorKind::Auto => HypervisorKind::Qemu,
+        k => k,
+    };
+    match kind {
+        HypervisorKind::Bhyve => {
+            if guest != GuestOs::Freebsd {
+                return Err(crate::error::UsageError(
+                    "--hypervisor bhyve runs FreeBSD guests only (a Linux vmlinuz has no loader bhyve can start)".into(),
+                ));
+            }
+            if !cfg!(target_os = "freebsd") {
+                return Err(crate::error::UsageError(
+                    "--hypervisor bhyve runs on FreeBSD hosts only".into(),
+                ));
+            }
+            if !raw {
+                return Err(crate::error::UsageError(format!(
+                    "--image {}: bhyve needs a raw image (vm/fetch-image.sh RELEASE DIR raw, or qemu-img convert -O raw)",
+                    image.display()
+                )));
+            }
+            let note = (cfg.kind == HypervisorKind::Auto)
+                .then(|| "bhyve found with vmm(4) loaded: guests run under bhyve".to_string());
+            Ok((
+                Box::new(super::bhyve::Bhyve {
+                    firmware: cfg.firmware.clone(),
+                }),
+                note,
+            ))
+        }
+        _ => {
+            if cfg.firmware.is_some() {
+                return Err(crate::error::UsageError(
+                    "--firmware is for bhyve guests".into(),
+                ));
+            }
+            let (accel, note) = super::qemu::resolve_accel(&cfg.qemu, cfg.accel);
+            Ok((
+                Box::new(super::qemu::Qemu {
+                    qemu: cfg.qemu.clone(),
+                    accel,
+                }),
+                note,
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Accel;
+    use crate::vm::machine::guest_name;
+
+    fn cfg(kind: HypervisorKind, firmware: bool) -> HypervisorConfig {
+        HypervisorConfig {
+            kind,
+            qemu: "qemu-system-x86_64".into(),
+            accel: Accel::Tcg,
+            firmware: firmware.then(|| "/fw.fd".into()),
+        }
+    }
+
+    fn err(r: Result<(Box<dyn Hypervisor>, Option<String>), crate::error::UsageError>) -> String {
+        match r {
+            Ok((h, _)) => panic!("expected a usage error, got {}", h.label()),
+            Err(e) => e.0,
+        }
+    }
+
+    #[test]
+    fn bad_combinations_are_usage_errors_and_auto_is_qemu_for_linux_guests() {
+        let e = err(select(
+            &cfg(HypervisorKind::Bhyve, false),
+            GuestOs::Linux,
+            Path::new("/none"),
+        ));
+        assert!(e.contains("FreeBSD guests only"), "{e}");
+        let e = err(select(
+            &cfg(HypervisorKind::Qemu, true),
+            GuestOs::Freebsd,
+            Path::new("/none"),
+        ));
+        assert!(e.contains("--firmware"), "{e}");
+        let (h, _) = select(
+            &cfg(HypervisorKind::Auto, false),
+            GuestOs::Linux,
+            Path::new("/none"),
+        )
+        .unwrap();
+        assert_eq!(h.kind(), HypervisorKind::Qemu);
+        assert_eq!(h.label(), "qemu (tcg)");
+        #[cfg(not(target_os = "freebsd"))]
+        {
+            let e = err(select(
+                &cfg(HypervisorKind::Bhyve, false),
+                GuestOs::Freebsd,
+                Path::new("/none"),
+            ));
+            assert!(e.contains("FreeBSD hosts only"), "{e}");
+            // Not a FreeBSD host: auto never picks bhyve.
+            let (h, _) = select(
+                &cfg(HypervisorKind::Auto, false),
+                GuestOs::Freebsd,
+                Path::new("/none"),
+            )
+            .unwrap();
+            assert_eq!(h.kind(), HypervisorKind::Qemu);
+        }
+        // Names never repeat within a process.
+        let (a, b) = (guest_name(""), guest_name("k"));
+        assert_ne!(a, b[..b.len() - 1]);
+        assert!(a.starts_with(&format!("ifstress-{}-", std::process::id())));
+    }
+}
