@@ -380,6 +380,29 @@ impl fmt::Display for IfName {
     }
 }
 
+/// The OS a disposable guest runs (`vm run --guest`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GuestOs {
+    /// An official FreeBSD VM image (BASIC-CLOUDINIT), provisioned by a config drive.
+    Freebsd,
+    /// A Linux kernel (`--image` is the vmlinuz) booted with a generated initramfs.
+    Linux,
+}
+
+/// QEMU's accelerator for guests.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Accel {
+    /// KVM when it works here, else TCG.
+    Auto,
+    Kvm,
+    /// Software emulation: slow, but works anywhere.
+    Tcg,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,27 +440,4 @@ mod tests {
         assert!(IfName::new("a\0b").is_none());
         assert_eq!(IfName::new("epair0a").unwrap().raw()[7], 0);
     }
-}
-
-/// The OS a disposable guest runs (`vm run --guest`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum GuestOs {
-    /// An official FreeBSD VM image (BASIC-CLOUDINIT), provisioned by a config drive.
-    Freebsd,
-    /// A Linux kernel (`--image` is the vmlinuz) booted with a generated initramfs.
-    Linux,
-}
-
-/// QEMU's accelerator for guests.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Accel {
-    /// KVM when it works here, else TCG.
-    Auto,
-    Kvm,
-    /// Software emulation: slow, but works anywhere.
-    Tcg,
 }

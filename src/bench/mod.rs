@@ -37,7 +37,6 @@ pub struct BenchConfig {
     pub soak: Option<Duration>,
 }
 
-/// One measured configuration.
 /// The suite a case runs: one loop, cycle order, enough links that every
 /// worker has its own.
 pub fn case_suite(case: Case, workers: usize) -> Suite {

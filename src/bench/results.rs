@@ -6,6 +6,7 @@ use crate::platform::baseline::Case;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+/// One measured configuration.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Rate {
     /// Ops that did their work, per second.

@@ -10,7 +10,8 @@
 //! `BUG:`, `WARNING:`, GPF, Oops, `kernel BUG at`, hung tasks, RCU stalls,
 //! refcount_t, lockdep, `unregister_netdevice: waiting`.
 
-use super::finding::{Finding, is_ident, normalize, signature};
+use super::finding::{Finding, is_ident};
+pub use super::finding::{normalize, signature};
 
 /// Lines kept as a finding's evidence.
 const EXCERPT_LINES: usize = 60;

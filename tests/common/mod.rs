@@ -183,7 +183,6 @@ pub fn interrupt_at(
     (status.code(), out)
 }
 
-/// Nothing of the run is left, and the host is as `before` found it.
 /// The frame of a test that touches the kernel: one such test at a time
 /// (across test processes), the machine's own links, addresses, routes and
 /// namespaces snapshotted at the start and compared by `assert_untouched`.
@@ -223,6 +222,7 @@ pub fn signal(child: &std::process::Child, sig: i32) {
     unsafe { libc::kill(child.id() as i32, sig) };
 }
 
+/// Nothing of the run is left, and the host is as `before` found it.
 pub fn assert_host_untouched(before: &str) {
     assert!(
         leftover_namespaces().is_empty(),

@@ -14,10 +14,10 @@ struct Fixture {
 fn fixtures() -> Option<Vec<Fixture>> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
     if !dir.exists() {
-        eprintln!(
-            "SKIP: {} is absent; transcript tests not run",
+        crate::testutil::skip(&format!(
+            "{} is absent; transcript tests not run",
             dir.display()
-        );
+        ));
         return None;
     }
     let mut out = Vec::new();
