@@ -287,3 +287,58 @@ fn show_prints_a_suite_as_shell_loops_that_sh_accepts() {
     }
     assert_usage_error(&run(&["show", "nosuch", "--shell", "linux"]), "nosuch");
 }
+
+#[test]
+fn a_hypervisor_that_cannot_run_the_guest_is_refused_before_anything_is_made() {
+    let d = tmp();
+    let img = d.path().join("img.qcow2");
+    std::fs::write(&img, b"QFI\xfb").unwrap();
+    let img = img.to_str().unwrap();
+    let out = d.path().join("out");
+    let o = out.to_str().unwrap();
+    let common = [
+        "vm",
+        "run",
+        "--image",
+        img,
+        "--suite",
+        "vmove",
+        "--duration",
+        "1m",
+        "--out",
+        o,
+    ];
+    let with = |extra: &[&str]| {
+        let mut a: Vec<&str> = common.to_vec();
+        a.extend_from_slice(extra);
+        run(&a)
+    };
+    assert_usage_error(
+        &with(&["--guest", "linux", "--hypervisor", "bhyve"]),
+        "FreeBSD guests only",
+    );
+    assert_usage_error(
+        &with(&["--binary", "/bin/true", "--firmware", "/fw.fd"]),
+        "--firmware is for bhyve",
+    );
+    #[cfg(not(target_os = "freebsd"))]
+    assert_usage_error(
+        &with(&["--binary", "/bin/true", "--hypervisor", "bhyve"]),
+        "FreeBSD hosts only",
+    );
+    assert!(!out.exists(), "nothing is created for bad input");
+    // vm build-kernel checks its own inputs the same way.
+    assert_usage_error(
+        &run(&[
+            "vm",
+            "build-kernel",
+            "--image",
+            img,
+            "--src",
+            d.path().to_str().unwrap(),
+            "--out-image",
+            d.path().join("k.qcow2").to_str().unwrap(),
+        ]),
+        "not a FreeBSD source tree",
+    );
+}

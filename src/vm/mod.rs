@@ -452,8 +452,10 @@ impl VmConfig {
 pub fn run(cfg: &VmConfig, stop: &Arc<AtomicBool>) -> anyhow::Result<Report> {
     let suite = crate::suite::load(&cfg.suite)?;
     cfg.check_inputs()?;
-    std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
+    // A hypervisor that cannot run this guest is bad input: say so before
+    // anything is created.
     let (hv, hv_note) = hypervisor::select(&cfg.hv, cfg.guest, &cfg.image)?;
+    std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
     let mut notes: Vec<String> = hv_note.into_iter().collect();
     let runner = Runner { cfg, hv, stop };
     let started = std::time::SystemTime::now();
