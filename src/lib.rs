@@ -22,8 +22,8 @@ pub mod repro;
 pub mod resources;
 pub mod stats;
 pub mod suite;
-#[cfg(test)]
-pub(crate) mod testutil;
+#[doc(hidden)]
+pub mod testutil;
 pub mod verdict;
 pub mod vm;
 pub mod world;

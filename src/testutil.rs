@@ -1,7 +1,11 @@
-//! What the crate's own unit tests share.
+//! What the crate's tests share with the integration tests in `tests/`
+//! (compiled always, so that they can call it; hidden from the docs).
 
-/// A prerequisite is missing: a failure under CI (`CI` set); elsewhere said
-/// on stderr directly, past the test harness's capture, so it is seen.
+/// A prerequisite is missing. Under CI (`CI` set) that fails the test: an
+/// install step that silently failed must not turn into green. Elsewhere the
+/// skip is written to stderr directly, past the harness's capture (which
+/// takes only `print!`/`eprint!`), so it shows in `cargo test`'s output
+/// beside the test's "ok" instead of passing unseen.
 pub fn skip(why: &str) {
     let name = std::thread::current()
         .name()

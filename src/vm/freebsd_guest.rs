@@ -199,19 +199,46 @@ pub fn overlay(image: &Path, out: &Path) -> anyhow::Result<()> {
     };
     let image =
         std::fs::canonicalize(image).with_context(|| format!("image {}", image.display()))?;
+    qemu_img(&[
+        "create".as_ref(),
+        "-q".as_ref(),
+        "-f".as_ref(),
+        "qcow2".as_ref(),
+        "-F".as_ref(),
+        fmt.as_ref(),
+        "-b".as_ref(),
+        image.as_os_str(),
+        out.as_os_str(),
+    ])
+}
+
+/// Run qemu-img with `args`; a failure says which subcommand and why.
+pub fn qemu_img(args: &[&std::ffi::OsStr]) -> anyhow::Result<()> {
     let o = Command::new("qemu-img")
-        .args(["create", "-q", "-f", "qcow2", "-F", fmt, "-b"])
-        .arg(&image)
-        .arg(out)
+        .args(args)
         .output()
         .context("running qemu-img")?;
     if !o.status.success() {
         bail!(
-            "qemu-img create: {}",
+            "qemu-img {}: {}",
+            args.first().map_or("".into(), |a| a.to_string_lossy()),
             String::from_utf8_lossy(&o.stderr).trim()
         );
     }
     Ok(())
+}
+
+/// A guest's config drive in `dir`: `cidata/user-data` and
+/// `cidata/meta-data` (instance `instance`), made into `cidata.iso`,
+/// whose path is returned.
+pub fn config_drive(dir: &Path, user_data: &str, instance: &str) -> anyhow::Result<PathBuf> {
+    let cidata = dir.join("cidata");
+    std::fs::create_dir_all(&cidata)?;
+    std::fs::write(cidata.join("user-data"), user_data)?;
+    std::fs::write(cidata.join("meta-data"), meta_data(instance))?;
+    let iso = dir.join("cidata.iso");
+    cidata_iso(&cidata, &iso)?;
+    Ok(iso)
 }
 
 #[cfg(test)]
@@ -301,5 +328,44 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn an_overlay_keeps_the_image_as_shipped_and_a_failure_names_the_subcommand() {
+        if Command::new("qemu-img").arg("--version").output().is_err() {
+            crate::testutil::skip("qemu-img is not installed (apt install qemu-utils)");
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let img = d.path().join("base.raw");
+        std::fs::write(&img, vec![7u8; 1 << 20]).unwrap();
+        let ov = d.path().join("root.qcow2");
+        overlay(&img, &ov).unwrap();
+        let o = Command::new("qemu-img")
+            .args(["info", "--output=json"])
+            .arg(&ov)
+            .output()
+            .unwrap();
+        let info = String::from_utf8_lossy(&o.stdout);
+        assert!(info.contains("\"format\": \"qcow2\""), "{info}");
+        assert!(info.contains("base.raw"), "{info}");
+        // Flattened back to raw, it is the image byte for byte.
+        let flat = d.path().join("flat.raw");
+        qemu_img(&[
+            "convert".as_ref(),
+            "-O".as_ref(),
+            "raw".as_ref(),
+            ov.as_os_str(),
+            flat.as_os_str(),
+        ])
+        .unwrap();
+        assert_eq!(std::fs::read(&flat).unwrap(), std::fs::read(&img).unwrap());
+        let e = qemu_img(&[
+            "convert".as_ref(),
+            d.path().join("none").as_os_str(),
+            flat.as_os_str(),
+        ])
+        .unwrap_err();
+        assert!(e.to_string().starts_with("qemu-img convert: "), "{e}");
     }
 }

@@ -14,7 +14,6 @@
 use super::machine::{Boot, GuestSpec, Hypervisor, HypervisorKind};
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
@@ -261,18 +260,11 @@ pub fn build(kb: &KernelBuild, hv: &dyn Hypervisor, stop: &AtomicBool) -> anyhow
     source_disk(&kb.src, &kb.patches, &src_disk)?;
     let scratch = dir.join("scratch.img");
     std::fs::File::create(&scratch)?.set_len(kb.scratch_gib << 30)?;
-    let cidata = dir.join("cidata");
-    std::fs::create_dir_all(&cidata)?;
-    std::fs::write(
-        cidata.join("user-data"),
-        build_script(&kb.kernconf, kb.debug),
+    let iso = super::freebsd_guest::config_drive(
+        dir,
+        &build_script(&kb.kernconf, kb.debug),
+        "ifstress-build",
     )?;
-    std::fs::write(
-        cidata.join("meta-data"),
-        super::freebsd_guest::meta_data("ifstress-build"),
-    )?;
-    let iso = dir.join("cidata.iso");
-    super::freebsd_guest::cidata_iso(&cidata, &iso)?;
     let spec = GuestSpec {
         name: super::machine::guest_name("b"),
         cpus: kb.cpus,
@@ -367,29 +359,19 @@ fn write_image(root: &(PathBuf, &'static str), out: &Path, fmt: &str) -> anyhow:
             .or_else(|_| super::bhyve::sparse_copy(&root.0, out).map_err(std::io::Error::other))
             .with_context(|| format!("writing {}", out.display()));
     }
-    let mut c = Command::new("qemu-img");
-    c.args(["convert", "-O", fmt]);
+    let mut args: Vec<&std::ffi::OsStr> = vec!["convert".as_ref(), "-O".as_ref(), fmt.as_ref()];
     // Compressed: the image travels between CI jobs as an artifact.
     if fmt == "qcow2" {
-        c.arg("-c");
+        args.push("-c".as_ref());
     }
-    let o = c
-        .arg(&root.0)
-        .arg(out)
-        .output()
-        .context("running qemu-img")?;
-    if !o.status.success() {
-        bail!(
-            "qemu-img convert: {}",
-            String::from_utf8_lossy(&o.stderr).trim()
-        );
-    }
-    Ok(())
+    args.extend([root.0.as_os_str(), out.as_os_str()]);
+    super::freebsd_guest::qemu_img(&args)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::Command;
 
     #[test]
     fn the_build_script_is_sh_and_builds_installs_and_rearms_first_boot_in_order() {

@@ -816,18 +816,11 @@ fn freebsd_boot(
         &disks[1].0,
     )?;
     freebsd_guest::collect_disk(&disks[2].0, 2048)?;
-    let cidata = dir.join("cidata");
-    std::fs::create_dir_all(&cidata)?;
-    std::fs::write(
-        cidata.join("user-data"),
-        freebsd_guest::user_data(args, payload.kmods),
+    let iso = freebsd_guest::config_drive(
+        dir,
+        &freebsd_guest::user_data(args, payload.kmods),
+        &format!("ifstress-guest-{index}"),
     )?;
-    std::fs::write(
-        cidata.join("meta-data"),
-        freebsd_guest::meta_data(&format!("ifstress-guest-{index}")),
-    )?;
-    let iso = dir.join("cidata.iso");
-    freebsd_guest::cidata_iso(&cidata, &iso)?;
     Ok(Boot::Disk {
         disks,
         cdrom: Some(iso),
