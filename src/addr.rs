@@ -18,6 +18,22 @@ pub fn v6(id: LinkId) -> [u8; 16] {
     a
 }
 
+/// The other host of a link's /28: the destination of send-tcp4. Nothing
+/// holds it, so the SYN waits on ARP out of the link and never leaves the
+/// run's own links and stacks.
+pub fn v4_neighbour(id: LinkId) -> [u8; 4] {
+    let mut a = v4(id);
+    a[3] += 1;
+    a
+}
+
+/// fd00:6966:7374:<id>::2, the destination of send-tcp6 (waits on ND).
+pub fn v6_neighbour(id: LinkId) -> [u8; 16] {
+    let mut a = v6(id);
+    a[15] = 2;
+    a
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -34,6 +50,15 @@ mod tests {
             assert_eq!(b.segments()[0] & 0xff00, 0xfd00);
         }
         assert_eq!(Ipv4Addr::from(v4(17)), Ipv4Addr::new(198, 18, 1, 17));
+        // The TCP destinations share the link's subnet and are nobody's.
+        for id in 0..4096u16 {
+            let (a, n) = (v4(id), v4_neighbour(id));
+            assert_eq!((&a[..3], a[3] & 0xf0), (&n[..3], n[3] & 0xf0));
+            assert_ne!(a, n);
+            let (b, m) = (v6(id), v6_neighbour(id));
+            assert_eq!(b[..8], m[..8]);
+            assert_ne!(b, m);
+        }
         assert_eq!(
             Ipv6Addr::from(v6(3)),
             "fd00:6966:7374:3::1".parse::<Ipv6Addr>().unwrap()

@@ -2,6 +2,7 @@
 //! `ifstress run ...`); `list`, `show` and `cleanup` do what they say.
 
 use crate::engine::{OnHang, Run, RunConfig};
+use crate::model::Scope;
 use crate::platform::{self, EnvError};
 use crate::suite::{self, SuiteError};
 use anyhow::Context;
@@ -18,6 +19,22 @@ pub mod exit {
 }
 
 pub use crate::error::UsageError;
+
+/// Write to stdout, ignoring a closed pipe (`ifstress ... | head`): what the
+/// run found, its report files and its exit status matter more than its table.
+pub fn say(text: &str) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(text.as_bytes()).and_then(|()| o.flush());
+}
+
+macro_rules! out {
+    ($($t:tt)*) => { say(&format!($($t)*)) };
+}
+macro_rules! outln {
+    () => { say("\n") };
+    ($($t:tt)*) => { say(&format!("{}\n", format_args!($($t)*))) };
+}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -52,8 +69,13 @@ enum Cmd {
         #[arg(long, value_enum, value_name = "OS")]
         shell: Option<crate::vm::GuestOs>,
     },
-    /// Remove what earlier runs left behind (by tag only).
-    Cleanup,
+    /// Remove what earlier runs left behind (by tag only). Runs still alive
+    /// (holding their lock in /var/run/ifstress) are left alone.
+    Cleanup {
+        /// Remove live runs' objects too (their runs will then fail).
+        #[arg(long)]
+        force: bool,
+    },
     /// Check this kernel: features, every link kind, and every op once on
     /// scratch stacks, with the syscall each uses.
     Doctor {
@@ -103,6 +125,12 @@ enum Cmd {
     /// repro.json. Exit 0 reproduced, 4 not reproduced within budget or
     /// interrupted.
     Repro(Box<ReproArgs>),
+    /// Print a completion script for SHELL on stdout (install it where
+    /// the shell looks, e.g. /usr/local/etc/bash_completion.d/ifstress).
+    Completions {
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
     /// Internal: the agent process a FreeBSD run starts inside a jail.
     #[command(name = "__agent", hide = true)]
     Agent { jid: i32 },
@@ -469,7 +497,7 @@ impl JudgeArgs {
             .into());
         }
         if let Some(p) = &self.json {
-            check_writable_parent(p, "--json")?;
+            check_writable_file(p, "--json")?;
         }
         Ok(())
     }
@@ -608,6 +636,23 @@ pub fn check_args<I: IntoIterator<Item = String>>(args: I) -> Result<(), String>
         .map_err(|e| e.to_string().lines().next().unwrap_or("").to_string())
 }
 
+/// clap's error as one line: its first paragraph, which for a missing
+/// argument is the heading and the indented names below it.
+fn one_line(text: &str) -> String {
+    let para: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let joined = para.join(" ");
+    let joined = joined.strip_prefix("error: ").unwrap_or(&joined);
+    if joined.is_empty() {
+        "bad arguments".into()
+    } else {
+        joined.to_string()
+    }
+}
+
 /// The process's exit status for an error.
 pub fn exit_code(e: &anyhow::Error) -> i32 {
     let user = e
@@ -642,10 +687,10 @@ pub fn main() -> i32 {
                 let _ = e.print();
                 return exit::CLEAN;
             }
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("bad arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("ifstress: {first} (see ifstress --help)");
+            eprintln!(
+                "ifstress: {} (see ifstress --help)",
+                one_line(&e.to_string())
+            );
             return exit::USAGE;
         }
     };
@@ -666,16 +711,16 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Some(Cmd::List) => {
             for (name, _) in suite::EMBEDDED {
                 let s = suite::load(name)?;
-                println!("{:<8} {}", s.name, s.description);
-                println!("{:<8} targets: {}", "", s.targets.join("; "));
+                outln!("{:<8} {}", s.name, s.description);
+                outln!("{:<8} targets: {}", "", s.targets.join("; "));
             }
             Ok(exit::CLEAN)
         }
         Some(Cmd::Show { suite, shell }) => {
             let s = suite::load(&suite)?;
             match shell {
-                None => print!("{}", s.to_toml()),
-                Some(os) => print!(
+                None => out!("{}", s.to_toml()),
+                Some(os) => out!(
                     "{}",
                     crate::repro::shell::render(&s, os.into(), &format!("suite {}", s.name), "-",)
                 ),
@@ -685,9 +730,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Some(Cmd::Doctor { json }) => {
             let d = crate::doctor::run(platform::native()?)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&d)?);
+                outln!("{}", serde_json::to_string_pretty(&d)?);
             } else {
-                print!("{}", crate::doctor::render(&d));
+                out!("{}", crate::doctor::render(&d));
             }
             Ok(if d.leftovers.is_empty() {
                 exit::CLEAN
@@ -696,6 +741,31 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             })
         }
         Some(Cmd::Agent { jid }) => Ok(platform::agent_main(jid)?),
+        Some(Cmd::Completions { shell }) => {
+            // clap_complete completes hidden commands and flags too (the
+            // FreeBSD agent's entry point, the VM runner's test hook).
+            fn visible(c: &clap::Command) -> clap::Command {
+                // Command names are 'static in clap without its `string`
+                // feature; this process prints one script and exits.
+                let name: &'static str = c.get_name().to_string().leak();
+                clap::Command::new(name)
+                    .about(c.get_about().cloned().unwrap_or_default())
+                    .args(c.get_arguments().filter(|a| !a.is_hide_set()).cloned())
+                    .subcommands(
+                        c.get_subcommands()
+                            .filter(|s| !s.is_hide_set())
+                            .map(visible),
+                    )
+            }
+            let mut cmd = visible(&<Cli as clap::CommandFactory>::command())
+                .version(env!("CARGO_PKG_VERSION"));
+            // Into memory first: clap_complete panics on a failed write
+            // (a closed pipe); `say` does not.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "ifstress", &mut script);
+            say(&String::from_utf8_lossy(&script));
+            Ok(exit::CLEAN)
+        }
         Some(Cmd::Bench(a)) => bench(a),
         Some(Cmd::Vm(VmCmd::Run(a))) => vm_run(*a),
         Some(Cmd::Vm(VmCmd::Ab(a))) => vm_ab(*a),
@@ -708,22 +778,25 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             report,
             junit,
         }) => {
+            for (p, what) in [(&report, "--report"), (&junit, "--junit")] {
+                if let Some(p) = p {
+                    check_writable_file(p, what)?;
+                }
+            }
+            let explicit = crash.is_some();
             let crash = crash.unwrap_or_else(crate::postmortem::default_crash_dir);
-            let r = crate::postmortem::run(journal.as_deref(), &crash)?;
-            print!("{}", crate::report::human(&r));
-            write_reports(&r, report.as_deref(), junit.as_deref())?;
-            Ok(if r.clean() {
-                exit::CLEAN
-            } else {
-                exit::FINDINGS
-            })
+            let r = crate::postmortem::run(journal.as_deref(), &crash, explicit)?;
+            let written = write_reports(&r, report.as_deref(), junit.as_deref());
+            out!("{}", crate::report::human(&r));
+            written?;
+            Ok(status(&r))
         }
         Some(Cmd::Triage { files, json }) => {
             let findings = crate::check::triage_files(&files)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&findings)?);
+                outln!("{}", serde_json::to_string_pretty(&findings)?);
             } else {
-                print!("{}", crate::report::findings_text(&findings));
+                out!("{}", crate::report::findings_text(&findings));
             }
             Ok(if findings.is_empty() {
                 exit::CLEAN
@@ -731,33 +804,106 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 exit::FINDINGS
             })
         }
-        Some(Cmd::Cleanup) => {
+        Some(Cmd::Cleanup { force }) => {
             let p = platform::native()?;
             p.require_privileges()?;
-            let removed = p.cleanup(None)?;
+            let live = if force {
+                Vec::new()
+            } else {
+                crate::platform::runlock::live().map_err(|e| EnvError::Unusable(e.to_string()))?
+            };
+            for t in &live {
+                if !p.leftovers(Scope::Run(t))?.is_empty() {
+                    say(&format!(
+                        "left alone: run {} is still running (--force removes its objects too)\n",
+                        t.id
+                    ));
+                }
+            }
+            let removed = p.cleanup(Scope::AllBut(&live))?;
             if removed.is_empty() {
-                println!("nothing to clean up");
+                say("nothing to clean up\n");
             }
             for r in removed {
-                println!("removed {r}");
+                say(&format!("removed {r}\n"));
             }
             Ok(exit::CLEAN)
         }
     }
 }
 
-fn check_writable_parent(p: &std::path::Path, what: &str) -> anyhow::Result<()> {
+/// A report's exit status: findings 1, ifstress's own failure 3, else 0.
+fn status(r: &crate::report::Report) -> i32 {
+    if r.failed() {
+        exit::INTERNAL
+    } else if r.clean() {
+        exit::CLEAN
+    } else {
+        exit::FINDINGS
+    }
+}
+
+fn writable(p: &std::path::Path) -> bool {
+    nix::unistd::access(p, nix::unistd::AccessFlags::W_OK).is_ok()
+}
+
+/// Can a file be written at `p`? Checked before a run starts, so that a
+/// report path on a read-only mount is a usage error, not a lost report.
+fn check_writable_file(p: &std::path::Path, what: &str) -> Result<(), UsageError> {
     let parent = p
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
+    let bad = |why: String| UsageError(format!("{what} {}: {why}", p.display()));
     if !parent.is_dir() {
-        return Err(UsageError(format!(
-            "{what} {}: directory {} does not exist",
-            p.display(),
+        return Err(bad(format!(
+            "directory {} does not exist",
             parent.display()
-        ))
-        .into());
+        )));
+    }
+    if p.is_dir() {
+        return Err(bad("is a directory".into()));
+    }
+    // Written beside, then renamed: the directory must take a new file.
+    if !writable(parent) || (p.exists() && !writable(p)) {
+        return Err(bad(format!("{} is not writable", parent.display())));
+    }
+    Ok(())
+}
+
+/// `--journal DIR` and `--journal-port PATH`, before anything is created.
+fn check_journal(
+    dir: Option<&std::path::Path>,
+    port: Option<&std::path::Path>,
+) -> Result<(), UsageError> {
+    if let Some(d) = dir {
+        let bad = |why: &str| UsageError(format!("--journal {}: {why}", d.display()));
+        if d.exists() && !d.is_dir() {
+            return Err(bad("exists and is not a directory"));
+        }
+        let mut up = d;
+        // The nearest existing ancestor is where the directory will be made.
+        while !up.exists() {
+            match up.parent().filter(|p| !p.as_os_str().is_empty()) {
+                Some(p) => up = p,
+                None => {
+                    up = std::path::Path::new(".");
+                    break;
+                }
+            }
+        }
+        if !up.is_dir() {
+            return Err(bad(&format!("{} is not a directory", up.display())));
+        }
+        if !writable(up) {
+            return Err(bad(&format!("{} is not writable", up.display())));
+        }
+    }
+    if let Some(p) = port {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(p)
+            .map_err(|e| UsageError(format!("--journal-port {}: {e}", p.display())))?;
     }
     Ok(())
 }
@@ -774,9 +920,10 @@ fn run(a: RunArgs) -> anyhow::Result<i32> {
     )?;
     for (p, what) in [(&a.report, "--report"), (&a.junit, "--junit")] {
         if let Some(p) = p {
-            check_writable_parent(p, what)?;
+            check_writable_file(p, what)?;
         }
     }
+    check_journal(a.journal.as_deref(), a.journal_port.as_deref())?;
     let platform = platform::native()?;
     let seed = a.seed.unwrap_or_else(|| {
         let t = std::time::SystemTime::now()
@@ -816,16 +963,14 @@ fn run(a: RunArgs) -> anyhow::Result<i32> {
         }
     }
     let report = run.execute()?;
-    print!("{}", crate::report::human(&report));
-    write_reports(&report, a.report.as_deref(), a.junit.as_deref())?;
-    Ok(if report.clean() {
-        exit::CLEAN
-    } else {
-        exit::FINDINGS
-    })
+    // Files first: a closed stdout must not cost the report.
+    let written = write_reports(&report, a.report.as_deref(), a.junit.as_deref());
+    out!("{}", crate::report::human(&report));
+    written?;
+    Ok(status(&report))
 }
 
-/// A flag raised by the first SIGINT or SIGTERM, for commands that end
+/// A flag raised by the first SIGINT, SIGTERM or SIGHUP, for commands that end
 /// their current step and still report. The listener is registered before
 /// this returns; it lives as long as the returned runtime.
 fn stop_on_signal(
@@ -841,16 +986,17 @@ fn stop_on_signal(
         .thread_name("ifstress-signals")
         .enable_all()
         .build()?;
-    let (mut int, mut term) = {
+    let (mut int, mut term, mut hup) = {
         let _g = rt.enter();
         (
             signal(SignalKind::interrupt())?,
             signal(SignalKind::terminate())?,
+            signal(SignalKind::hangup())?,
         )
     };
     let s = stop.clone();
     rt.spawn(async move {
-        tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+        tokio::select! { _ = int.recv() => {}, _ = term.recv() => {}, _ = hup.recv() => {} }
         s.store(true, std::sync::atomic::Ordering::Relaxed);
         eprintln!("{message}");
     });
@@ -890,7 +1036,7 @@ fn vm_run(a: VmRunArgs) -> anyhow::Result<i32> {
     let (stop, _signals) =
         stop_on_signal("ifstress vm: stopping: ending the current guest and writing the report")?;
     let report = crate::vm::run(&cfg, &stop)?;
-    print!("{}", crate::report::human(&report));
+    out!("{}", crate::report::human(&report));
     write_reports(
         &report,
         Some(&out.join("report.json")),
@@ -899,11 +1045,7 @@ fn vm_run(a: VmRunArgs) -> anyhow::Result<i32> {
     if let Some(e) = report.vm.as_ref().and_then(|v| v.module_error()) {
         return Err(UsageError(format!("a --module did not load in the guest: {e}")).into());
     }
-    Ok(if report.clean() {
-        exit::CLEAN
-    } else {
-        exit::FINDINGS
-    })
+    Ok(status(&report))
 }
 
 fn bench_seeded(a: SeededArgs, json: Option<PathBuf>) -> anyhow::Result<i32> {
@@ -965,7 +1107,7 @@ fn bench_seeded(a: SeededArgs, json: Option<PathBuf>) -> anyhow::Result<i32> {
     )?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let r = seeded::run(&cfg, &stop, &|m| eprintln!("ifstress bench: {m}"))?;
-    print!("{}", seeded::render(&r));
+    out!("{}", seeded::render(&r));
     let text = serde_json::to_string_pretty(&r)?;
     std::fs::write(a.out.join("seeded.json"), &text)?;
     if let Some(p) = json {
@@ -1010,7 +1152,7 @@ fn vm_ab(a: VmAbArgs) -> anyhow::Result<i32> {
         "ifstress vm ab: stopping: ending the current guests and writing the partial verdict",
     )?;
     let v = crate::vm::ab::run(&cfg, &stop)?;
-    print!("{}", v.render());
+    out!("{}", v.render());
     let json = serde_json::to_string_pretty(&v)?;
     std::fs::write(out.join("verdict.json"), &json)
         .with_context(|| format!("writing {}/verdict.json", out.display()))?;
@@ -1166,8 +1308,8 @@ fn repro(a: ReproArgs) -> anyhow::Result<i32> {
         stop: stop.clone(),
     };
     let r = crate::repro::run(&cfg, &mut guests, &stop)?;
-    println!("{}", r.statement);
-    println!(
+    outln!("{}", r.statement);
+    outln!(
         "files: {}/repro.json{}",
         out.display(),
         if r.minimal_suite.is_some() {
@@ -1192,7 +1334,7 @@ fn verdict(a: VerdictArgs) -> anyhow::Result<i32> {
         partial: false,
     })
     .map_err(|e| UsageError(e.to_string()))?;
-    print!("{}", v.render());
+    out!("{}", v.render());
     if let Some(p) = &a.judge.json {
         std::fs::write(p, serde_json::to_string_pretty(&v)?)
             .with_context(|| format!("writing {}", p.display()))?;
@@ -1202,7 +1344,7 @@ fn verdict(a: VerdictArgs) -> anyhow::Result<i32> {
 
 fn bench(a: BenchArgs) -> anyhow::Result<i32> {
     if let Some(p) = &a.json {
-        check_writable_parent(p, "--json")?;
+        check_writable_file(p, "--json")?;
     }
     if a.seeded.seeded {
         return bench_seeded(a.seeded, a.json);
@@ -1229,7 +1371,7 @@ fn bench(a: BenchArgs) -> anyhow::Result<i32> {
     let (stop, _signals) =
         stop_on_signal("ifstress: bench interrupted: finishing the current step and cleaning up")?;
     let report = crate::bench::run(platform, &cfg, &stop, &|m| eprintln!("ifstress bench: {m}"))?;
-    print!("{}", crate::bench::render(&report));
+    out!("{}", crate::bench::render(&report));
     if let Some(p) = &a.json {
         std::fs::write(p, serde_json::to_string_pretty(&report)? + "\n")
             .map_err(|e| anyhow::anyhow!("writing {}: {e}", p.display()))?;

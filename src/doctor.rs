@@ -3,9 +3,14 @@
 //! every op kind once on scratch stacks tagged like a run, prints op ->
 //! result with the syscall used, and removes everything again. The first
 //! thing to run on a new kernel, and what to attach to a bug report.
+//!
+//! It also reports the kernel features findings depend on
+//! (`Platform::kernel_facts`, the same fields on every system) and judges
+//! the kernel log buffer against the log rate its own ops produced.
 
-use crate::model::{LinkKind, OpKind, Tag};
+use crate::model::{LinkKind, OpKind};
 use crate::plan::Op;
+use crate::platform::facts::{Fact, KernelFacts, State};
 use crate::platform::{Outcome, Platform};
 use crate::stats::errno_name;
 use crate::suite::{Checks, LinkSpec, Suite, Topology};
@@ -26,10 +31,101 @@ pub struct Row {
 pub struct Doctor {
     pub platform: String,
     pub kernel: String,
+    pub kernel_features: KernelFacts,
+    /// The kernel log written while doctor's ops ran, and what a suite
+    /// would write between two scans at that rate; `None` when nothing was
+    /// measured (the log unreadable, no op run).
+    pub log_rate: Option<LogRate>,
     pub checks: Vec<Row>,
     pub kinds: Vec<Row>,
     pub ops: Vec<Row>,
     pub leftovers: Vec<String>,
+}
+
+/// The engine scans the kernel log every other second (engine::progress);
+/// what the kernel writes in between must still be in its buffer then.
+const SCAN_EVERY_S: f64 = 2.0;
+/// Room for bursts (a churn stack's removal logs for every link in it at
+/// once) and for whatever else writes to the same log.
+const HEADROOM: f64 = 2.0;
+
+/// The log rate doctor measured, scaled to a suite.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogRate {
+    /// Kernel log bytes read while the ops below ran.
+    pub bytes: u64,
+    /// Ops issued (skipped ones not counted), one at a time.
+    pub ops: u64,
+    pub seconds: f64,
+    /// The shipped suite with the most workers.
+    pub suite: String,
+    /// How many of its workers run at once here: its workers, at most
+    /// this machine's CPUs (ops are kernel work; more threads than CPUs
+    /// do not add ops per second).
+    pub parallel: u64,
+    /// bytes/op x ops/s x parallel x the scan interval x HEADROOM.
+    pub needed_bytes: u64,
+}
+
+impl LogRate {
+    pub fn new(bytes: u64, ops: u64, seconds: f64, suite: &str, parallel: u64) -> Option<LogRate> {
+        if ops == 0 || seconds <= 0.0 || parallel == 0 {
+            return None;
+        }
+        let per_op = bytes as f64 / ops as f64;
+        let ops_per_s = ops as f64 / seconds;
+        Some(LogRate {
+            bytes,
+            ops,
+            seconds,
+            suite: suite.to_string(),
+            parallel,
+            needed_bytes: (per_op * ops_per_s * parallel as f64 * SCAN_EVERY_S * HEADROOM).ceil()
+                as u64,
+        })
+    }
+}
+
+/// The rule: the log buffer must hold what the busiest shipped suite can
+/// log between two scans of the log, with room to spare (`LogRate`);
+/// smaller, and lines are lost before they are read.
+pub fn judge_log_buffer(f: &mut Fact, rate: Option<&LogRate>) {
+    let Some(size) = f.value else { return };
+    let Some(r) = rate else {
+        f.detail = format!("not judged: no log rate measured; {}", f.detail);
+        return;
+    };
+    let how = format!(
+        "suite `{}` logs about {} B between two scans here ({:.0} B/op measured x {:.1} op/s x {} at once x {} s x {})",
+        r.suite,
+        r.needed_bytes,
+        r.bytes as f64 / r.ops as f64,
+        r.ops as f64 / r.seconds,
+        r.parallel,
+        SCAN_EVERY_S,
+        HEADROOM
+    );
+    if (size as u64) < r.needed_bytes {
+        f.state = State::Warn;
+        f.detail = format!(
+            "too small: {how}; lines will be lost between scans; raise it to at least {} ({})",
+            r.needed_bytes, f.detail
+        );
+    } else {
+        f.detail = format!("enough: {how}; {}", f.detail);
+    }
+}
+
+/// The shipped suite with the most workers, and their number.
+fn busiest_suite() -> Option<(String, u64)> {
+    crate::suite::EMBEDDED
+        .iter()
+        .filter_map(|(name, _)| crate::suite::load(name).ok())
+        .map(|s| {
+            let w: usize = s.loops.iter().map(|l| l.workers).sum();
+            (s.name, w as u64)
+        })
+        .max_by_key(|(_, w)| *w)
 }
 
 fn outcome(o: Outcome) -> String {
@@ -140,6 +236,8 @@ pub fn run(platform: &'static dyn Platform) -> anyhow::Result<Doctor> {
     let mut d = Doctor {
         platform: platform.name().into(),
         kernel: platform.kernel(),
+        kernel_features: platform.kernel_facts(),
+        log_rate: None,
         checks: vec![Row {
             what: "privileges".into(),
             target: String::new(),
@@ -165,7 +263,7 @@ pub fn run(platform: &'static dyn Platform) -> anyhow::Result<Doctor> {
             .map(|e| e.to_string())
             .unwrap_or_else(|| "network stacks can be created".into()),
     });
-    let klog = platform.kernel_log();
+    let mut klog = platform.kernel_log();
     d.checks.push(Row {
         what: "kernel log".into(),
         target: String::new(),
@@ -175,14 +273,16 @@ pub fn run(platform: &'static dyn Platform) -> anyhow::Result<Doctor> {
             "unreadable".into()
         },
         detail: klog
+            .as_ref()
             .err()
             .map(|e| format!("{e:#}"))
             .unwrap_or_else(|| "readable from now on".into()),
     });
     if features.is_err() {
-        return Ok(d);
+        return Ok(judged(d));
     }
-    let tag = Tag::new(fastrand::u16(..));
+    // Locked like a run's tag, so that a `cleanup` meanwhile spares it.
+    let (tag, _lock) = crate::engine::fresh_tag(platform)?;
     let probes = platform
         .probe_kinds(&tag, &LinkKind::ALL)
         .context("probing link kinds")?;
@@ -203,7 +303,7 @@ pub fn run(platform: &'static dyn Platform) -> anyhow::Result<Doctor> {
         });
     }
     if !have.contains(&LinkKind::Pair) {
-        return Ok(d);
+        return Ok(judged(d));
     }
     let suite = scratch_suite(&have);
     let world = Arc::new(World::new(Layout::new(&suite, &tag)));
@@ -212,11 +312,17 @@ pub fn run(platform: &'static dyn Platform) -> anyhow::Result<Doctor> {
         .context("creating scratch stacks")?;
     let s2 = session.clone();
     let w2 = world.clone();
+    // What setup logged is not the ops' doing.
+    let mut logged = String::new();
+    if let Ok(k) = klog.as_mut() {
+        let _ = k.read_new(&mut logged);
+    }
     let rows = std::thread::Builder::new()
         .name("ifstress-doctor".into())
-        .spawn(move || -> anyhow::Result<Vec<Row>> {
+        .spawn(move || -> anyhow::Result<(Vec<Row>, f64)> {
             let mut exec = s2.executor(0)?;
             let mut rows = Vec::new();
+            let t0 = std::time::Instant::now();
             for op in steps(&w2.layout) {
                 let slot = &w2.layout.links[op.link as usize];
                 let target = match op.kind {
@@ -240,32 +346,66 @@ pub fn run(platform: &'static dyn Platform) -> anyhow::Result<Doctor> {
                     detail: platform.syscall_of(op.kind, slot.kind).into(),
                 });
             }
+            let secs = t0.elapsed().as_secs_f64();
             exec.finish();
-            Ok(rows)
+            Ok((rows, secs))
         })?
         .join()
         .map_err(|_| anyhow::anyhow!("doctor thread panicked"));
+    // Read before teardown, whose removals log too but are no op's.
+    logged.clear();
+    let bytes = klog
+        .as_mut()
+        .ok()
+        .and_then(|k| k.read_new(&mut logged).ok())
+        .map(|()| logged.len() as u64);
     let torn = session.teardown();
     let _ = session.dying(std::time::Duration::from_secs(5));
     drop(session);
-    d.ops = rows??;
+    let (rows, secs) = rows??;
+    d.ops = rows;
     torn?;
+    if let (Some(bytes), Some((suite, workers))) = (bytes, busiest_suite()) {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+        let ops = d.ops.iter().filter(|r| r.result != "skipped").count() as u64;
+        d.log_rate = LogRate::new(bytes, ops, secs, &suite, workers.min(cpus));
+    }
     for _ in 0..20 {
-        d.leftovers = platform.leftovers(Some(&tag))?;
+        d.leftovers = platform.leftovers(crate::model::Scope::Run(&tag))?;
         if d.leftovers.is_empty() {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
-    Ok(d)
+    Ok(judged(d))
+}
+
+fn judged(mut d: Doctor) -> Doctor {
+    judge_log_buffer(&mut d.kernel_features.log_buffer, d.log_rate.as_ref());
+    d
 }
 
 pub fn render(d: &Doctor) -> String {
     use std::fmt::Write;
     let mut o = String::new();
     let _ = writeln!(o, "{} ({})", d.platform, d.kernel);
+    let features: Vec<Row> = d
+        .kernel_features
+        .rows()
+        .iter()
+        .map(|(name, f)| Row {
+            what: name.replace('_', " "),
+            target: f.source.clone(),
+            result: f.state.as_str().into(),
+            detail: match f.value {
+                Some(v) => format!("{v}: {}", f.detail),
+                None => f.detail.clone(),
+            },
+        })
+        .collect();
     for (title, rows) in [
         ("check", &d.checks),
+        ("kernel feature", &features),
         ("link kind", &d.kinds),
         ("op", &d.ops),
     ] {
@@ -291,4 +431,64 @@ pub fn render(d: &Doctor) -> String {
         let _ = writeln!(o, "\nLEFT BEHIND: {}", d.leftovers.join(", "));
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn buffer(size: i64) -> Fact {
+        Fact::new(State::Ok, Some(size), "kern.msgbufsize", "set it at boot")
+    }
+
+    #[test]
+    fn the_needed_size_scales_with_bytes_rate_and_parallelism() {
+        // 40 ops in 2 s logging 4000 B: 100 B/op at 20 op/s; 4 at once,
+        // 2 s between scans, twice that for bursts.
+        let r = LogRate::new(4000, 40, 2.0, "all", 4).unwrap();
+        assert_eq!(r.needed_bytes, 100 * 20 * 4 * 2 * 2);
+        assert_eq!(LogRate::new(4000, 0, 2.0, "all", 4), None);
+        assert_eq!(LogRate::new(4000, 40, 0.0, "all", 4), None);
+        assert_eq!(LogRate::new(0, 40, 2.0, "all", 4).unwrap().needed_bytes, 0);
+    }
+
+    #[test]
+    fn a_buffer_smaller_than_two_scans_of_log_is_a_warning() {
+        let r = LogRate::new(4000, 40, 2.0, "all", 4).unwrap();
+        let mut small = buffer(16_383);
+        judge_log_buffer(&mut small, Some(&r));
+        assert_eq!(small.state, State::Warn);
+        assert!(small.detail.contains("at least 32000"), "{}", small.detail);
+        assert!(small.detail.contains("suite `all`"), "{}", small.detail);
+        assert!(
+            small.detail.ends_with("(set it at boot)"),
+            "{}",
+            small.detail
+        );
+        let mut big = buffer(32_000);
+        judge_log_buffer(&mut big, Some(&r));
+        assert_eq!(big.state, State::Ok);
+        assert!(big.detail.starts_with("enough"), "{}", big.detail);
+    }
+
+    #[test]
+    fn without_a_rate_or_a_size_nothing_is_claimed() {
+        let mut b = buffer(1);
+        judge_log_buffer(&mut b, None);
+        assert_eq!(b.state, State::Ok);
+        assert!(b.detail.starts_with("not judged"), "{}", b.detail);
+        let mut unread = Fact::new(State::Unknown, None, "kern.msgbufsize", "unreadable");
+        judge_log_buffer(
+            &mut unread,
+            Some(&LogRate::new(1, 1, 1.0, "all", 1).unwrap()),
+        );
+        assert_eq!(unread.state, State::Unknown);
+        assert_eq!(unread.detail, "unreadable");
+    }
+
+    #[test]
+    fn the_busiest_shipped_suite_has_workers() {
+        let (name, w) = busiest_suite().unwrap();
+        assert!(w >= 2, "{name}: {w}");
+    }
 }

@@ -153,18 +153,50 @@ const MIN_LINE: u64 = 40;
 
 pub struct Handle {
     stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    health: Arc<Health>,
 }
 
 impl Handle {
-    /// Flush what is left and stop.
-    pub fn close(mut self) -> std::io::Result<()> {
+    /// Flush what is left and stop; returns every problem the journal had
+    /// (each was also said on stderr when it happened).
+    pub fn close(mut self) -> Vec<String> {
         self.stop.store(true, Relaxed);
-        match self.thread.take().map(|t| t.join()) {
-            Some(Ok(r)) => r,
-            Some(Err(_)) => Err(std::io::Error::other("journal thread panicked")),
-            None => Ok(()),
+        if let Some(Err(_)) = self.thread.take().map(|t| t.join()) {
+            self.health.say("the journal thread panicked".into());
         }
+        self.health.take()
+    }
+}
+
+/// The journal's troubles, told at once on stderr and kept for the report.
+/// The flusher carries on after each: a full disk or a removed directory
+/// loses lines, not the run.
+#[derive(Default)]
+pub struct Health {
+    notes: std::sync::Mutex<Vec<String>>,
+    since: std::sync::OnceLock<std::time::Instant>,
+}
+
+/// Notes kept per run: a disk that stays full must not grow the report.
+const MAX_NOTES: usize = 20;
+
+impl Health {
+    fn say(&self, what: String) {
+        let t = self.since.get_or_init(std::time::Instant::now).elapsed();
+        let text = format!("journal at +{:.1} s: {what}", t.as_secs_f64());
+        let mut n = self.notes.lock().unwrap_or_else(|e| e.into_inner());
+        if n.len() < MAX_NOTES {
+            eprintln!("ifstress: {text}");
+            n.push(text);
+        } else if n.len() == MAX_NOTES {
+            eprintln!("ifstress: journal: further problems are not listed");
+            n.push("journal: further problems are not listed".into());
+        }
+    }
+
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.notes.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
@@ -234,13 +266,16 @@ impl Journal {
 
     pub fn start(self) -> std::io::Result<Handle> {
         let stop = Arc::new(AtomicBool::new(false));
-        let s2 = stop.clone();
+        let health = Arc::new(Health::default());
+        health.since.get_or_init(std::time::Instant::now);
+        let (s2, h2) = (stop.clone(), health.clone());
         let thread = std::thread::Builder::new()
             .name("ifstress-journal".into())
-            .spawn(move || self.run(&s2))?;
+            .spawn(move || self.run(&s2, &h2))?;
         Ok(Handle {
             stop,
             thread: Some(thread),
+            health,
         })
     }
 
@@ -267,11 +302,34 @@ impl Journal {
         Ok(())
     }
 
-    fn run(mut self, stop: &AtomicBool) -> std::io::Result<()> {
-        let mut files = Vec::new();
-        for w in 0..self.rings.len() {
-            files.push(self.open(w)?);
+    /// An open worker file, or why it is not: a file that failed stays shut
+    /// until the next flush retries it, and the same failure is told once.
+    fn ensure(&self, w: usize, slot: &mut Slot, health: &Health) {
+        if let Some((f, _)) = &slot.file {
+            // Written to an unlinked file, lines vanish with the descriptor.
+            if f.metadata().is_ok_and(|m| {
+                use std::os::unix::fs::MetadataExt;
+                m.nlink() == 0
+            }) {
+                health.say(format!(
+                    "worker-{w}.log was removed from {}; making it again",
+                    self.dir.display()
+                ));
+                slot.file = None;
+                slot.failing = None;
+            }
         }
+        if slot.file.is_none() {
+            let _ = std::fs::create_dir_all(&self.dir);
+            match self.open(w) {
+                Ok(f) => slot.file = Some(f),
+                Err(e) => slot.fail(w, "opening", e, health),
+            }
+        }
+    }
+
+    fn run(mut self, stop: &AtomicBool, health: &Health) {
+        let mut slots: Vec<Slot> = (0..self.rings.len()).map(|_| Slot::default()).collect();
         let mut pos = vec![0u64; self.rings.len()];
         // Lines are formatted and written a chunk at a time, so the buffer
         // stays small however far a fast worker got since the last flush: a
@@ -284,34 +342,55 @@ impl Journal {
         let keep = self.per_file / MIN_LINE;
         let mut tail = [None::<Record>; PORT_TAIL];
         let mut port_text = String::new();
+        for (w, slot) in slots.iter_mut().enumerate() {
+            self.ensure(w, slot, health);
+        }
         loop {
             let last = stop.load(Relaxed);
             port_text.clear();
             for (w, ring) in self.rings.iter().enumerate() {
                 let from = pos[w].max(ring.head().saturating_sub(keep));
+                if ring.head() == from {
+                    continue;
+                }
+                let slot = &mut slots[w];
+                self.ensure(w, slot, health);
                 let mut n = 0usize;
                 let mut failed = None;
-                let file = &mut files[w];
                 text.clear();
                 pos[w] = ring.drain(from, |r| {
                     format_record(&mut text, w, self.epoch_unix_us, &r, &self.layout);
                     tail[n % PORT_TAIL] = Some(r);
                     n += 1;
                     if text.len() >= chunk {
-                        if failed.is_none() {
+                        if let (None, Some(file)) = (&failed, slot.file.as_mut()) {
                             failed = self.append(w, file, text.as_bytes()).err();
                         }
                         text.clear();
                     }
                 });
-                if let Some(e) = failed {
-                    return Err(e);
+                let mut result = match failed {
+                    Some(e) => Err(e),
+                    None => match slot.file.as_mut() {
+                        Some(file) => self.append(w, file, text.as_bytes()),
+                        None => Ok(()),
+                    },
+                };
+                if result.is_ok()
+                    && let Some((f, _)) = &slot.file
+                {
+                    result = f.sync_data();
                 }
-                if n == 0 {
-                    continue;
+                match result {
+                    Err(e) => {
+                        slot.fail(w, "writing", e, health);
+                        slot.file = None;
+                    }
+                    Ok(()) if slot.file.is_some() && slot.failing.take().is_some() => {
+                        health.say(format!("worker-{w}.log writable again"));
+                    }
+                    Ok(()) => {}
                 }
-                self.append(w, file, text.as_bytes())?;
-                file.0.sync_data()?;
                 if self.port.is_some() {
                     // The ring of the last PORT_TAIL records, oldest first.
                     for i in n.saturating_sub(PORT_TAIL)..n {
@@ -334,9 +413,28 @@ impl Journal {
                 let _ = p.write_all(port_text.as_bytes());
             }
             if last {
-                return Ok(());
+                return;
             }
             std::thread::sleep(FLUSH_EVERY);
+        }
+    }
+}
+
+/// One worker's file in the flusher.
+#[derive(Default)]
+struct Slot {
+    file: Option<(File, u64)>,
+    /// The failure already told, so a disk that stays full is told once.
+    failing: Option<String>,
+}
+
+impl Slot {
+    fn fail(&mut self, w: usize, doing: &str, e: std::io::Error, health: &Health) {
+        let what = format!("{doing} worker-{w}.log: {e}");
+        let kind = format!("{doing} {e}");
+        if self.failing.as_deref() != Some(&kind) {
+            health.say(format!("{what}; its lines are lost until it recovers"));
+            self.failing = Some(kind);
         }
     }
 }
@@ -399,7 +497,7 @@ mod tests {
         for i in 0..n {
             rings[0].push(i, OpKind::Mtu, (i % 12) as u16, 0, Outcome::Err(19), 2);
         }
-        j.start().unwrap().close().unwrap();
+        assert!(j.start().unwrap().close().is_empty());
         let text = std::fs::read_to_string(dir.path().join("worker-0.log")).unwrap();
         assert!(text.len() > 4 * CHUNK, "too little text to span chunks");
         assert!(!dir.path().join("worker-0.log.1").exists());
@@ -425,7 +523,7 @@ mod tests {
                 std::thread::sleep(FLUSH_EVERY + Duration::from_millis(100));
             }
         }
-        h.close().unwrap();
+        assert!(h.close().is_empty());
         let mut total = 0;
         for e in std::fs::read_dir(dir.path()).unwrap() {
             total += e.unwrap().metadata().unwrap().len();
@@ -455,7 +553,7 @@ mod tests {
         for i in 0..100u64 {
             rings[(i % 2) as usize].push(i, OpKind::Mtu, 0, 0, Outcome::Ok, 1);
         }
-        h.close().unwrap();
+        assert!(h.close().is_empty());
         let text = std::fs::read_to_string(&port).unwrap();
         let ops: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
         // 50 ops per worker, at most PORT_TAIL each per flush.
@@ -463,5 +561,50 @@ mod tests {
         assert!(ops.iter().any(|l| l.contains(" w1 #49 mtu ")), "{text}");
         let last = text.lines().last().unwrap();
         assert_eq!(last, "#hb 100 end");
+    }
+
+    #[test]
+    fn a_full_disk_is_told_once_and_the_other_workers_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let (j, rings) = Journal::create(dir.path(), 2, 1 << 20, layout(), "x\n", 0).unwrap();
+        // Every write to worker 0's file fails as on a full disk.
+        std::os::unix::fs::symlink("/dev/full", dir.path().join("worker-0.log")).unwrap();
+        let h = j.start().unwrap();
+        for round in 0..4u64 {
+            for i in 0..50 {
+                rings[0].push(round * 50 + i, OpKind::Mtu, 0, 0, Outcome::Ok, 1);
+                rings[1].push(round * 50 + i, OpKind::Mtu, 0, 0, Outcome::Ok, 1);
+            }
+            std::thread::sleep(FLUSH_EVERY + Duration::from_millis(100));
+        }
+        let notes = h.close();
+        let about0: Vec<_> = notes
+            .iter()
+            .filter(|n| n.contains("worker-0.log"))
+            .collect();
+        assert_eq!(about0.len(), 1, "told once, not every flush: {notes:?}");
+        assert!(about0[0].contains("lost"), "{notes:?}");
+        let w1 = std::fs::read_to_string(dir.path().join("worker-1.log")).unwrap();
+        assert_eq!(w1.lines().count(), 200, "worker 1's journal went on");
+    }
+
+    #[test]
+    fn a_removed_directory_is_noticed_and_made_again() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = base.path().join("j");
+        let (j, rings) = Journal::create(&dir, 1, 1 << 20, layout(), "x\n", 0).unwrap();
+        let h = j.start().unwrap();
+        rings[0].push(1, OpKind::Mtu, 0, 0, Outcome::Ok, 1);
+        std::thread::sleep(FLUSH_EVERY + Duration::from_millis(100));
+        std::fs::remove_dir_all(&dir).unwrap();
+        rings[0].push(2, OpKind::Move, 0, 0, Outcome::Ok, 1);
+        std::thread::sleep(FLUSH_EVERY + Duration::from_millis(100));
+        let notes = h.close();
+        assert!(
+            notes.iter().any(|n| n.contains("worker-0.log was removed")),
+            "{notes:?}"
+        );
+        let text = std::fs::read_to_string(dir.join("worker-0.log")).unwrap();
+        assert!(text.contains(" move "), "the newer line is kept: {text}");
     }
 }

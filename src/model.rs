@@ -136,10 +136,18 @@ pub enum OpKind {
     StackCreate,
     /// Remove a churn stack with whatever is still inside it.
     StackRemove,
+    // Appended, so that the indices of the others (journals) stay.
+    /// A TCP connect out of the link to an unassigned host of its own run
+    /// subnet (198.18.x.y+1): the SYN waits on ARP across the link and is
+    /// sent again by TCP's timers, so tcp_output runs on the link while it
+    /// is detached or moved. A few such connections stay open per worker.
+    SendTcp4,
+    /// The same over IPv6 (fd00:6966:7374:<link>::2, waiting on ND).
+    SendTcp6,
 }
 
 impl OpKind {
-    pub const ALL: [OpKind; 22] = [
+    pub const ALL: [OpKind; 24] = [
         OpKind::Create,
         OpKind::Destroy,
         OpKind::DestroyNetlink,
@@ -162,6 +170,8 @@ impl OpKind {
         OpKind::MemberDel,
         OpKind::StackCreate,
         OpKind::StackRemove,
+        OpKind::SendTcp4,
+        OpKind::SendTcp6,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -182,6 +192,8 @@ impl OpKind {
             OpKind::Addr6Del => "addr6-del",
             OpKind::SendUdp4 => "send-udp4",
             OpKind::SendUdp6 => "send-udp6",
+            OpKind::SendTcp4 => "send-tcp4",
+            OpKind::SendTcp6 => "send-tcp6",
             OpKind::SendRaw => "send-raw",
             OpKind::Capture => "capture",
             OpKind::TunOpen => "tun-open",
@@ -293,28 +305,49 @@ impl Tag {
         IfName::new(&s).expect("link names are short by construction")
     }
 
-    /// Does a stack name belong to this run (or, with `None`, to any run)?
-    pub fn owns_stack(tag: Option<&Tag>, name: &str) -> bool {
-        let Some(rest) = name.strip_prefix(STACK_PREFIX) else {
-            return false;
-        };
-        match tag {
-            Some(t) => rest.starts_with(&t.id) && rest.as_bytes().get(4) == Some(&b'-'),
-            None => {
-                rest.len() > 5 && Tag::parse(&rest[..4]).is_some() && rest.as_bytes()[4] == b'-'
-            }
+    /// The run tag a stack name carries, if it is one of ifstress's.
+    pub fn of_stack(name: &str) -> Option<Tag> {
+        let rest = name.strip_prefix(STACK_PREFIX)?;
+        (rest.len() > 5 && rest.as_bytes()[4] == b'-')
+            .then(|| Tag::parse(&rest[..4]))
+            .flatten()
+    }
+
+    /// The run tag an interface alias/description carries, if any.
+    pub fn of_alias(alias: &str) -> Option<Tag> {
+        Tag::parse(alias.strip_prefix(ALIAS_PREFIX)?)
+    }
+}
+
+/// Whose objects a leftover check or a cleanup concerns.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    /// One run's.
+    Run(&'a Tag),
+    /// Every run's but these (runs still alive, holding their lock).
+    AllBut(&'a [Tag]),
+}
+
+impl Scope<'_> {
+    /// Every run's objects.
+    pub const ALL: Scope<'static> = Scope::AllBut(&[]);
+
+    fn owns(self, tag: Option<Tag>) -> bool {
+        match (self, tag) {
+            (_, None) => false,
+            (Scope::Run(t), Some(x)) => *t == x,
+            (Scope::AllBut(live), Some(x)) => !live.contains(&x),
         }
     }
 
-    /// Does an interface alias/description belong to this run (or any run)?
-    pub fn owns_alias(tag: Option<&Tag>, alias: &str) -> bool {
-        let Some(rest) = alias.strip_prefix(ALIAS_PREFIX) else {
-            return false;
-        };
-        match tag {
-            Some(t) => rest == t.id,
-            None => Tag::parse(rest).is_some(),
-        }
+    /// Does a stack name (jail or netns) fall in this scope?
+    pub fn owns_stack(self, name: &str) -> bool {
+        self.owns(Tag::of_stack(name))
+    }
+
+    /// Does an interface alias/description fall in this scope?
+    pub fn owns_alias(self, alias: &str) -> bool {
+        self.owns(Tag::of_alias(alias))
     }
 }
 
@@ -423,14 +456,19 @@ mod tests {
         assert_eq!(n.as_str(), "isbeefp999br");
         assert!(n.as_bytes().len() < IFNAMSIZ);
         assert_eq!(t.stack_name(StackRole::Churn, 3), "ifstress-beef-c3");
-        assert!(Tag::owns_stack(Some(&t), "ifstress-beef-c3"));
-        assert!(!Tag::owns_stack(Some(&t), "ifstress-beee-c3"));
-        assert!(Tag::owns_stack(None, "ifstress-beee-c3"));
-        assert!(!Tag::owns_stack(None, "ifstress-xyzw-c3"));
-        assert!(!Tag::owns_stack(None, "docker"));
-        assert!(Tag::owns_alias(Some(&t), "ifstress:beef"));
-        assert!(!Tag::owns_alias(None, "ifstress:BEEF"));
-        assert!(!Tag::owns_alias(None, "my uplink"));
+        assert!(Scope::Run(&t).owns_stack("ifstress-beef-c3"));
+        assert!(!Scope::Run(&t).owns_stack("ifstress-beee-c3"));
+        assert!(Scope::ALL.owns_stack("ifstress-beee-c3"));
+        assert!(!Scope::ALL.owns_stack("ifstress-xyzw-c3"));
+        assert!(!Scope::ALL.owns_stack("docker"));
+        assert!(Scope::Run(&t).owns_alias("ifstress:beef"));
+        assert!(!Scope::ALL.owns_alias("ifstress:BEEF"));
+        assert!(!Scope::ALL.owns_alias("my uplink"));
+        // A live run's objects are spared by a sweep of the others.
+        let live = [t.clone()];
+        assert!(!Scope::AllBut(&live).owns_stack("ifstress-beef-h0"));
+        assert!(Scope::AllBut(&live).owns_stack("ifstress-beee-h0"));
+        assert!(!Scope::AllBut(&live).owns_alias("ifstress:beef"));
     }
 
     #[test]

@@ -78,12 +78,15 @@ impl Planner {
             total += w;
             cumulative.push((total, *op));
         }
+        // A loop limited to some kinds acts only on those (members excepted).
+        let mine =
+            |l: &crate::world::LinkSlot| spec.kinds.is_empty() || spec.kinds.contains(&l.kind);
         let pools = Pools {
-            any: layout.ids_where(|_| true),
-            creators: layout.ids_where(|l| l.is_creator()),
-            masters: layout.ids_where(|l| l.kind.has_members()),
+            any: layout.ids_where(mine),
+            creators: layout.ids_where(|l| l.is_creator() && mine(l)),
+            masters: layout.ids_where(|l| l.kind.has_members() && mine(l)),
             members: layout.ids_where(|l| l.kind == LinkKind::Pair),
-            tunnels: layout.ids_where(|l| l.kind.is_tunnel()),
+            tunnels: layout.ids_where(|l| l.kind.is_tunnel() && mine(l)),
             movable_to: layout.stacks_where(|s| s.role != StackRole::Home),
             churn: layout.stacks_where(|s| s.role == StackRole::Churn),
             all_stacks: layout.stacks_where(|_| true),

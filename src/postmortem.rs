@@ -22,10 +22,51 @@ pub fn default_crash_dir() -> PathBuf {
     }
 }
 
+/// Bytes read from the end of a worker's journal file: far more than
+/// LAST_OPS lines (about 80 bytes each), and a bound however large the file
+/// grew.
+const TAIL_BYTES: u64 = 64 << 10;
+/// Largest `run.txt` read: a header is a dozen short lines.
+const HEADER_BYTES: u64 = 64 << 10;
+
+/// A regular file (not a FIFO, device or directory): only those are read,
+/// so that nothing in a crash or journal directory can block the reader.
+fn regular(p: &Path) -> bool {
+    std::fs::metadata(p).is_ok_and(|m| m.is_file())
+}
+
+/// The last `max` bytes of a file, invalid UTF-8 shown as U+FFFD.
+fn tail(p: &Path, max: u64) -> std::io::Result<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(p)?;
+    let len = f.metadata()?.len();
+    let from = len.saturating_sub(max);
+    f.seek(SeekFrom::Start(from))?;
+    let mut buf = Vec::with_capacity((len - from) as usize);
+    f.take(max).read_to_end(&mut buf)?;
+    // A cut first line is not an op: drop it.
+    let start = if from > 0 {
+        buf.iter()
+            .position(|&b| b == b'\n')
+            .map_or(buf.len(), |i| i + 1)
+    } else {
+        0
+    };
+    Ok(String::from_utf8_lossy(&buf[start..]).into_owned())
+}
+
 /// `run.txt` of a journal: `key = value` lines.
 pub fn journal_header(dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
-    let t = std::fs::read_to_string(dir.join("run.txt"))
-        .map_err(|e| crate::error::UsageError(format!("{}: not a journal ({e})", dir.display())))?;
+    let path = dir.join("run.txt");
+    let not_journal =
+        |why: String| crate::error::UsageError(format!("{}: not a journal ({why})", dir.display()));
+    if !dir.is_dir() {
+        return Err(not_journal("no such directory".into()).into());
+    }
+    if !regular(&path) {
+        return Err(not_journal("no regular run.txt".into()).into());
+    }
+    let t = tail(&path, HEADER_BYTES).map_err(|e| not_journal(e.to_string()))?;
     Ok(t.lines()
         .filter_map(|l| l.split_once(" = "))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
@@ -33,6 +74,7 @@ pub fn journal_header(dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
 }
 
 /// The last `n` ops of each worker, oldest first, across the rotated file.
+/// Reads only the files' tails, so memory stays bounded by `n`.
 pub fn last_ops(dir: &Path, n: usize) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
     let mut out = BTreeMap::new();
     for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
@@ -44,10 +86,16 @@ pub fn last_ops(dir: &Path, n: usize) -> anyhow::Result<BTreeMap<String, Vec<Str
             continue;
         };
         let mut lines: Vec<String> = Vec::new();
-        for f in [format!("worker-{w}.log.1"), format!("worker-{w}.log")] {
-            if let Ok(t) = std::fs::read_to_string(dir.join(f)) {
-                lines.extend(t.lines().map(str::to_string));
+        // Newest file first; the rotated one only when the newest is short.
+        for f in [format!("worker-{w}.log"), format!("worker-{w}.log.1")] {
+            let p = dir.join(f);
+            if lines.len() >= n || !regular(&p) {
+                continue;
             }
+            let t = tail(&p, TAIL_BYTES).with_context(|| format!("reading {}", p.display()))?;
+            let mut older: Vec<String> = t.lines().map(str::to_string).collect();
+            older.append(&mut lines);
+            lines = older;
         }
         let skip = lines.len().saturating_sub(n);
         out.insert(format!("worker {w}"), lines.split_off(skip));
@@ -56,7 +104,7 @@ pub fn last_ops(dir: &Path, n: usize) -> anyhow::Result<BTreeMap<String, Vec<Str
 }
 
 /// Crash texts: core.txt.N and info.N (FreeBSD), dmesg-* (Linux pstore),
-/// and any *.txt or console log given directly.
+/// and any *.txt or console log given directly. Regular files only.
 fn crash_files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|d| {
@@ -66,10 +114,11 @@ fn crash_files(dir: &Path) -> Vec<PathBuf> {
                         .file_name()
                         .map(|n| n.to_string_lossy().into_owned())
                         .unwrap_or_default();
-                    n.starts_with("core.txt.")
+                    (n.starts_with("core.txt.")
                         || n.starts_with("info.")
                         || n.starts_with("dmesg-")
-                        || n.ends_with(".log")
+                        || n.ends_with(".log"))
+                        && regular(p)
                 })
                 .collect()
         })
@@ -78,7 +127,46 @@ fn crash_files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-pub fn run(journal: Option<&Path>, crash: &Path) -> anyhow::Result<Report> {
+/// Feed a file to the scanner a line at a time: memory bounded by the
+/// longest line kept (cut at 64 KiB), not by the file.
+fn scan_file(s: &mut Scanner, f: &Path) -> std::io::Result<()> {
+    use std::io::{BufRead, Read};
+    const LONGEST: usize = 64 << 10;
+    let mut r = std::io::BufReader::with_capacity(256 << 10, std::fs::File::open(f)?);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let got = (&mut r).take(LONGEST as u64).read_until(b'\n', &mut line)?;
+        if got == 0 {
+            return Ok(());
+        }
+        if line.last() != Some(&b'\n') && got == LONGEST {
+            // Skip the rest of an overlong line.
+            let mut sink = Vec::new();
+            loop {
+                sink.clear();
+                let n = (&mut r).take(LONGEST as u64).read_until(b'\n', &mut sink)?;
+                if n == 0 || sink.last() == Some(&b'\n') {
+                    break;
+                }
+            }
+        }
+        let text = String::from_utf8_lossy(&line);
+        s.feed(text.trim_end_matches(['\n', '\r']));
+    }
+}
+
+/// `crash_explicit`: the user named the crash directory, so its absence is
+/// their mistake; the default one is simply absent on a machine that never
+/// crashed.
+pub fn run(journal: Option<&Path>, crash: &Path, crash_explicit: bool) -> anyhow::Result<Report> {
+    if crash_explicit && !crash.is_dir() {
+        return Err(crate::error::UsageError(format!(
+            "--crash {}: no such directory",
+            crash.display()
+        ))
+        .into());
+    }
     let header = match journal {
         Some(j) => journal_header(j)?,
         None => BTreeMap::new(),
@@ -86,11 +174,8 @@ pub fn run(journal: Option<&Path>, crash: &Path) -> anyhow::Result<Report> {
     let mut s = Scanner::default();
     let files = crash_files(crash);
     for f in &files {
-        let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
         s.source(&f.display().to_string());
-        for line in String::from_utf8_lossy(&bytes).lines() {
-            s.feed(line);
-        }
+        scan_file(&mut s, f).with_context(|| format!("reading {}", f.display()))?;
     }
     let mut findings: Vec<Finding> = s.into_findings();
     let os = header.get("platform").map(String::as_str);
@@ -115,4 +200,102 @@ pub fn run(journal: Option<&Path>, crash: &Path) -> anyhow::Result<Report> {
     }
     r.finish();
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn journal_dir() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("run.txt"),
+            "suite = vmove\nplatform = linux\n",
+        )
+        .unwrap();
+        d
+    }
+
+    #[test]
+    fn invalid_bytes_are_shown_not_dropped() {
+        let d = journal_dir();
+        std::fs::write(
+            d.path().join("worker-0.log"),
+            b"1 w0 #1 move isa0 h0 ok 3us\n2 w0 #2 mtu isa0 h0 ok 2us\n\xff",
+        )
+        .unwrap();
+        let ops = last_ops(d.path(), 20).unwrap();
+        let w = &ops["worker 0"];
+        assert_eq!(w.len(), 3, "{w:?}");
+        assert_eq!(w[1], "2 w0 #2 mtu isa0 h0 ok 2us");
+        assert_eq!(w[2], "\u{fffd}");
+    }
+
+    #[test]
+    fn only_the_tail_is_read_and_rotation_is_followed() {
+        let d = journal_dir();
+        let mut big = String::new();
+        for i in 0..20_000 {
+            big.push_str(&format!("{i} w1 #{i} up-down isa1 h0 ok 1us\n"));
+        }
+        std::fs::write(d.path().join("worker-1.log.1"), &big).unwrap();
+        std::fs::write(
+            d.path().join("worker-1.log"),
+            "20000 w1 #20000 mtu isa1 h0 ok 1us\n",
+        )
+        .unwrap();
+        let ops = last_ops(d.path(), 5).unwrap();
+        let w = &ops["worker 1"];
+        assert_eq!(w.len(), 5);
+        assert!(w[0].starts_with("19996 "), "{w:?}");
+        assert!(w[4].starts_with("20000 "), "{w:?}");
+    }
+
+    #[test]
+    fn a_fifo_does_not_hang_the_reader() {
+        let d = journal_dir();
+        let fifo = d.path().join("worker-2.log");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let crash = tempfile::tempdir().unwrap();
+        nix::unistd::mkfifo(
+            &crash.path().join("dmesg-1"),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (j, c) = (d.path().to_path_buf(), crash.path().to_path_buf());
+        std::thread::spawn(move || {
+            let _ = tx.send(run(Some(&j), &c, true).map(|r| r.last_ops.len()));
+        });
+        let got = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("postmortem blocked on a FIFO");
+        assert_eq!(got.unwrap(), 1, "the FIFO is listed with no ops");
+    }
+
+    #[test]
+    fn a_named_crash_directory_that_is_missing_is_bad_input() {
+        let e = run(None, Path::new("/nonexistent/crash"), true).unwrap_err();
+        assert!(
+            e.chain().any(|c| c.is::<crate::error::UsageError>()),
+            "{e:#}"
+        );
+        // The default place, absent on a machine that never crashed, is fine.
+        let r = run(None, Path::new("/nonexistent/crash"), false).unwrap();
+        assert!(r.notes.iter().any(|n| n.contains("no crash files")));
+    }
+
+    #[test]
+    fn a_missing_journal_is_bad_input() {
+        let e = run(
+            Some(Path::new("/nonexistent/j")),
+            Path::new("/nonexistent"),
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            e.chain().any(|c| c.is::<crate::error::UsageError>()),
+            "{e:#}"
+        );
+    }
 }

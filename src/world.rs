@@ -48,6 +48,8 @@ pub struct Layout {
     pub tag: Tag,
     pub links: Vec<LinkSlot>,
     pub stacks: Vec<StackSlot>,
+    /// The suite's `checks.leave_tun_clones` (the D51525 scenario).
+    pub leave_tun_clones: bool,
     /// Per link, the links that die with it; made once because every destroy
     /// asks, and a scan of 1,000 links per op is the wrong price.
     deps: Vec<Vec<LinkId>>,
@@ -131,6 +133,7 @@ impl Layout {
             tag: tag.clone(),
             links,
             stacks,
+            leave_tun_clones: suite.checks.leave_tun_clones,
             deps,
         }
     }

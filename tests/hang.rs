@@ -6,7 +6,7 @@
 mod common;
 use common::*;
 use ifstress::engine::{OnHang, Run, RunConfig};
-use ifstress::model::{LinkKind, OpKind, Tag};
+use ifstress::model::{LinkKind, OpKind, Scope, Tag};
 use ifstress::plan::Op;
 use ifstress::platform::baseline::{Baseline, Case, Names};
 use ifstress::platform::linux::Linux;
@@ -99,14 +99,17 @@ impl Platform for Blocking {
     fn kernel_log(&self) -> anyhow::Result<Box<dyn KernelLog>> {
         self.inner.kernel_log()
     }
-    fn leftovers(&self, t: Option<&Tag>) -> anyhow::Result<Vec<String>> {
+    fn leftovers(&self, t: Scope) -> anyhow::Result<Vec<String>> {
         self.inner.leftovers(t)
     }
-    fn cleanup(&self, t: Option<&Tag>) -> anyhow::Result<Vec<String>> {
+    fn cleanup(&self, t: Scope) -> anyhow::Result<Vec<String>> {
         self.inner.cleanup(t)
     }
     fn syscall_of(&self, o: OpKind, k: LinkKind) -> &'static str {
         self.inner.syscall_of(o, k)
+    }
+    fn kernel_facts(&self) -> ifstress::platform::facts::KernelFacts {
+        self.inner.kernel_facts()
     }
     fn memory_counters(&self) -> std::collections::BTreeMap<String, i64> {
         self.inner.memory_counters()

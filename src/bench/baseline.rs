@@ -50,7 +50,7 @@ pub fn measure(
     seconds: Duration,
     stop: &AtomicBool,
 ) -> anyhow::Result<Measured> {
-    let tag = crate::engine::fresh_tag(platform)?;
+    let (tag, _lock) = crate::engine::fresh_tag(platform)?;
     let b = platform.baseline(case, &names(&tag, case));
     let mut m = Measured {
         shell: None,
@@ -73,7 +73,7 @@ pub fn measure(
     // Whatever happened, remove what the baseline made, by script and by tag.
     let _ = sh(&b.teardown, &AtomicBool::new(false));
     platform
-        .cleanup(Some(&tag))
+        .cleanup(crate::model::Scope::Run(&tag))
         .context("removing the baseline's stacks")?;
     result?;
     Ok(m)
@@ -196,7 +196,10 @@ mod tests {
         let t = Tag::new(0xabc);
         let n = names(&t, Case::Move);
         assert_eq!(n.pairs.len(), 32);
-        assert!(Tag::owns_stack(Some(&t), &n.home) && Tag::owns_stack(Some(&t), &n.other));
+        assert!(
+            crate::model::Scope::Run(&t).owns_stack(&n.home)
+                && crate::model::Scope::Run(&t).owns_stack(&n.other)
+        );
         assert!(
             n.pairs
                 .iter()

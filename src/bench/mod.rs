@@ -76,6 +76,7 @@ pub fn case_suite(case: Case, workers: usize) -> Suite {
             ops: ops.iter().map(|k| (*k, 1)).collect(),
             rate: None,
             order: Order::Cycle,
+            kinds: vec![],
         }],
         checks: Checks {
             dying_grace: "10s".into(),

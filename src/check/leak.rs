@@ -10,30 +10,36 @@
 use std::collections::BTreeMap;
 
 /// Malloc types and zones whose growth means interfaces or stacks leak.
+/// The names are the kernel's own (MALLOC_DEFINE's short names, uma_zcreate's
+/// zone names): if.c ifnet, ifaddr (in6_ifextra is allocated from it too),
+/// ether_multi (link multicast addresses), ifdescr; in_mcast.c in_multi;
+/// in6_mcast.c in6_multi; bpf.c BPF; if_epair.c epair; if_vlan.c vlan;
+/// if_tuntap.c tun (tun, tap and vmnet share it); if_bridge.c's zone
+/// bridge_rtnode (its softc and lagg's come from the shared devbuf, too busy
+/// to watch); ng_base.c netgraph, netgraph_node, netgraph_hook; kern_malloc.c
+/// ip6ndp (nd6); if_llatbl.c lltable; kern_jail.c prison; vnet.c vnet,
+/// vnet_data, vnet_data_free. Matched without regard to case.
 pub const WATCHED: &[&str] = &[
     "ifnet",
     "ifaddr",
+    "ifdescr",
     "ether_multi",
     "in_multi",
     "in6_multi",
     "bpf",
     "epair",
-    "if_bridge",
-    "lagg",
+    "bridge_rtnode",
     "vlan",
     "tun",
-    "tuntap",
+    "netgraph",
     "netgraph_node",
     "netgraph_hook",
     "prison",
     "vnet",
     "vnet_data",
     "vnet_data_free",
-    "in6_ifextra",
-    "nd6",
+    "ip6ndp",
     "lltable",
-    "ifmaddr",
-    "IFNET",
 ];
 
 /// Growth that counts: more than this many, and more than 2 % of before.

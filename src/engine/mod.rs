@@ -9,7 +9,8 @@ mod worker;
 
 use crate::check::Finding;
 use crate::journal::Journal;
-use crate::model::{LinkKind, Tag};
+use crate::model::{LinkKind, Scope, Tag};
+use crate::platform::runlock::RunLock;
 use crate::platform::{EnvError, KernelLog, Platform, Session};
 use crate::report::Report;
 use crate::stats::WorkerStats;
@@ -54,14 +55,22 @@ pub struct Run {
     suite: Suite,
     tag: Tag,
     notes: Vec<String>,
+    signals: progress::Signals,
+    /// Held until the run is torn down: `cleanup` leaves the tag alone.
+    _lock: RunLock,
 }
 
-/// Pick a tag no earlier run still holds.
-pub(crate) fn fresh_tag(platform: &dyn Platform) -> anyhow::Result<Tag> {
+/// Pick a tag no live run holds and no earlier run left objects under, and
+/// lock it for this run.
+pub fn fresh_tag(platform: &dyn Platform) -> anyhow::Result<(Tag, RunLock)> {
     for _ in 0..32 {
         let t = Tag::new(fastrand::u16(..));
-        if platform.leftovers(Some(&t))?.is_empty() {
-            return Ok(t);
+        let Some(lock) = RunLock::acquire(&t).map_err(|e| EnvError::Unusable(format!("{e}")))?
+        else {
+            continue;
+        };
+        if platform.leftovers(Scope::Run(&t))?.is_empty() {
+            return Ok((t, lock));
         }
     }
     Err(anyhow!(
@@ -71,10 +80,14 @@ pub(crate) fn fresh_tag(platform: &dyn Platform) -> anyhow::Result<Tag> {
 
 impl Run {
     /// Check privileges and kernel support, and settle what will run.
+    /// Signal handling is in place before anything is created (the link-kind
+    /// probe creates a scratch stack).
     pub fn prepare(platform: &'static dyn Platform, cfg: RunConfig) -> anyhow::Result<Run> {
+        let signals = progress::Signals::install(platform)?;
         platform.require_privileges()?;
         platform.require_features()?;
-        let tag = fresh_tag(platform)?;
+        let (tag, lock) = fresh_tag(platform)?;
+        signals.set_tag(&tag);
         let mut kinds: Vec<LinkKind> = cfg.suite.topology.links.iter().map(|l| l.kind).collect();
         kinds.sort();
         kinds.dedup();
@@ -116,6 +129,8 @@ impl Run {
             suite,
             tag,
             notes,
+            signals,
+            _lock: lock,
         })
     }
 
@@ -165,15 +180,27 @@ impl Run {
         };
         let started_at = SystemTime::now();
         let memory_before = self.platform.memory_counters();
-        let signals = progress::Signals::install(self.platform, self.tag.clone())?;
-        let session = self
-            .platform
-            .start(world.clone())
-            .context("creating the run's stacks")?;
-        // From here on, whatever happens, the run's objects are removed.
-        let result = self.stress(
-            &signals, &session, &world, &specs, &layout, &mut klog, started_at,
-        );
+        let session = match self.platform.start(world.clone()) {
+            Ok(s) => s,
+            Err(e) => {
+                // Nothing raced, but the log is still read and whatever the
+                // failed setup made is still removed: a report, not a bare error.
+                let mut report = self.report_without_stress(started_at);
+                report
+                    .errors
+                    .push(format!("creating the run's stacks: {e:#}"));
+                if let Err(e) = self.platform.cleanup(Scope::Run(&self.tag)) {
+                    report
+                        .notes
+                        .push(format!("cleanup after a failed setup: {e:#}"));
+                }
+                self.verify(&mut report, &mut klog);
+                return Ok(report);
+            }
+        };
+        // From here on, whatever happens, the run's objects are removed and
+        // the report is written: ifstress's own failure is one of its lines.
+        let result = self.stress(&session, &world, &specs, &layout, &mut klog, started_at);
         let teardown = session.teardown();
         let grace = self
             .cfg
@@ -183,9 +210,14 @@ impl Run {
         let dying = session.dying(grace);
         let waited = waiting.elapsed();
         drop(session);
-        let mut report = result?;
+        let mut report = result.unwrap_or_else(|e| {
+            eprintln!("ifstress: {e:#}");
+            let mut r = self.report_without_stress(started_at);
+            r.errors.push(format!("{e:#}"));
+            r
+        });
         if let Err(e) = teardown {
-            report.notes.push(format!("teardown: {e:#}"));
+            report.errors.push(format!("teardown: {e:#}"));
         }
         match dying {
             Ok(held) => {
@@ -228,10 +260,24 @@ impl Run {
         Ok(report)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// The report of a run whose stress phase never happened or failed.
+    fn report_without_stress(&self, started_at: SystemTime) -> Report {
+        let mut r = Report::new(
+            &self.suite,
+            (self.platform.name(), self.platform.kernel()),
+            self.cfg.seed,
+            &self.tag,
+            started_at,
+            started_at.elapsed().unwrap_or_default(),
+            self.cfg.duration,
+        );
+        r.interrupted = self.signals.interrupted.load(Relaxed);
+        r.notes = self.notes.clone();
+        r
+    }
+
     fn stress(
         &self,
-        signals: &progress::Signals,
         session: &Arc<dyn Session>,
         world: &Arc<World>,
         specs: &[WorkerSpec],
@@ -239,11 +285,13 @@ impl Run {
         klog: &mut Option<Box<dyn KernelLog>>,
         started_at: SystemTime,
     ) -> anyhow::Result<Report> {
+        let signals = &self.signals;
         let setup = worker::populate(session.clone(), world.clone(), specs.len())?;
         let shared = Arc::new(Shared {
             stop: signals.stop.clone(),
             epoch: Instant::now(),
             live: (0..specs.len()).map(|_| Default::default()).collect(),
+            failed: Default::default(),
         });
         let epoch_unix_us = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -284,11 +332,11 @@ impl Run {
             None => (None, None),
         };
         let cpu_before = crate::resources::Cpu::this_process();
-        let (tx, rx) =
-            std::sync::mpsc::channel::<(usize, std::thread::Result<anyhow::Result<WorkerStats>>)>();
+        let (tx, rx) = std::sync::mpsc::channel::<worker::Done>();
+        let mut errors = Vec::new();
         for spec in specs {
             let ring = rings.as_ref().map(|r| r[spec.index].clone());
-            worker::spawn(
+            if let Err(e) = worker::spawn(
                 *spec,
                 &self.suite.loops[spec.loop_index],
                 self.cfg.seed,
@@ -298,7 +346,16 @@ impl Run {
                 ring,
                 self.platform,
                 tx.clone(),
-            )?;
+            ) {
+                // Out of threads: the run goes on with the workers it has.
+                let text = format!(
+                    "worker {} (loop {}) failed to start: {e:#}",
+                    spec.index, self.suite.loops[spec.loop_index].name
+                );
+                eprintln!("ifstress: {text}");
+                errors.push(text);
+                shared.failed.fetch_add(1, Relaxed);
+            }
         }
         drop(tx);
         let orchestration = progress::orchestrate(
@@ -317,15 +374,14 @@ impl Run {
         let mut total = WorkerStats::default();
         let mut pending = specs.len();
         let mut hung_workers = Vec::new();
-        let mut internal = None;
         let deadline = Instant::now() + Duration::from_secs(30);
         while pending > 0 {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
-                Ok((_, Ok(Ok(stats)))) => total.merge(&stats),
-                Ok((i, Ok(Err(e)))) => internal = Some(e.context(format!("worker {i}"))),
-                Ok((i, Err(_))) => internal = Some(anyhow!("worker {i} panicked")),
-                Err(_) => {
+                Ok((_, Ok(stats))) => total.merge(&stats),
+                Ok((_, Err(text))) => errors.push(text),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                     for (i, l) in shared.live.iter().enumerate() {
                         if l.in_flight_since.load(Relaxed) != 0 {
                             hung_workers.push(i);
@@ -336,12 +392,14 @@ impl Run {
             }
             pending -= 1;
         }
-        if let Some(Err(e)) = journal.map(|j| j.close()) {
-            eprintln!("ifstress: journal: {e}");
-        }
-        if let Some(e) = internal {
-            return Err(e);
-        }
+        // Each was said on stderr as it happened; the report keeps them.
+        let journal_notes = journal.map(|j| j.close()).unwrap_or_default();
+        errors.sort_by_key(|e| {
+            e.strip_prefix("worker ")
+                .and_then(|r| r.split(' ').next())
+                .and_then(|n| n.parse::<usize>().ok())
+                .unwrap_or(usize::MAX)
+        });
         let elapsed = shared.epoch.elapsed();
         let cpu = crate::resources::Cpu::this_process().since(&cpu_before);
         let mut findings = orchestration.findings;
@@ -373,6 +431,13 @@ impl Run {
         report.total_ops = report.ops.values().map(|o| o.count).sum();
         report.findings = findings;
         report.notes = self.notes.clone();
+        report.errors = errors;
+        report.notes.extend(journal_notes);
+        if shared.failed.load(Relaxed) >= specs.len() && !report.interrupted {
+            report
+                .notes
+                .push("every worker failed: the run stopped early".into());
+        }
         report.scanner = orchestration.scanner;
         report.resources = crate::resources::Resources::new(
             &cpu,
@@ -388,7 +453,7 @@ impl Run {
             // Namespace and jail removal finish asynchronously in the kernel.
             let mut left = Vec::new();
             for _ in 0..20 {
-                left = match self.platform.leftovers(Some(&self.tag)) {
+                left = match self.platform.leftovers(Scope::Run(&self.tag)) {
                     Ok(l) => l,
                     Err(e) => vec![format!("could not check for leftovers: {e:#}")],
                 };

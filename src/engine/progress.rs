@@ -4,7 +4,7 @@
 
 use super::shared::{OnHang, Shared, describe_in_flight};
 use crate::check::{Finding, triage::Scanner};
-use crate::model::Tag;
+use crate::model::{Scope, Tag};
 use crate::platform::{KernelLog, Platform};
 use crate::world::World;
 use std::io::IsTerminal;
@@ -14,52 +14,66 @@ use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Notify;
 
-/// SIGINT/SIGTERM handling for the whole run. The first signal asks the run
-/// to stop (it still cleans up and writes its report); a second one removes
-/// everything tagged with the run's tag and exits at once.
+/// SIGINT/SIGTERM/SIGHUP handling for the whole run, installed before the
+/// run creates anything (the link-kind probe included). The first signal
+/// asks the run to stop (it still cleans up and writes its report); a
+/// second one removes everything tagged with the run's tag and exits at once.
 pub struct Signals {
     pub rt: tokio::runtime::Runtime,
     pub interrupted: Arc<AtomicBool>,
     /// The workers' stop flag: raised by the deadline or by a signal.
     pub stop: Arc<AtomicBool>,
     notify: Arc<Notify>,
+    /// The run's tag, once chosen: what a second signal sweeps.
+    tag: Arc<std::sync::OnceLock<Tag>>,
 }
 
 impl Signals {
-    pub fn install(platform: &'static dyn Platform, tag: Tag) -> anyhow::Result<Signals> {
+    pub fn install(platform: &'static dyn Platform) -> anyhow::Result<Signals> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("ifstress-orchestrator")
             .enable_all()
             .build()?;
         // Registered before returning, so no signal falls between the cracks.
-        let (mut int, mut term) = {
+        let (mut int, mut term, mut hup) = {
             let _g = rt.enter();
             (
                 signal(SignalKind::interrupt())?,
                 signal(SignalKind::terminate())?,
+                signal(SignalKind::hangup())?,
             )
         };
         let interrupted = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
         let notify = Arc::new(Notify::new());
-        let (i2, s2, n2) = (interrupted.clone(), stop.clone(), notify.clone());
+        let tag = Arc::new(std::sync::OnceLock::<Tag>::new());
+        let (i2, s2, n2, t2) = (
+            interrupted.clone(),
+            stop.clone(),
+            notify.clone(),
+            tag.clone(),
+        );
         rt.spawn(async move {
-            tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+            tokio::select! { _ = int.recv() => {}, _ = term.recv() => {}, _ = hup.recv() => {} }
             i2.store(true, Relaxed);
             s2.store(true, Relaxed);
             n2.notify_one();
             eprintln!(
                 "ifstress: stopping: letting ops finish, removing what the run created, writing the report (signal again to exit at once)"
             );
-            tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+            tokio::select! { _ = int.recv() => {}, _ = term.recv() => {}, _ = hup.recv() => {} }
+            let Some(tag) = t2.get() else {
+                eprintln!("ifstress: second signal: nothing created yet; exiting");
+                std::process::exit(130);
+            };
             eprintln!("ifstress: second signal: removing objects tagged {} and exiting", tag.id);
             // Workers stopped at the first signal, but one may still be inside
             // an op that creates a stack: give in-flight ops a moment, and
             // sweep twice so that such a straggler is caught too.
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             for _ in 0..2 {
-                if let Err(e) = platform.cleanup(Some(&tag)) {
+                if let Err(e) = platform.cleanup(Scope::Run(tag)) {
                     eprintln!("ifstress: cleanup: {e:#}");
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -71,7 +85,13 @@ impl Signals {
             interrupted,
             stop,
             notify,
+            tag,
         })
+    }
+
+    /// From now on a second signal sweeps this tag.
+    pub fn set_tag(&self, tag: &Tag) {
+        let _ = self.tag.set(tag.clone());
     }
 }
 
@@ -132,6 +152,10 @@ pub fn orchestrate(
         loop {
             if signals.interrupted.load(Relaxed) {
                 return true;
+            }
+            // Every worker failed (each said why): nothing is racing any more.
+            if shared.failed.load(Relaxed) >= shared.live.len() {
+                return false;
             }
             tokio::select! {
                 _ = &mut deadline => return false,

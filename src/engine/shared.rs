@@ -24,6 +24,8 @@ pub(crate) struct Shared {
     pub stop: Arc<AtomicBool>,
     pub epoch: Instant,
     pub live: Vec<crate::stats::Live>,
+    /// Workers that ended with an error; when all have, the run stops early.
+    pub failed: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {

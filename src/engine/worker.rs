@@ -25,7 +25,8 @@ pub struct WorkerSpec {
     pub rate: Option<u32>,
 }
 
-type Done = (usize, std::thread::Result<anyhow::Result<WorkerStats>>);
+/// A worker's end: its counters, or why it failed (already said on stderr).
+pub type Done = (usize, Result<WorkerStats, String>);
 
 /// Signals go to the orchestrator, never to a worker inside a syscall.
 fn block_signals() {
@@ -33,6 +34,7 @@ fn block_signals() {
     let mut set = SigSet::empty();
     set.add(Signal::SIGINT);
     set.add(Signal::SIGTERM);
+    set.add(Signal::SIGHUP);
     let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
 }
 
@@ -88,6 +90,7 @@ pub fn spawn(
     done: Sender<Done>,
 ) -> anyhow::Result<()> {
     let planner = Planner::new(&world.layout, lp, seed, spec.index, spec.share);
+    let loop_name = lp.name.clone();
     std::thread::Builder::new()
         .name(format!("ifstress-w{}", spec.index))
         .spawn(move || {
@@ -103,10 +106,45 @@ pub fn spawn(
                     platform,
                 )
             }));
+            let r = r
+                .map_err(|p| panic_text(p.as_ref()))
+                .and_then(|r| r.map_err(|e| format!("{e:#}")))
+                .map_err(|why| failure(spec, &loop_name, &shared, &world, &why));
             let _ = done.send((spec.index, r));
         })
         .context("starting a worker thread")?;
     Ok(())
+}
+
+/// Say at once that a worker failed, and what it was doing: the run goes
+/// on with the others and the report lists it.
+fn failure(spec: WorkerSpec, loop_name: &str, shared: &Shared, world: &World, why: &str) -> String {
+    let live = &shared.live[spec.index];
+    let doing = if live.in_flight_since.load(Relaxed) != 0 {
+        format!(
+            "during {}",
+            super::shared::describe_in_flight(world, live.in_flight.load(Relaxed))
+        )
+    } else if live.ops.load(Relaxed) == 0 {
+        "before its first op".to_string()
+    } else {
+        format!("after {} ops", live.ops.load(Relaxed))
+    };
+    let text = format!(
+        "worker {} (loop {loop_name}) failed {doing}: {why}",
+        spec.index
+    );
+    eprintln!("ifstress: {text}");
+    shared.failed.fetch_add(1, Relaxed);
+    text
+}
+
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .map(|s| format!("panicked: {s}"))
+        .unwrap_or_else(|| "panicked".into())
 }
 
 fn body(

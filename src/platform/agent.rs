@@ -36,6 +36,14 @@ pub enum Request {
         name: [u8; 16],
         jid: i32,
     },
+    /// Start a TCP connection to `addr` (IPv4 in its first 4 bytes unless
+    /// `v6`) from inside the stack and keep it in `slot`, closing the one
+    /// there: sockets a process makes belong to its own jail's stack.
+    Tcp {
+        v6: bool,
+        slot: u8,
+        addr: [u8; 16],
+    },
     Quit,
 }
 
@@ -62,6 +70,12 @@ impl Request {
                 b[8..24].copy_from_slice(name);
             }
             Request::Quit => b[0] = 6,
+            Request::Tcp { v6, slot, addr } => {
+                b[0] = 7;
+                b[1] = *v6 as u8;
+                b[2] = *slot;
+                b[8..24].copy_from_slice(addr);
+            }
         }
         b
     }
@@ -83,6 +97,11 @@ impl Request {
                 jid: i32::from_ne_bytes(b[4..8].try_into().unwrap()),
             },
             6 => Request::Quit,
+            7 => Request::Tcp {
+                v6: b[1] != 0,
+                slot: b[2],
+                addr: name(),
+            },
             _ => return None,
         })
     }
@@ -309,6 +328,11 @@ mod tests {
                 name: *b"isab12p0\0\0\0\0\0\0\0\0",
             },
             Request::SendRaw { name: [1; 16] },
+            Request::Tcp {
+                v6: true,
+                slot: 3,
+                addr: [0xfd; 16],
+            },
             Request::Reclaim {
                 name: [2; 16],
                 jid: 4711,

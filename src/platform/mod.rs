@@ -4,9 +4,12 @@
 
 pub mod agent;
 pub mod baseline;
+pub mod facts;
 pub mod freebsd;
 #[cfg(target_os = "linux")]
 pub mod linux;
+#[cfg(unix)]
+pub mod runlock;
 pub mod seam;
 pub mod stack_cache;
 #[cfg(unix)]

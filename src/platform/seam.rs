@@ -4,7 +4,7 @@
 //! it; `platform` only picks the backend.
 
 use super::baseline;
-use crate::model::{LinkKind, OpKind, Tag};
+use crate::model::{LinkKind, OpKind, Scope, Tag};
 use crate::plan::Op;
 use crate::world::World;
 use std::sync::Arc;
@@ -49,6 +49,10 @@ pub enum EnvError {
     NotRoot(String),
     #[error("kernel lacks {0}")]
     Missing(String),
+    /// The machine cannot host a run as set up (a lock directory that
+    /// cannot be written, a capability dropped ...): one line, exit 2.
+    #[error("{0}")]
+    Unusable(String),
     #[error("no ifstress backend for this operating system ({0}); FreeBSD and Linux are supported")]
     Unsupported(&'static str),
 }
@@ -81,12 +85,14 @@ pub trait Platform: Send + Sync {
     fn start(&self, world: Arc<World>) -> anyhow::Result<Arc<dyn Session>>;
     /// A reader of kernel messages from now on.
     fn kernel_log(&self) -> anyhow::Result<Box<dyn KernelLog>>;
-    /// Tagged objects still present: for one run, or with `None` for any.
-    fn leftovers(&self, tag: Option<&Tag>) -> anyhow::Result<Vec<String>>;
+    /// Tagged objects still present in the scope.
+    fn leftovers(&self, scope: Scope) -> anyhow::Result<Vec<String>>;
     /// Remove tagged objects; returns what was removed.
-    fn cleanup(&self, tag: Option<&Tag>) -> anyhow::Result<Vec<String>>;
+    fn cleanup(&self, scope: Scope) -> anyhow::Result<Vec<String>>;
     /// The syscall path an op takes on this platform, for `ifstress doctor`.
     fn syscall_of(&self, op: OpKind, kind: LinkKind) -> &'static str;
+    /// The kernel features findings depend on, for `ifstress doctor`.
+    fn kernel_facts(&self) -> super::facts::KernelFacts;
     /// Counters of kernel memory tied to interfaces and stacks (FreeBSD:
     /// malloc types and UMA zones), compared before and after a run. Empty
     /// where the kernel shows none reliably (Linux under SLUB).

@@ -169,6 +169,23 @@ pub fn sendto<T>(fd: RawFd, payload: &[u8], addr: &T) -> Sys<()> {
     if n < 0 { Err(errno()) } else { Ok(()) }
 }
 
+/// connect(2) on a non-blocking socket: started (EINPROGRESS) counts as done.
+pub fn connect_started<T>(fd: RawFd, addr: &T) -> Sys<()> {
+    // SAFETY: addr is a sockaddr_* valid for the call.
+    let rc = unsafe {
+        libc::connect(
+            fd,
+            addr as *const T as *const libc::sockaddr,
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    match rc {
+        0 => Ok(()),
+        _ if errno() == libc::EINPROGRESS => Ok(()),
+        _ => Err(errno()),
+    }
+}
+
 /// uname: system, release, version.
 pub fn uname() -> String {
     match nix::sys::utsname::uname() {

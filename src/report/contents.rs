@@ -35,7 +35,8 @@ pub struct Report {
     pub duration_s: f64,
     pub planned_duration_s: f64,
     pub interrupted: bool,
-    /// "clean" or "findings".
+    /// "clean", "findings", or "error" (no finding, but ifstress itself
+    /// failed: see `errors`; the run is not evidence of a clean kernel).
     pub verdict: String,
     pub workers: usize,
     pub total_ops: u64,
@@ -45,6 +46,11 @@ pub struct Report {
     pub leftovers: Vec<String>,
     /// Things the run changed or skipped and says so (missing optional kinds ...).
     pub notes: Vec<String>,
+    /// ifstress's own failures during the run (a worker that could not
+    /// start, a journal that could not be written, a setup step that
+    /// failed). The run still scanned the log, checked and tore down.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
     /// Seconds from teardown until every stack the run removed was really
     /// gone (the kernel freed the namespace, the jail left DYING). None when
     /// one was still held at the grace, or the check could not run. Large
@@ -87,6 +93,7 @@ impl Report {
             findings: Vec::new(),
             leftovers: Vec::new(),
             notes: Vec::new(),
+            errors: Vec::new(),
             last_ops: BTreeMap::new(),
             stacks_gone_after_s: None,
             resources: Default::default(),
@@ -120,18 +127,26 @@ impl Report {
         }
     }
 
-    /// Settle the verdict once every check has spoken.
+    /// Settle the verdict once every check has spoken. A kernel finding
+    /// outranks ifstress's own failure: it is what the user came for.
     pub fn finish(&mut self) {
-        self.verdict = if self.findings.is_empty() {
-            "clean"
-        } else {
+        self.verdict = if !self.findings.is_empty() {
             "findings"
+        } else if !self.errors.is_empty() {
+            "error"
+        } else {
+            "clean"
         }
         .into();
     }
 
     pub fn clean(&self) -> bool {
         self.verdict == "clean"
+    }
+
+    /// No kernel finding, but ifstress failed on its own account.
+    pub fn failed(&self) -> bool {
+        self.verdict == "error"
     }
 
     pub fn write_json(&self, path: &Path) -> std::io::Result<()> {

@@ -52,6 +52,9 @@ pub fn render(r: &Report) -> String {
     for n in &r.notes {
         let _ = writeln!(o, "note: {n}");
     }
+    for e in &r.errors {
+        let _ = writeln!(o, "error: {e}");
+    }
     let _ = writeln!(
         o,
         "{:<16} {:>10} {:>9} {:>7} {:>8} {:>8} {:>8} {:>9}  errors",

@@ -62,6 +62,7 @@ pub(crate) fn sample() -> Report {
         )],
         leftovers: vec![],
         notes: vec![],
+        errors: vec![],
         last_ops: BTreeMap::new(),
         stacks_gone_after_s: Some(1.25),
         resources: Default::default(),
@@ -121,5 +122,12 @@ mod tests {
         r.finish();
         assert!(r.clean());
         assert_eq!(r.verdict, "clean");
+        r.errors.push("worker 3 failed".into());
+        r.finish();
+        assert!(!r.clean() && r.failed());
+        assert_eq!(r.verdict, "error");
+        r.findings = sample().findings;
+        r.finish();
+        assert_eq!(r.verdict, "findings", "a kernel finding outranks an error");
     }
 }

@@ -104,7 +104,8 @@ fn body(os: Os, op: OpKind) -> Option<&'static str> {
             "$IP netns add \"$1\" && n=$(pick $j $LINKS) && s=$(where \"$n\") && $IP -n \"${s:-$H}\" link set \"$n\" netns \"$1\""
         }
         StackRemove => "$IP netns del \"$1\"",
-        SendRaw | Capture | TunOpen => return None,
+        // No shell tool every system has opens a TCP connection and leaves it waiting.
+        SendRaw | Capture | TunOpen | SendTcp4 | SendTcp6 => return None,
     };
     let freebsd = match op {
         Create => "mk \"$1\"",
@@ -146,7 +147,7 @@ fn body(os: Os, op: OpKind) -> Option<&'static str> {
             "jexec $H jail -c name=\"$1\" vnet persist && n=$(pick $j $LINKS) && [ -z \"$(where \"$n\")\" ] && jexec $H ifconfig \"$n\" vnet \"$1\""
         }
         StackRemove => "jexec $H jail -r \"$1\"",
-        SendRaw | TunOpen => return None,
+        SendRaw | TunOpen | SendTcp4 | SendTcp6 => return None,
     };
     Some(match os {
         Os::Linux => linux,

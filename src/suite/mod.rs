@@ -17,11 +17,10 @@ pub use embedded::EMBEDDED;
 pub enum SuiteError {
     #[error("unknown suite `{0}` (try `ifstress list`, or give a path to a .toml file)")]
     Unknown(String),
-    #[error("{file}: cannot read: {source}")]
-    Read {
-        file: String,
-        source: std::io::Error,
-    },
+    /// The reason is text, not a source error: the CLI prints the chain,
+    /// and the OS error would appear twice.
+    #[error("{file}: cannot read: {reason}")]
+    Read { file: String, reason: String },
     #[error("{file}:{line}: {field}: {message}")]
     Invalid {
         file: String,
@@ -90,6 +89,12 @@ pub struct LoopSpec {
     /// How ops and targets are chosen.
     #[serde(default, skip_serializing_if = "Order::is_random")]
     pub order: Order,
+    /// Only links of these kinds are the loop's targets (member ops still
+    /// pick their members among all pair ends); empty: every kind. A loop
+    /// can so race one kind's own path (ng_eiface shutdown against its
+    /// moves) without the other kinds diluting it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kinds: Vec<LinkKind>,
 }
 
 /// `random` races: every worker draws ops by weight and targets from the whole
@@ -128,6 +133,14 @@ pub struct Checks {
     /// dying-stack finding (a VNET jail stuck DYING, a namespace held).
     #[serde(default = "default_grace")]
     pub dying_grace: String,
+    /// Let go of tun-open's descriptors without destroying the interfaces
+    /// their devfs clones made, leaving those to the stack's removal: the
+    /// D51525 scenario (on FreeBSD kernels without that fix the jail then
+    /// stays DYING until reboot). Otherwise every such interface is destroyed
+    /// when its descriptor is let go, so no run leaves jails behind. Linux
+    /// ties a tun's interface to its descriptor either way.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub leave_tun_clones: bool,
 }
 
 fn default_grace() -> String {
@@ -148,6 +161,7 @@ impl Default for Checks {
             leftovers: true,
             hang_after: default_hang(),
             dying_grace: default_grace(),
+            leave_tun_clones: false,
         }
     }
 }
@@ -204,7 +218,8 @@ impl Suite {
         s.topology.links.retain(|l| !missing.contains(&l.kind));
         for lp in &mut s.loops {
             let before: Vec<OpKind> = lp.ops.keys().copied().collect();
-            lp.ops.retain(|op, _| op_has_targets(&s.topology, *op));
+            lp.ops
+                .retain(|op, _| loop_op_has_targets(&s.topology, &lp.kinds, *op));
             for op in before {
                 if !lp.ops.contains_key(&op) {
                     notes.push(format!(
@@ -216,6 +231,34 @@ impl Suite {
         }
         s.loops.retain(|l| !l.ops.is_empty());
         (s, notes)
+    }
+}
+
+/// Could the planner find something for this op to act on, in a loop
+/// limited to `kinds` (empty: every kind)?
+pub fn loop_op_has_targets(t: &Topology, kinds: &[LinkKind], op: OpKind) -> bool {
+    if kinds.is_empty() {
+        return op_has_targets(t, op);
+    }
+    let mut mine = t.clone();
+    mine.links
+        .retain(|l| kinds.contains(&l.kind) && l.count > 0);
+    if mine.links.is_empty() {
+        // Even stack ops act on one of the loop's links (stack-create moves
+        // one in).
+        return false;
+    }
+    match op {
+        // The master is the loop's; the member is any pair end.
+        OpKind::MemberAdd | OpKind::MemberDel => {
+            mine.links
+                .iter()
+                .any(|l| l.kind.has_members() && l.count > 0)
+                && t.links
+                    .iter()
+                    .any(|l| l.kind == LinkKind::Pair && l.count > 0)
+        }
+        _ => op_has_targets(&mine, op),
     }
 }
 
@@ -389,20 +432,42 @@ fn validate(s: &Suite) -> Result<(), (String, String)> {
         if lp.rate == Some(0) {
             return err(&format!("loop[{i}].rate"), "must be above zero".into());
         }
+        if let Some(k) = lp.kinds.iter().find(|k| !s.has_kind(**k)) {
+            return err(
+                &format!("loop[{i}].kinds"),
+                format!("no `{k}` link in topology.links"),
+            );
+        }
         for (op, w) in &lp.ops {
             if *w == 0 {
                 return err(&format!("loop[{i}].ops"), format!("weight of {op} is zero"));
             }
-            if !op_has_targets(t, *op) {
+            if *w > MAX_WEIGHT {
                 return err(
                     &format!("loop[{i}].ops"),
-                    format!("{op} has nothing to act on: {}", needs(*op)),
+                    format!("weight of {op} is {w}, more than {MAX_WEIGHT}"),
+                );
+            }
+            if !loop_op_has_targets(t, &lp.kinds, *op) {
+                let within = if lp.kinds.is_empty() {
+                    String::new()
+                } else {
+                    " among the loop's kinds".to_string()
+                };
+                return err(
+                    &format!("loop[{i}].ops"),
+                    format!("{op} has nothing to act on{within}: {}", needs(*op)),
                 );
             }
         }
     }
     Ok(())
 }
+
+/// The largest op weight: weights are relative, and with every op kind at
+/// this bound their sum still fits the planner's u32 draw.
+pub const MAX_WEIGHT: u32 = 1_000_000;
+const _: () = assert!(OpKind::ALL.len() as u64 * MAX_WEIGHT as u64 <= u32::MAX as u64);
 
 fn needs(op: OpKind) -> &'static str {
     match op {
@@ -414,12 +479,43 @@ fn needs(op: OpKind) -> &'static str {
     }
 }
 
+/// The largest suite file read: the embedded suites are under 4 KiB, and a
+/// suite names at most 4096 links and a few dozen loops.
+pub const MAX_SUITE_BYTES: u64 = 1 << 20;
+
+/// A suite file's text: a regular file (not /dev/zero, not a FIFO) of at
+/// most MAX_SUITE_BYTES, read with that bound whatever its size claims.
+fn read_bounded(path: &str) -> Result<String, String> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let m = f.metadata().map_err(|e| e.to_string())?;
+    if !m.is_file() {
+        return Err("not a regular file".into());
+    }
+    if m.len() > MAX_SUITE_BYTES {
+        return Err(format!(
+            "{} bytes is larger than a suite can be ({MAX_SUITE_BYTES})",
+            m.len()
+        ));
+    }
+    let mut buf = Vec::new();
+    f.take(MAX_SUITE_BYTES + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| e.to_string())?;
+    if buf.len() as u64 > MAX_SUITE_BYTES {
+        return Err(format!(
+            "larger than a suite can be ({MAX_SUITE_BYTES} bytes)"
+        ));
+    }
+    String::from_utf8(buf).map_err(|_| "not UTF-8 text".to_string())
+}
+
 /// Load a suite by embedded name or by path (anything with a `/` or ending in `.toml`).
 pub fn load(name_or_path: &str) -> Result<Suite, SuiteError> {
     if name_or_path.contains('/') || name_or_path.ends_with(".toml") {
-        let text = std::fs::read_to_string(name_or_path).map_err(|source| SuiteError::Read {
+        let text = read_bounded(name_or_path).map_err(|reason| SuiteError::Read {
             file: name_or_path.to_string(),
-            source,
+            reason,
         })?;
         return parse(&text, name_or_path);
     }

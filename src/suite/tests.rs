@@ -119,3 +119,130 @@ fn dropping_a_missing_optional_kind_drops_ops_left_without_target() {
     assert!(!t.loops[0].ops.contains_key(&OpKind::MemberAdd));
     assert!(notes.iter().any(|n| n.contains("member-add")), "{notes:?}");
 }
+
+#[test]
+fn weights_that_would_overflow_the_draw_are_refused() {
+    let t = GOOD.replace(
+        "ops = { move = 1, move-back = 1 }",
+        "ops = { move = 2147483648, move-back = 2147483648 }",
+    );
+    let e = err(&t);
+    assert!(e.contains("more than 1000000"), "{e}");
+    let t = GOOD.replace(
+        "ops = { move = 1, move-back = 1 }",
+        "ops = { move = 1000000, move-back = 1000000 }",
+    );
+    assert!(parse(&t, "my.toml").is_ok(), "the bound itself is allowed");
+}
+
+#[test]
+fn suite_files_are_read_with_a_bound() {
+    // A character device: refused at once, not read until memory runs out.
+    let e = load("/dev/zero").unwrap_err().to_string();
+    assert!(e.contains("not a regular file"), "{e}");
+    // A huge sparse file: refused by its size, nothing read.
+    let d = tempfile::tempdir().unwrap();
+    let big = d.path().join("big.toml");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(2 << 30)
+        .unwrap();
+    let e = load(big.to_str().unwrap()).unwrap_err().to_string();
+    assert!(e.contains("larger than a suite can be"), "{e}");
+}
+
+#[test]
+fn a_missing_suite_file_names_the_os_error_once() {
+    let e = load("/nonexistent/suite.toml").unwrap_err();
+    let chain = format!("{:#}", anyhow::Error::from(e));
+    assert_eq!(chain.matches("No such file").count(), 1, "{chain}");
+}
+
+#[test]
+fn a_loop_limited_to_kinds_acts_only_on_them() {
+    let s = load("vmove").unwrap();
+    let layout = crate::world::Layout::new(&s, &crate::model::Tag::new(7));
+    let limited: Vec<_> = s.loops.iter().filter(|l| !l.kinds.is_empty()).collect();
+    assert!(!limited.is_empty(), "vmove has its eiface loops");
+    for lp in limited {
+        let ops: Vec<crate::plan::Op> =
+            crate::plan::Planner::new(&layout, lp, 5, 0, crate::plan::Share { index: 0, of: 1 })
+                .take(2000)
+                .collect();
+        for k in lp.ops.keys() {
+            assert!(
+                ops.iter().any(|o| o.kind == *k),
+                "{}: {k} never planned",
+                lp.name
+            );
+        }
+        for o in ops {
+            let kind = layout.links[o.link as usize].kind;
+            assert!(
+                lp.kinds.contains(&kind),
+                "{}: {:?} hit a {kind}",
+                lp.name,
+                o.kind
+            );
+        }
+    }
+    // Without the kind (a Linux without dummy) the rest still runs, and
+    // nothing of the eiface loops is left to land on other kinds.
+    let (rest, notes) = s.without_kinds(&[LinkKind::Eiface]);
+    assert!(rest.loops.iter().all(|l| l.kinds.is_empty()), "{notes:?}");
+    assert_eq!(rest.loops.len(), 3);
+}
+
+#[test]
+fn loop_kinds_are_checked_against_the_topology() {
+    let t = GOOD.replace("ops = {", "kinds = [\"eiface\"]\nops = {");
+    let e = err(&t);
+    assert!(
+        e.contains("loop[0].kinds") && e.contains("no `eiface` link"),
+        "{e}"
+    );
+    // A kind that is there, but with nothing for the op among it.
+    let t = GOOD
+        .replace(
+            "links = [ { kind = \"pair\", count = 2 } ]",
+            "links = [ { kind = \"pair\", count = 2 }, { kind = \"tun\", count = 1 } ]",
+        )
+        .replace(
+            "ops = { move = 1, move-back = 1 }",
+            "kinds = [\"pair\"]\nops = { tun-open = 1 }",
+        );
+    let e = err(&t);
+    assert!(
+        e.contains("tun-open has nothing to act on among the loop's kinds"),
+        "{e}"
+    );
+    // Dropping the kind a loop is limited to drops the loop.
+    let t = GOOD
+        .replace(
+            "links = [ { kind = \"pair\", count = 2 } ]",
+            "links = [ { kind = \"pair\", count = 2 }, { kind = \"eiface\", count = 1, optional = true } ]",
+        )
+        .replace(
+            "ops = { move = 1, move-back = 1 }",
+            "ops = { move = 1 }\n\n[[loop]]\nname = \"e\"\nworkers = 1\nkinds = [\"eiface\"]\nops = { destroy = 1, create = 1 }",
+        );
+    let s = parse(&t, "my.toml").unwrap();
+    assert_eq!(s.loops.len(), 2);
+    let (s, notes) = s.without_kinds(&[LinkKind::Eiface]);
+    assert_eq!(s.loops.len(), 1, "{notes:?}");
+    assert_eq!(s.loops[0].name, "a");
+}
+
+#[test]
+fn outpath_sends_tcp_and_tun_leaves_its_clones() {
+    let s = load("outpath").unwrap();
+    let ops = s.op_kinds();
+    assert!(ops.contains(&OpKind::SendTcp4) && ops.contains(&OpKind::SendTcp6));
+    assert!(load("tun").unwrap().checks.leave_tun_clones);
+    // Everything else destroys what its tun-opens cloned.
+    for (name, _) in EMBEDDED {
+        if *name != "tun" {
+            assert!(!load(name).unwrap().checks.leave_tun_clones, "{name}");
+        }
+    }
+}

@@ -214,10 +214,13 @@ pub fn overlay(image: &Path, out: &Path) -> anyhow::Result<()> {
 
 /// Run qemu-img with `args`; a failure says which subcommand and why.
 pub fn qemu_img(args: &[&std::ffi::OsStr]) -> anyhow::Result<()> {
-    let o = Command::new("qemu-img")
-        .args(args)
-        .output()
-        .context("running qemu-img")?;
+    let o = match Command::new("qemu-img").args(args).output() {
+        Ok(o) => o,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(crate::error::UsageError(
+            "qemu-img is not in PATH (Debian: qemu-utils; FreeBSD: qemu-tools)".into()
+        )),
+        Err(e) => return Err(e).context("running qemu-img"),
+    };
     if !o.status.success() {
         bail!(
             "qemu-img {}: {}",

@@ -13,6 +13,7 @@ pub mod freebsd_guest;
 mod guest_module;
 mod host;
 pub mod hypervisor;
+mod image_kind;
 pub mod initramfs;
 pub mod kernel;
 pub mod machine;
@@ -431,6 +432,7 @@ impl VmConfig {
                 self.image.display()
             )));
         }
+
         for m in &self.kmods {
             if !m.file.is_file() {
                 bail!(crate::error::UsageError(format!(
@@ -455,6 +457,21 @@ pub fn run(cfg: &VmConfig, stop: &Arc<AtomicBool>) -> anyhow::Result<Report> {
     // A hypervisor that cannot run this guest is bad input: say so before
     // anything is created.
     let (hv, hv_note) = hypervisor::select(&cfg.hv, cfg.guest, &cfg.image)?;
+    if let Some(why) = image_kind::problem(cfg.guest, &cfg.image) {
+        bail!(crate::error::UsageError(format!(
+            "--image {}: {why}",
+            cfg.image.display()
+        )));
+    }
+    // QEMU makes a FreeBSD guest's disk as a qcow2 overlay.
+    if cfg.guest == GuestOs::Freebsd
+        && hv.kind() == machine::HypervisorKind::Qemu
+        && host::which("qemu-img").is_none()
+    {
+        bail!(crate::error::UsageError(
+            "qemu-img is not in PATH: FreeBSD guests under QEMU need it (Debian: qemu-utils; FreeBSD: qemu-tools)".into()
+        ));
+    }
     std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
     let mut notes: Vec<String> = hv_note.into_iter().collect();
     let runner = Runner { cfg, hv, stop };

@@ -6,8 +6,13 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+/// The binary under test: this tree's, or `IFSTRESS_TEST_BIN` (to show
+/// that a new test fails on an older build).
 pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_ifstress")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("IFSTRESS_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_ifstress").into())
+    })
 }
 
 pub fn is_root() -> bool {

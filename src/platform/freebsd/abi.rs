@@ -5,7 +5,8 @@
 //! Sources: sys/sys/ioccom.h (encoding), sys/sys/sockio.h, net/if.h,
 //! net/if_media.h, netinet/in_var.h, netinet6/in6_var.h, net/if_lagg.h,
 //! net/if_bridgevar.h, net/if_vlan_var.h, net/bpf.h, netgraph/ng_message.h,
-//! netgraph/ng_eiface.h, sys/jail.h. Layouts are those of FreeBSD 14/15.
+//! netgraph/ng_eiface.h, sys/jail.h. Layouts are those of FreeBSD 14/15;
+//! tests/freebsd_abi.rs checks every value here against FreeBSD's headers.
 
 // sys/sys/ioccom.h
 pub const IOCPARM_MASK: u64 = 0x1fff;
@@ -51,6 +52,10 @@ impl Ifreq {
     pub fn get_i32(&self) -> i32 {
         i32::from_ne_bytes(self.u[..4].try_into().unwrap())
     }
+    /// ifr_index: a short, read unsigned (indexes run up to 65535).
+    pub fn index(&self) -> i32 {
+        u16::from_ne_bytes(self.u[0..2].try_into().unwrap()) as i32
+    }
     /// ifr_flags (low 16 bits) and ifr_flagshigh.
     pub fn flags(&self) -> u32 {
         let lo = u16::from_ne_bytes(self.u[0..2].try_into().unwrap()) as u32;
@@ -84,8 +89,9 @@ pub struct IfmediaReq {
     pub ulist: u64,
 }
 
-/// struct sockaddr_in, with BSD's sin_len.
-#[repr(C)]
+/// struct sockaddr_in, with BSD's sin_len. Aligned as C's, whose sin_addr
+/// is a struct in_addr around a uint32_t.
+#[repr(C, align(4))]
 #[derive(Clone, Copy, Default)]
 pub struct SockaddrIn {
     pub len: u8,
@@ -130,6 +136,15 @@ impl SockaddrIn6 {
             scope_id: 0,
         }
     }
+}
+
+/// struct ip_mreqn (netinet/in.h): FreeBSD's IP_MULTICAST_IF accepts it to
+/// pick the outgoing interface by index.
+#[repr(C)]
+pub struct IpMreqn {
+    pub multiaddr: [u8; 4],
+    pub address: [u8; 4],
+    pub ifindex: i32,
 }
 
 pub const AF_INET: u8 = 2;
@@ -423,4 +438,43 @@ mod tests {
         assert_eq!(&b[..2], &[28, AF_INET6]);
         assert_eq!(b[8], 0xfd);
     }
+}
+
+// ---- Appended for issue 14 (first FreeBSD run); values checked with
+// `zig cc -target x86_64-freebsd` static assertions against zig's FreeBSD 15.0
+// headers (net/bpf.h, netgraph/ng_message.h, netinet6/in6_var.h).
+
+/// net/bpf.h: read(2) on a bpf descriptor must ask for exactly its buffer
+/// size (bpfread); the size is fixed before BIOCSETIF (bpf_buffer_ioctl_sblen).
+pub const BIOCSBLEN: u64 = iowr(b'B', 102, 4);
+pub const BIOCGBLEN: u64 = ior(b'B', 102, 4);
+
+/// netgraph/ng_message.h: name a node so any socket of its vnet can address
+/// it as `name:` (a bare hook path is resolved from the sender's own node).
+pub const NGM_NAME: u32 = 4;
+pub const NG_NODESIZ: usize = 32;
+/// ng_mesg header flag of a reply.
+pub const NGF_RESP: u32 = 1;
+
+/// struct ngm_name.
+#[repr(C)]
+pub struct NgmName {
+    pub name: [u8; NG_NODESIZ],
+}
+
+/// netinet6/in6_var.h: add the address without duplicate address detection,
+/// so it is usable as a source at once (in6_update_ifa).
+pub const IN6_IFF_NODAD: i32 = 0x20;
+
+// A test function beside the items rather than a second test module: the
+// layer check (tests/layers.rs) leaves out only `mod tests`.
+#[cfg(test)]
+#[test]
+fn appended_numbers_match_freebsd_headers() {
+    assert_eq!(BIOCSBLEN, 0xc004_4266);
+    assert_eq!(BIOCGBLEN, 0x4004_4266);
+    assert_eq!(size_of::<NgmName>(), 32);
+    assert_eq!(std::mem::offset_of!(NgMsgHdr, token), 16);
+    assert_eq!(std::mem::offset_of!(NgMsgHdr, flags), 12);
+    assert_eq!(std::mem::offset_of!(NgMsgHdr, typecookie), 20);
 }

@@ -40,13 +40,23 @@ impl Drop for Agent {
     }
 }
 
+/// The capture buffer the agent asks bpf for.
+const CAPTURE_BUF: u32 = 64 * 1024;
+
 /// What the agent does, inside its jail.
 struct InJail {
     inet: OwnedFd,
     bpf: Option<OwnedFd>,
     frame: [u8; 60],
     rx: Vec<u8>,
+    /// send-tcp4/6's connections, left waiting on their SYN: TCP's timers
+    /// send it again through the link while it is detached or moved. They
+    /// go with the agent, which goes with the jail.
+    tcp: [Option<OwnedFd>; TCP_HELD],
 }
+
+/// How many TCP connections an agent keeps waiting at once.
+const TCP_HELD: usize = 4;
 
 fn cstr_path(p: &[u8; 32]) -> std::ffi::CString {
     let end = p.iter().position(|&b| b == 0).unwrap_or(32);
@@ -68,6 +78,15 @@ impl InJail {
         sys::ioctl(fd.as_raw_fd(), abi::BIOCIMMEDIATE, &mut one)?;
         let mut nb: i32 = 1;
         sys::ioctl(fd.as_raw_fd(), abi::FIONBIO, &mut nb)?;
+        // bpfread answers EINVAL unless the read asks for exactly the
+        // descriptor's buffer size (net.bpf.bufsize, 4 KiB by default), and
+        // the size can only change before the first BIOCSETIF. Ask for 64 KiB
+        // (the kernel clamps it to net.bpf.maxbufsize) and read what it chose.
+        let mut want: u32 = CAPTURE_BUF;
+        let _ = sys::ioctl(fd.as_raw_fd(), abi::BIOCSBLEN, &mut want);
+        let mut have: u32 = 0;
+        sys::ioctl(fd.as_raw_fd(), abi::BIOCGBLEN, &mut have)?;
+        self.rx.resize(have as usize, 0);
         let raw = fd.as_raw_fd();
         self.bpf = Some(fd);
         Ok(raw)
@@ -170,6 +189,34 @@ impl Handler for InJail {
                     vec![],
                 )
             }
+            Request::Tcp { v6, slot, addr } => {
+                let k = slot as usize % TCP_HELD;
+                self.tcp[k] = None;
+                let res = if v6 {
+                    sys::socket(libc::AF_INET6, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0)
+                        .and_then(|fd| {
+                            let mut dst = abi::SockaddrIn6::new(addr);
+                            dst.port = 9u16.to_be();
+                            sys::connect_started(fd.as_raw_fd(), &dst).map(|()| fd)
+                        })
+                } else {
+                    sys::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0).and_then(
+                        |fd| {
+                            let mut dst =
+                                abi::SockaddrIn::new([addr[0], addr[1], addr[2], addr[3]]);
+                            dst.port = 9u16.to_be();
+                            sys::connect_started(fd.as_raw_fd(), &dst).map(|()| fd)
+                        },
+                    )
+                };
+                match res {
+                    Ok(fd) => {
+                        self.tcp[k] = Some(fd);
+                        (Reply::default(), vec![])
+                    }
+                    Err(e) => (Reply::err(e), vec![]),
+                }
+            }
             Request::Quit => (Reply::default(), vec![]),
         }
     }
@@ -202,7 +249,8 @@ pub fn main(jid: i32) -> i32 {
         inet,
         bpf: None,
         frame,
-        rx: vec![0; 64 * 1024],
+        rx: Vec::with_capacity(CAPTURE_BUF as usize),
+        tcp: Default::default(),
     };
     match agent::serve(0, &mut h) {
         Ok(()) => 0,

@@ -7,12 +7,23 @@
 //! goes through sockets opened inside the run's jails by agents, so no op
 //! names an interface of the host's vnet. Interfaces are created on the home
 //! jail's socket, so they are born in the home vnet.
+//!
+//! When a removed stack's interfaces come home: jail_remove (or the last
+//! process leaving a non-persistent jail) only marks the prison dying;
+//! `vnet_destroy`, and with it `vnet_if_return`, runs from `prison_deref`
+//! when the prison's last plain reference goes (kern_jail.c). Every socket
+//! opened in the jail holds one through its credential, and so does the
+//! devfs cdev of a tun/tap cloned there on kernels without D51525. So the
+//! moment a stack-remove races the others is when the last executor lets go
+//! of that jail's sockets: every executor drops them at its next op after
+//! any stack-remove (`FbsdSession::removals`), not at its next sweep.
 
 use super::abi::{self, Ifreq, fixed};
 use super::agentproc::Agent;
 use super::msgbuf::Cursor;
+use super::rules;
 use super::sys::{self, Sys};
-use crate::model::{LinkKind, OpKind, StackRole, Tag};
+use crate::model::{LinkKind, OpKind, Scope, StackRole, Tag};
 use crate::plan::Op;
 use crate::platform::agent::Request;
 use crate::platform::seam::{EnvError, Executor, KernelLog, KindProbe, Outcome, Platform, Session};
@@ -20,6 +31,7 @@ use crate::platform::unix::Netlink;
 use crate::world::{HOME, LinkId, StackId, World};
 use anyhow::{Context, anyhow};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use crate::platform::seam::SKIP;
@@ -49,26 +61,18 @@ pub fn native_name(kind: LinkKind) -> &'static str {
     }
 }
 
-/// Kernel module holding each kind, for --load-modules.
-fn module(kind: LinkKind) -> Option<(&'static str, &'static str)> {
-    Some(match kind {
-        LinkKind::Pair => ("if_epair", "if_epair"),
-        LinkKind::Tun | LinkKind::Tap => ("if_tuntap", "if_tuntap"),
-        LinkKind::Bridge => ("if_bridge", "if_bridge"),
-        LinkKind::Lagg => ("if_lagg", "if_lagg"),
-        LinkKind::Vlan => ("if_vlan", "if_vlan"),
-        LinkKind::Eiface => ("ng_eiface", "ng_eiface"),
-        LinkKind::Macvlan => return None,
-    })
-}
-
 pub fn syscall_of(op: OpKind, kind: LinkKind) -> &'static str {
+    if let Some(why) = rules::unsupported(op, kind) {
+        return why;
+    }
     match op {
         OpKind::Create if kind == LinkKind::Eiface => {
-            "NGM_MKPEER eiface, NGM_EIFACE_GET_IFNAME, SIOCSIFNAME, SIOCSIFDESCR"
+            "NGM_MKPEER eiface, NGM_NAME, NGM_EIFACE_GET_IFNAME (name:), SIOCSIFNAME, SIOCSIFDESCR"
         }
-        OpKind::Create => "SIOCIFCREATE2, SIOCSIFNAME, SIOCSIFDESCR",
-        OpKind::Destroy if kind == LinkKind::Eiface => "NGM_SHUTDOWN",
+        OpKind::Create => {
+            "SIOCIFCREATE2, SIOCSIFNAME, SIOCSIFDESCR (SIOCIFDESTROY if the rename fails)"
+        }
+        OpKind::Destroy if kind == LinkKind::Eiface => "NGM_SHUTDOWN to the node's name:",
         OpKind::Destroy => "SIOCIFDESTROY",
         OpKind::DestroyNetlink => "SIOCGIFINDEX, RTM_DELLINK (AF_NETLINK)",
         OpKind::Move => "SIOCSIFVNET",
@@ -79,20 +83,28 @@ pub fn syscall_of(op: OpKind, kind: LinkKind) -> &'static str {
         OpKind::Media => "SIOCGIFMEDIA",
         OpKind::Addr4Add => "SIOCAIFADDR",
         OpKind::Addr4Del => "SIOCDIFADDR",
-        OpKind::Addr6Add => "SIOCAIFADDR_IN6",
+        OpKind::Addr6Add => "SIOCAIFADDR_IN6 (IN6_IFF_NODAD)",
         OpKind::Addr6Del => "SIOCDIFADDR_IN6",
         OpKind::SendUdp4 => "IP_MULTICAST_IF, sendto 224.0.0.1",
         OpKind::SendUdp6 => "sendto ff02::1%link",
+        OpKind::SendTcp4 => {
+            "socket(SOCK_STREAM), connect to the link's 198.18.x.y+1 in its jail (agent; SYN held on ARP)"
+        }
+        OpKind::SendTcp6 => {
+            "socket(SOCK_STREAM), connect to the link's fd00:...::2 in its jail (agent; SYN held on ND)"
+        }
         OpKind::SendRaw => "BIOCSETIF, write /dev/bpf (agent)",
-        OpKind::Capture => "BIOCSETIF, read /dev/bpf (agent)",
-        OpKind::TunOpen => "open /dev/tun or /dev/tap inside the jail (agent)",
+        OpKind::Capture => "BIOCSBLEN, BIOCSETIF, read /dev/bpf (agent)",
+        OpKind::TunOpen => {
+            "open /dev/tun or /dev/tap inside the jail (agent); the one it replaces: close, SIOCIFDESTROY"
+        }
         OpKind::MemberAdd if kind == LinkKind::Lagg => "SIOCSLAGGPORT",
         OpKind::MemberDel if kind == LinkKind::Lagg => "SIOCSLAGGDELPORT",
         OpKind::MemberAdd => "SIOCSDRVSPEC BRDGADD",
         OpKind::MemberDel => "SIOCSDRVSPEC BRDGDEL",
         OpKind::StackCreate => "jail_set(JAIL_CREATE, vnet=new), SIOCSIFVNET",
         OpKind::StackRemove => {
-            "jail_remove, or jail_set(JAIL_UPDATE, nopersist) so the last process's exit ends it"
+            "jail_remove, or jail_set(JAIL_UPDATE, nopersist); links come home when the last socket goes"
         }
     }
 }
@@ -137,9 +149,10 @@ impl Platform for FreeBsd {
     fn load_modules(&self, kinds: &[LinkKind]) -> anyhow::Result<Vec<String>> {
         let mut loaded = Vec::new();
         for k in kinds {
-            let Some((m, f)) = module(*k) else { continue };
-            if sys::load_module(m, f).with_context(|| format!("kldload {f}"))? {
-                loaded.push(f.to_string());
+            for &(m, f) in rules::modules(*k) {
+                if sys::load_module(m, f).with_context(|| format!("kldload {f}"))? {
+                    loaded.push(f.to_string());
+                }
             }
         }
         Ok(loaded)
@@ -169,7 +182,7 @@ impl Platform for FreeBsd {
                         } else {
                             Err(format!(
                                 "no `{c}` cloner (kldload {}, or --load-modules)",
-                                module(k).map_or("?", |m| m.1)
+                                rules::modules(k).first().map_or("?", |m| m.1)
                             ))
                         }
                     }
@@ -207,24 +220,51 @@ impl Platform for FreeBsd {
                 }
             }
         }
+        // Every create and destroy of an epair logs its link-state changes
+        // (if_link_state_change -> do_link_state_change, when
+        // net.link.log_link_state_change is set), which is most of what
+        // fills the message buffer between scans; the switch is global, so
+        // it is turned off for the run and set back at teardown.
+        let link_log = sys::sysctl_int(LINK_LOG)
+            .filter(|&v| v != 0)
+            .filter(|_| sys::set_sysctl_int(LINK_LOG, 0).is_ok());
         Ok(Arc::new(FbsdSession {
             world,
             jids: jids.into_iter().map(Mutex::new).collect(),
+            removals: AtomicU32::new(0),
+            link_log: Mutex::new(link_log),
+            osreldate: sys::sysctl_int("kern.osreldate"),
         }))
     }
 
     fn kernel_log(&self) -> anyhow::Result<Box<dyn KernelLog>> {
         let now = sys::sysctl_bytes("kern.msgbuf").context("reading kern.msgbuf")?;
+        let shared = Arc::new(LogShared {
+            stop: AtomicBool::new(false),
+            ring: Mutex::new(Ring {
+                cursor: Cursor::at_end(&now),
+                pending: String::new(),
+                lost: 0,
+                ambiguous: 0,
+                error: None,
+            }),
+        });
+        let s2 = shared.clone();
+        let sampler = std::thread::Builder::new()
+            .name("ifstress-msgbuf".into())
+            .spawn(move || sample_loop(&s2))
+            .context("starting the kernel message buffer reader")?;
         Ok(Box::new(Msgbuf {
-            cursor: Cursor::at_end(&now),
+            shared,
+            sampler: Some(sampler),
             badstacks: badstacks(),
         }))
     }
 
-    fn leftovers(&self, tag: Option<&Tag>) -> anyhow::Result<Vec<String>> {
+    fn leftovers(&self, scope: Scope) -> anyhow::Result<Vec<String>> {
         Ok(sys::jails()
             .into_iter()
-            .filter(|j| Tag::owns_stack(tag, &j.name))
+            .filter(|j| scope.owns_stack(&j.name))
             .map(|j| {
                 format!(
                     "jail {} (jid {}){}",
@@ -236,12 +276,12 @@ impl Platform for FreeBsd {
             .collect())
     }
 
-    fn cleanup(&self, tag: Option<&Tag>) -> anyhow::Result<Vec<String>> {
+    fn cleanup(&self, scope: Scope) -> anyhow::Result<Vec<String>> {
         let mut removed = Vec::new();
         // Parents first: removing a jail removes its children.
         let mut js: Vec<_> = sys::jails()
             .into_iter()
-            .filter(|j| Tag::owns_stack(tag, &j.name) && !j.dying)
+            .filter(|j| scope.owns_stack(&j.name) && !j.dying)
             .collect();
         js.sort_by_key(|j| j.name.matches('.').count());
         for j in js {
@@ -255,6 +295,10 @@ impl Platform for FreeBsd {
             }
         }
         Ok(removed)
+    }
+
+    fn kernel_facts(&self) -> crate::platform::facts::KernelFacts {
+        super::features::read()
     }
 
     fn syscall_of(&self, op: OpKind, kind: LinkKind) -> &'static str {
@@ -309,10 +353,88 @@ impl Platform for FreeBsd {
     }
 }
 
+/// The run turns this off and sets it back (see `start`).
+const LINK_LOG: &str = "net.link.log_link_state_change";
+
+/// The kernel log reader. The orchestrator asks every 2 s, but the ring
+/// (kern.msgbufsize, 96 KiB by default) can wrap faster than that under a
+/// busy run (a rename line per create, link-state lines), so a thread of its
+/// own reads it at the pace the measured log rate needs and keeps what is new
+/// until asked.
 struct Msgbuf {
-    cursor: Cursor,
+    shared: Arc<LogShared>,
+    sampler: Option<std::thread::JoinHandle<()>>,
     /// WITNESS's record of lock-order reversals (absent without WITNESS).
     badstacks: Option<String>,
+}
+
+struct LogShared {
+    stop: AtomicBool,
+    ring: Mutex<Ring>,
+}
+
+/// What the reader has taken from the ring and not handed over yet.
+struct Ring {
+    cursor: Cursor,
+    pending: String,
+    /// Reads that found the ring wrapped past the cursor, or the cursor
+    /// ambiguous, since the last hand-over.
+    lost: u32,
+    ambiguous: u32,
+    error: Option<std::io::ErrorKind>,
+}
+
+/// What the reader keeps at most between two hand-overs; past it, the
+/// oldest text goes and counts as lost.
+const PENDING_MAX: usize = 4 << 20;
+
+impl Ring {
+    /// Read the ring once; returns the bytes it held and how many were new.
+    fn sample(&mut self) -> (usize, usize) {
+        let now = match sys::sysctl_bytes("kern.msgbuf") {
+            Ok(b) => b,
+            Err(e) => {
+                self.error = Some(e.kind());
+                return (0, 0);
+            }
+        };
+        let a = self.cursor.advance(&now);
+        self.lost += a.lost as u32;
+        self.ambiguous += a.ambiguous as u32;
+        if self.pending.len() + a.text.len() > PENDING_MAX {
+            self.pending.clear();
+            self.lost += 1;
+        }
+        self.pending.push_str(&a.text);
+        (now.len(), a.text.len())
+    }
+}
+
+fn sample_loop(shared: &LogShared) {
+    use super::msgbuf::{MIN_SCAN, scan_interval};
+    // Setup's creates log the most: look soon, then at the measured pace.
+    let mut wait = MIN_SCAN * 5;
+    while !shared.stop.load(Relaxed) {
+        let since = std::time::Instant::now();
+        while since.elapsed() < wait && !shared.stop.load(Relaxed) {
+            std::thread::sleep(MIN_SCAN);
+        }
+        let (size, new) = shared
+            .ring
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .sample();
+        wait = scan_interval(size, new, since.elapsed());
+    }
+}
+
+impl Drop for Msgbuf {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Relaxed);
+        if let Some(t) = self.sampler.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 fn badstacks() -> Option<String> {
@@ -333,20 +455,32 @@ fn push_lines(out: &mut String, text: &str) {
 
 impl KernelLog for Msgbuf {
     fn read_new(&mut self, out: &mut String) -> std::io::Result<()> {
-        let now = sys::sysctl_bytes("kern.msgbuf")?;
-        let a = self.cursor.advance(&now);
-        if a.lost {
-            out.push_str(
-                "ifstress: kernel message buffer wrapped between reads; lines may be missing\n",
-            );
+        {
+            let mut r = self.shared.ring.lock().unwrap_or_else(|p| p.into_inner());
+            r.sample();
+            if let Some(kind) = r.error.take() {
+                return Err(std::io::Error::new(kind, "reading kern.msgbuf"));
+            }
+            if r.lost > 0 {
+                out.push_str(
+                    "ifstress: kernel message buffer wrapped between reads; lines may be missing\n",
+                );
+            }
+            if r.ambiguous > 0 {
+                out.push_str(
+                    "ifstress: kernel message buffer repeats the lines read last; lines between the copies may be missing\n",
+                );
+            }
+            (r.lost, r.ambiguous) = (0, 0);
+            let text = std::mem::take(&mut r.pending);
+            push_lines(out, &text);
         }
-        push_lines(out, &a.text);
         // LORs WITNESS recorded without printing them (debug.witness.trace=0).
         if let Some(before) = &self.badstacks {
             let now = badstacks().unwrap_or_default();
-            if now.len() > before.len() && now.starts_with(before.as_str()) {
+            for block in super::msgbuf::new_badstacks(before, &now) {
                 out.push_str("lock order reversal: (from debug.witness.badstacks)\n");
-                push_lines(out, &now[before.len()..]);
+                push_lines(out, block);
             }
             self.badstacks = Some(now);
         }
@@ -358,6 +492,31 @@ pub(crate) struct FbsdSession {
     world: Arc<World>,
     /// Jail ids by stack; churn stacks come and go under their lock.
     jids: Vec<Mutex<Option<i32>>>,
+    /// Bumped by every stack-remove: each executor compares it once per op
+    /// and lets go of the removed jail's sockets and devices at once.
+    removals: AtomicU32,
+    /// net.link.log_link_state_change as it was before the run, to set back.
+    link_log: Mutex<Option<i64>>,
+    osreldate: Option<i64>,
+}
+
+impl FbsdSession {
+    fn restore_link_log(&self) {
+        if let Some(v) = self
+            .link_log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            let _ = sys::set_sysctl_int(LINK_LOG, v as i32);
+        }
+    }
+}
+
+impl Drop for FbsdSession {
+    fn drop(&mut self) {
+        self.restore_link_log();
+    }
 }
 
 impl FbsdSession {
@@ -389,6 +548,7 @@ impl Session for FbsdSession {
                 ));
             }
         }
+        self.restore_link_log();
         if errs.is_empty() {
             Ok(())
         } else {
@@ -419,10 +579,28 @@ impl Session for FbsdSession {
                 })
                 .collect();
             if held.is_empty() || std::time::Instant::now() >= until {
-                return Ok(held);
+                return Ok(self.with_d51525_note(held));
             }
             std::thread::sleep(std::time::Duration::from_millis(250));
         }
+    }
+}
+
+impl FbsdSession {
+    /// Say, of a jail held after tun-opens inside it (or of the home jail
+    /// whose held child had them), whether this kernel is expected to hold
+    /// it (rules::d51525_note).
+    fn with_d51525_note(&self, held: Vec<(StackId, String)>) -> Vec<(StackId, String)> {
+        let w = &self.world;
+        let opened = |s: StackId| w.tun_opens(s) > 0;
+        let child_opened = held.iter().any(|&(s, _)| s != HOME && opened(s));
+        let note = self.osreldate.and_then(rules::d51525_note);
+        held.into_iter()
+            .map(|(s, what)| match &note {
+                Some(n) if opened(s) || (s == HOME && child_opened) => (s, format!("{what}; {n}")),
+                _ => (s, what),
+            })
+            .collect()
     }
 }
 
@@ -436,11 +614,31 @@ struct StackSocks {
     ng: Option<OwnedFd>,
 }
 
+/// A tun/tap descriptor tun-open holds, and what it cloned.
 struct Held {
     fd: OwnedFd,
     name: [u8; 16],
     stack: StackId,
     generation: u32,
+    /// A socket of the jail it was opened in: its interface is destroyed
+    /// through it even after that jail was removed (the cdev on kernels
+    /// without D51525, and this socket, keep the jail's vnet until then).
+    sock: Option<OwnedFd>,
+}
+
+impl Held {
+    /// Let go of the descriptor. Closing it does not destroy the interface
+    /// the devfs clone made (tundtor only brings it down); that is done here
+    /// through the jail's socket (tun_clone_destroy -> destroy_dev frees the
+    /// cdev and the credential it holds), unless the suite leaves it to the
+    /// jail's removal (the D51525 scenario).
+    fn release(self, leave: bool) {
+        drop(self.fd);
+        if let (false, Some(s)) = (leave, &self.sock) {
+            let mut r = Ifreq::new(&self.name);
+            let _ = sys::ioctl(s.as_raw_fd(), abi::SIOCIFDESTROY, &mut r);
+        }
+    }
 }
 
 /// What every op reads and none changes. Split from `State` so that an op
@@ -460,9 +658,12 @@ pub struct FbsdExec {
 struct State {
     socks: StackCache<StackSocks>,
     held: [Option<Held>; HELD],
+    /// The run's tag as an interface description, NUL included.
     descr: Vec<u8>,
     fds: Vec<OwnedFd>,
     ops: u32,
+    /// `FbsdSession::removals` as of the last sweep.
+    seen_removals: u32,
     ng_token: u32,
     ng_rx: Vec<u8>,
     payload: [u8; 46],
@@ -514,11 +715,18 @@ impl FbsdExec {
         let n = world.layout.stacks.len();
         let mut e = FbsdExec {
             st: State {
-                descr: world.layout.tag.alias().into_bytes(),
+                // SIOCSIFDESCR copies length-1 bytes and NUL-terminates
+                // (ifhwioctl): the length counts the NUL.
+                descr: {
+                    let mut d = world.layout.tag.alias().into_bytes();
+                    d.push(0);
+                    d
+                },
                 socks: StackCache::new(n),
                 held: Default::default(),
                 fds: Vec::with_capacity(4),
                 ops: 0,
+                seen_removals: 0,
                 ng_token: 1,
                 ng_rx: vec![0; 512],
                 payload: [0; 46],
@@ -541,22 +749,43 @@ impl FbsdExec {
 }
 
 impl Ctx {
-    fn eiface_hook(&self, id: LinkId) -> [u8; 16] {
+    /// The eiface node's name (also the hook name on the creating socket's
+    /// node) and its length.
+    fn eiface_node(&self, id: LinkId) -> ([u8; 16], usize) {
         let slot = &self.world.layout.links[id as usize];
-        // Written in place: this runs on every eiface create and destroy.
-        let mut hook = [0u8; 16];
-        let mut w = &mut hook[..15];
-        let _ = std::io::Write::write_fmt(
-            &mut w,
-            format_args!("is{}e{}", self.world.layout.tag.id, slot.ordinal),
-        );
-        hook
+        rules::eiface_node(&self.world.layout.tag.id, slot.ordinal)
+    }
+
+    /// `name:`, the absolute path of the eiface node from any control
+    /// socket of the home jail's vnet.
+    fn eiface_path(&self, id: LinkId) -> ([u8; 16], usize) {
+        let (mut p, n) = self.eiface_node(id);
+        p[n] = b':';
+        (p, n + 1)
     }
 }
 
+/// The bytes of a plain-data request structure.
+fn bytes_of<T>(v: &T) -> &[u8] {
+    // SAFETY: only used on repr(C) structures of bytes and integers.
+    unsafe { std::slice::from_raw_parts(v as *const T as *const u8, std::mem::size_of::<T>()) }
+}
+
 impl State {
+    /// Let go of the sockets and devices of stacks removed since they were
+    /// opened.
     fn sweep(&mut self, ctx: &Ctx) {
         self.socks.sweep(|s| ctx.world.stack_generation(s));
+        let leave = ctx.world.layout.leave_tun_clones;
+        for slot in &mut self.held {
+            if slot
+                .as_ref()
+                .is_some_and(|h| ctx.world.stack_generation(h.stack) != h.generation)
+                && let Some(h) = slot.take()
+            {
+                h.release(leave);
+            }
+        }
     }
 
     fn locate(&mut self, ctx: &Ctx, id: LinkId) {
@@ -579,8 +808,9 @@ impl State {
         sys::ioctl(fd, abi::SIOCSIFDESCR, &mut r)
     }
 
-    /// A netgraph control message to `path`, through the home jail's socket.
-    fn ng_send(&mut self, ctx: &Ctx, path: &[u8], cookie: u32, cmd: u32, arg: &[u8]) -> Sys<()> {
+    /// A netgraph control message to `path`, through the home jail's
+    /// socket; returns its token.
+    fn ng_send(&mut self, ctx: &Ctx, path: &[u8], cookie: u32, cmd: u32, arg: &[u8]) -> Sys<u32> {
         let k = socks(ctx, &mut self.socks, HOME)?;
         let ng = k.ng.as_ref().ok_or(libc::EAFNOSUPPORT)?.as_raw_fd();
         self.ng_token = self.ng_token.wrapping_add(1);
@@ -619,53 +849,110 @@ impl State {
                 sa.len as u32,
             )
         };
-        if rc < 0 { Err(sys::errno()) } else { Ok(()) }
+        if rc < 0 {
+            Err(sys::errno())
+        } else {
+            Ok(self.ng_token)
+        }
     }
 
-    fn create(&mut self, ctx: &Ctx, id: LinkId) -> Sys<()> {
-        let world = &*ctx.world;
-        let slot = &world.layout.links[id as usize];
-        let name = *slot.names[0].raw();
-        let created: [u8; 16] = if slot.kind == LinkKind::Eiface {
-            let hook = ctx.eiface_hook(id);
-            let mut mk = abi::NgmMkpeer {
-                type_: [0; 32],
-                ourhook: [0; 32],
-                peerhook: [0; 32],
-            };
-            mk.type_[..6].copy_from_slice(b"eiface");
-            mk.ourhook[..16].copy_from_slice(&hook);
-            mk.peerhook[..5].copy_from_slice(b"ether");
-            // SAFETY: plain data of 96 bytes.
-            let arg =
-                unsafe { std::slice::from_raw_parts(&mk as *const _ as *const u8, 96) }.to_vec();
-            self.ng_send(ctx, b".", abi::NGM_GENERIC_COOKIE, abi::NGM_MKPEER, &arg)?;
-            let hl = hook.iter().position(|&b| b == 0).unwrap_or(16);
-            self.ng_send(
-                ctx,
-                &hook[..hl],
-                abi::NGM_EIFACE_COOKIE,
-                abi::NGM_EIFACE_GET_IFNAME,
-                &[],
-            )?;
-            let k = socks(ctx, &mut self.socks, HOME)?;
-            let ng = k.ng.as_ref().ok_or(libc::EAFNOSUPPORT)?.as_raw_fd();
+    /// The interface name of the eiface node at `path` (NGM_EIFACE_GET_IFNAME),
+    /// from the reply carrying the request's token: replies to requests that
+    /// timed out earlier may still be queued on the socket.
+    fn ng_ifname(&mut self, ctx: &Ctx, path: &[u8]) -> Sys<[u8; 16]> {
+        let token = self.ng_send(
+            ctx,
+            path,
+            abi::NGM_EIFACE_COOKIE,
+            abi::NGM_EIFACE_GET_IFNAME,
+            &[],
+        )?;
+        let k = socks(ctx, &mut self.socks, HOME)?;
+        let ng = k.ng.as_ref().ok_or(libc::EAFNOSUPPORT)?.as_raw_fd();
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        for _ in 0..8 {
+            let left = until.saturating_duration_since(std::time::Instant::now());
             let mut pfd = libc::pollfd {
                 fd: ng,
                 events: libc::POLLIN,
                 revents: 0,
             };
             // SAFETY: one pollfd.
-            if unsafe { libc::poll(&mut pfd, 1, 2000) } <= 0 {
+            if unsafe { libc::poll(&mut pfd, 1, left.as_millis() as i32) } <= 0 {
                 return Err(libc::ETIMEDOUT);
             }
             // SAFETY: ng_rx is a valid buffer.
             let n =
                 unsafe { libc::recv(ng, self.ng_rx.as_mut_ptr() as *mut _, self.ng_rx.len(), 0) };
-            if n < 56 + 2 {
-                return Err(libc::EPROTO);
+            if n < 0 {
+                return Err(sys::errno());
             }
-            fixed(&self.ng_rx[56..(n as usize).min(56 + 16)])
+            if let Some(arg) = rules::ng_reply(&self.ng_rx[..n as usize], token) {
+                return Ok(fixed(&arg[..arg.len().min(16)]));
+            }
+        }
+        Err(libc::ETIMEDOUT)
+    }
+
+    /// Shut an eiface node down (detaching its ifnet wherever it is).
+    fn ng_shutdown(&mut self, ctx: &Ctx, path: &[u8]) -> Sys<()> {
+        self.ng_send(ctx, path, abi::NGM_GENERIC_COOKIE, abi::NGM_SHUTDOWN, &[])
+            .map(drop)
+    }
+
+    /// An ng_eiface node for link `id`: made as our socket node's peer,
+    /// then named so that every worker's socket can address it as `name:`
+    /// (a bare hook path is resolved from the sending socket's own node,
+    /// ng_path2noderef). Returns the ifnet's kernel name.
+    fn make_eiface(&mut self, ctx: &Ctx, id: LinkId) -> Sys<[u8; 16]> {
+        let (node, nlen) = ctx.eiface_node(id);
+        let mut mk = abi::NgmMkpeer {
+            type_: [0; 32],
+            ourhook: [0; 32],
+            peerhook: [0; 32],
+        };
+        mk.type_[..6].copy_from_slice(b"eiface");
+        mk.ourhook[..16].copy_from_slice(&node);
+        mk.peerhook[..5].copy_from_slice(b"ether");
+        self.ng_send(
+            ctx,
+            b".",
+            abi::NGM_GENERIC_COOKIE,
+            abi::NGM_MKPEER,
+            bytes_of(&mk),
+        )?;
+        let mut nm = abi::NgmName {
+            name: [0; abi::NG_NODESIZ],
+        };
+        nm.name[..16].copy_from_slice(&node);
+        if let Err(e) = self.ng_send(
+            ctx,
+            &node[..nlen],
+            abi::NGM_GENERIC_COOKIE,
+            abi::NGM_NAME,
+            bytes_of(&nm),
+        ) {
+            // Another worker's node has the name: ours would be an orphan.
+            let _ = self.ng_shutdown(ctx, &node[..nlen]);
+            return Err(if e == libc::EADDRINUSE {
+                libc::EEXIST
+            } else {
+                e
+            });
+        }
+        let (path, plen) = ctx.eiface_path(id);
+        self.ng_ifname(ctx, &path[..plen]).inspect_err(|_| {
+            let _ = self.ng_shutdown(ctx, &path[..plen]);
+        })
+    }
+
+    fn create(&mut self, ctx: &Ctx, id: LinkId) -> Sys<()> {
+        let world = &*ctx.world;
+        let slot = &world.layout.links[id as usize];
+        let name = *slot.names[0].raw();
+        let eiface = slot.kind == LinkKind::Eiface;
+        let created: [u8; 16] = if eiface {
+            self.make_eiface(ctx, id)?
         } else {
             let k = socks(ctx, &mut self.socks, HOME)?;
             let c = cloner(slot.kind).ok_or(libc::EOPNOTSUPP)?;
@@ -683,14 +970,29 @@ impl State {
             r.name
         };
         let home = socks(ctx, &mut self.socks, HOME)?.inet.as_raw_fd();
-        Self::rename(home, &created, &name)?;
-        if let Some(p) = slot.peer {
-            // epairNa was created along with epairNb.
-            let mut b = created;
-            if let Some(i) = b.iter().position(|&c| c == 0) {
-                b[i - 1] = b'b';
+        // The rename fails (EEXIST, if_rename) when a racing create of the
+        // same link won: what was just made would stay behind untagged in the
+        // home jail, and a long soak would run out of units. Undo it.
+        let renamed = Self::rename(home, &created, &name).and_then(|()| match slot.peer {
+            Some(p) => {
+                // epairNa was created along with epairNb.
+                let mut b = created;
+                if let Some(i) = b.iter().position(|&c| c == 0) {
+                    b[i - 1] = b'b';
+                }
+                Self::rename(home, &b, world.layout.links[p as usize].names[0].raw())
+                    .inspect_err(|_| destroy_named(home, &name))
             }
-            Self::rename(home, &b, world.layout.links[p as usize].names[0].raw())?;
+            None => Ok(()),
+        });
+        if let Err(e) = renamed {
+            if eiface {
+                let (path, plen) = ctx.eiface_path(id);
+                let _ = self.ng_shutdown(ctx, &path[..plen]);
+            } else {
+                destroy_named(home, &created);
+            }
+            return Err(e);
         }
         world.created(id);
         let _ = self.describe(home, &name);
@@ -734,20 +1036,17 @@ impl State {
         let slot = &world.layout.links[id as usize];
         let hint = world.hint(id);
         let name = *world.name(id).raw();
+        if rules::unsupported(op.kind, slot.kind).is_some() {
+            return Err(SKIP);
+        }
         match op.kind {
             OpKind::Create => self.create(ctx, id),
             OpKind::Destroy if slot.kind == LinkKind::Eiface => {
                 // The netgraph path: shut the node down, which detaches the ifnet
                 // wherever it is (FreeBSD's PR 292993 regression test does this).
-                let hook = ctx.eiface_hook(id);
-                let hl = hook.iter().position(|&b| b == 0).unwrap_or(16);
-                self.ng_send(
-                    ctx,
-                    &hook[..hl],
-                    abi::NGM_GENERIC_COOKIE,
-                    abi::NGM_SHUTDOWN,
-                    &[],
-                )?;
+                // By name, so that any worker reaches the node any worker made.
+                let (path, plen) = ctx.eiface_path(id);
+                self.ng_shutdown(ctx, &path[..plen])?;
                 world.destroyed(id);
                 Ok(())
             }
@@ -843,7 +1142,9 @@ impl State {
                     addr: abi::SockaddrIn6::new(crate::addr::v6(id)),
                     dstaddr: abi::SockaddrIn6::default(),
                     prefixmask: abi::SockaddrIn6::new(mask),
-                    flags: 0,
+                    // Usable at once: DAD would keep it tentative (unusable as
+                    // a source) for a second after every add (in6_update_ifa).
+                    flags: abi::IN6_IFF_NODAD,
                     lifetime: abi::In6Addrlifetime {
                         vltime: abi::ND6_INFINITE_LIFETIME,
                         pltime: abi::ND6_INFINITE_LIFETIME,
@@ -869,19 +1170,23 @@ impl State {
                 let ix = sys::ifindex(k.inet.as_raw_fd(), &name)?;
                 send_udp6(k.inet6.as_raw_fd(), ix, &self.payload)
             }
+            OpKind::SendTcp4 | OpKind::SendTcp6 => {
+                let v6 = op.kind == OpKind::SendTcp6;
+                let mut addr = [0u8; 16];
+                if v6 {
+                    addr = crate::addr::v6_neighbour(id);
+                } else {
+                    addr[..4].copy_from_slice(&crate::addr::v4_neighbour(id));
+                }
+                let slot = op.arg as u8;
+                self.agent_call(ctx, hint.stack, Request::Tcp { v6, slot, addr })
+            }
             OpKind::SendRaw => self.agent_call(ctx, hint.stack, Request::SendRaw { name }),
             OpKind::Capture => self.agent_call(ctx, hint.stack, Request::Capture { name }),
             OpKind::TunOpen => {
                 let k = op.arg as usize % HELD;
                 if let Some(h) = self.held[k].take() {
-                    drop(h.fd);
-                    // A devfs-cloned interface outlives its descriptor: destroy it.
-                    if world.stack_generation(h.stack) == h.generation
-                        && let Ok(s) = socks(ctx, &mut self.socks, h.stack)
-                    {
-                        let mut r = Ifreq::new(&h.name);
-                        let _ = sys::ioctl(s.inet.as_raw_fd(), abi::SIOCIFDESTROY, &mut r);
-                    }
+                    h.release(world.layout.leave_tun_clones);
                 }
                 let mut path = [0u8; 32];
                 let dev: &[u8] = if slot.kind == LinkKind::Tap {
@@ -901,11 +1206,13 @@ impl State {
                     return Err(r.errno);
                 }
                 let fd = self.fds.pop().ok_or(libc::EPROTO)?;
+                let sock = sys::dup(ks.inet.as_raw_fd()).ok();
                 self.held[k] = Some(Held {
                     fd,
                     name: r.name,
                     stack: op.stack,
                     generation: world.stack_generation(op.stack),
+                    sock,
                 });
                 Ok(())
             }
@@ -981,26 +1288,28 @@ impl State {
                     } else {
                         // The other way a VNET jail ends: no longer persistent,
                         // it dies when the last agent inside exits (every
-                        // executor lets go of it within SWEEP_EVERY ops).
+                        // executor lets go of it at its next op).
                         sys::jail_unpersist(jid)
                     }
                 };
                 self.socks.forget(s);
+                ctx.session.removals.fetch_add(1, Relaxed);
                 r
             }
         }
     }
 }
 
+/// SIOCIFDESTROY by name, for undoing a create; a failure leaves nothing
+/// more to do.
+fn destroy_named(fd: RawFd, name: &[u8; 16]) {
+    let mut r = Ifreq::new(name);
+    let _ = sys::ioctl(fd, abi::SIOCIFDESTROY, &mut r);
+}
+
 fn send_udp4(fd: RawFd, ifindex: i32, payload: &[u8]) -> Sys<()> {
     // struct ip_mreqn: FreeBSD's IP_MULTICAST_IF accepts it to pick by index.
-    #[repr(C)]
-    struct IpMreqn {
-        multiaddr: [u8; 4],
-        address: [u8; 4],
-        ifindex: i32,
-    }
-    let m = IpMreqn {
+    let m = abi::IpMreqn {
         multiaddr: [0; 4],
         address: [0; 4],
         ifindex,
@@ -1012,7 +1321,7 @@ fn send_udp4(fd: RawFd, ifindex: i32, payload: &[u8]) -> Sys<()> {
             libc::IPPROTO_IP,
             libc::IP_MULTICAST_IF,
             &m as *const _ as *const _,
-            12,
+            std::mem::size_of::<abi::IpMreqn>() as libc::socklen_t,
         )
     })?;
     let mut dst = abi::SockaddrIn::new([224, 0, 0, 1]);
@@ -1031,7 +1340,12 @@ impl Executor for FbsdExec {
     fn exec(&mut self, op: &Op) -> Outcome {
         let (ctx, st) = (&self.ctx, &mut self.st);
         st.ops = st.ops.wrapping_add(1);
-        if st.ops.is_multiple_of(SWEEP_EVERY) {
+        // One relaxed load per op: a stack-remove anywhere makes every
+        // executor let go of that jail now, so the jail ends (and its links
+        // come home) when the remover meant it to, not up to 64 ops later.
+        let removals = ctx.session.removals.load(Relaxed);
+        if removals != st.seen_removals || st.ops.is_multiple_of(SWEEP_EVERY) {
+            st.seen_removals = removals;
             st.sweep(ctx);
         }
         let (out, relocate) =
@@ -1043,7 +1357,10 @@ impl Executor for FbsdExec {
     }
 
     fn finish(&mut self) {
-        self.st.held = Default::default();
+        let leave = self.ctx.world.layout.leave_tun_clones;
+        for h in self.st.held.iter_mut().filter_map(Option::take) {
+            h.release(leave);
+        }
         self.st.socks.clear();
     }
 }

@@ -2,8 +2,9 @@
 //! (epair, tun, tap, bridge, lagg, vlan) and netgraph ng_eiface nodes, ops
 //! are ioctls on sockets opened inside each jail by an agent process.
 //!
-//! The ABI definitions, jail parameter encoding and msgbuf cursor are plain
-//! code compiled everywhere, so that their tests run on Linux.
+//! The ABI definitions, jail parameter encoding, msgbuf cursor and the
+//! kernel rules the backend relies on (`rules`) are plain code compiled
+//! everywhere, so that their tests run on Linux.
 
 pub mod abi;
 #[cfg(target_os = "freebsd")]
@@ -12,8 +13,11 @@ mod agentproc;
 mod backend;
 #[cfg_attr(not(target_os = "freebsd"), allow(dead_code))]
 pub mod baseline;
+#[cfg_attr(not(target_os = "freebsd"), allow(dead_code))]
+pub mod features;
 pub mod jailparam;
 pub mod msgbuf;
+pub mod rules;
 #[cfg(target_os = "freebsd")]
 mod sys;
 

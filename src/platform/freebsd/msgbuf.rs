@@ -1,10 +1,21 @@
 //! A cursor into FreeBSD's kernel message buffer. `sysctl kern.msgbuf`
 //! returns the whole ring, oldest first, each time; what is new since the last
 //! read is what follows the last bytes we saw. If those bytes are gone (the
-//! ring wrapped past them), everything is new and some was lost.
+//! ring wrapped past them), everything is new and some was lost; if they occur
+//! more than once (a burst of identical lines), where the last read ended is
+//! ambiguous and text between the copies may have been skipped.
+//!
+//! Also here, because they are plain text work tested on Linux: how often the
+//! ring must be read for the rate it fills at, and which WITNESS reversal
+//! blocks of `debug.witness.badstacks` are new.
 
-/// How much of the previous read identifies where it ended.
-const ANCHOR: usize = 512;
+use std::time::Duration;
+
+/// How much of the previous read identifies where it ended. Long, so that a
+/// run of repeated lines (if_rename's "changing name to", epair's link-state
+/// lines) rarely makes it ambiguous; shorter suffixes are tried when the ring
+/// has dropped the front of it.
+const ANCHOR: usize = 2048;
 
 #[derive(Debug, Default, Clone)]
 pub struct Cursor {
@@ -17,6 +28,9 @@ pub struct Advance {
     pub text: String,
     /// The ring wrapped past the cursor: lines between reads may be missing.
     pub lost: bool,
+    /// The cursor matched in more than one place; the newest was taken, so
+    /// lines between the copies may be missing.
+    pub ambiguous: bool,
 }
 
 /// The buffer as text: NULs dropped, invalid UTF-8 replaced.
@@ -33,27 +47,40 @@ impl Cursor {
         }
     }
 
+    /// Where the previous read ended in `s`, and whether that is ambiguous.
+    fn find(&self, s: &[u8]) -> Option<(usize, bool)> {
+        let full = self.anchor.len();
+        [full, 1024, 512, 256, 128, 64]
+            .into_iter()
+            .filter(|&n| n <= full && n > 0)
+            .find_map(|n| {
+                let tail = &self.anchor[full - n..];
+                let last = rfind(s, tail)?;
+                // Another copy starting earlier (possibly overlapping this one).
+                let again = rfind(&s[..last + n - 1], tail).is_some();
+                Some((last + n, again))
+            })
+    }
+
     pub fn advance(&mut self, snapshot: &[u8]) -> Advance {
         let s = clean(snapshot);
-        let (start, lost) = if self.anchor.is_empty() {
-            (0, false)
+        let (start, lost, ambiguous) = if self.anchor.is_empty() {
+            (0, false, false)
         } else {
-            // The ring may have dropped the front of the anchor too: the end
-            // of the last read is still known from a shorter suffix.
-            let found = [ANCHOR, 256, 128, 64].iter().find_map(|&n| {
-                let tail = &self.anchor[self.anchor.len().saturating_sub(n)..];
-                rfind(&s, tail).map(|i| i + tail.len())
-            });
-            match found {
-                Some(end) => (end, false),
-                None => (0, true),
+            match self.find(&s) {
+                Some((end, ambiguous)) => (end, false, ambiguous),
+                None => (0, true, false),
             }
         };
         let text = String::from_utf8_lossy(&s[start..]).into_owned();
         if !s.is_empty() {
             self.anchor = s[s.len().saturating_sub(ANCHOR)..].to_vec();
         }
-        Advance { text, lost }
+        Advance {
+            text,
+            lost,
+            ambiguous,
+        }
     }
 }
 
@@ -64,6 +91,58 @@ fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
     (0..=hay.len() - needle.len())
         .rev()
         .find(|&i| &hay[i..i + needle.len()] == needle)
+}
+
+/// The shortest and longest wait between reads of the ring.
+pub const MIN_SCAN: Duration = Duration::from_millis(50);
+pub const MAX_SCAN: Duration = Duration::from_secs(2);
+
+/// How long the reader may wait before the next read of a ring of `size`
+/// bytes that took `bytes` of new text in `elapsed`: a quarter of the time
+/// the ring takes to wrap at that rate, within [MIN_SCAN, MAX_SCAN]. A busy
+/// run logs a rename and link-state lines for every create and destroy, so
+/// the default 96 KiB ring can wrap in well under a second.
+pub fn scan_interval(size: usize, bytes: usize, elapsed: Duration) -> Duration {
+    if bytes == 0 || size == 0 {
+        return MAX_SCAN;
+    }
+    let per_sec = bytes as f64 / elapsed.as_secs_f64().max(1e-3);
+    let wrap = size as f64 / per_sec;
+    Duration::from_secs_f64((wrap / 4.0).clamp(MIN_SCAN.as_secs_f64(), MAX_SCAN.as_secs_f64()))
+}
+
+/// The line that opens each reversal in `debug.witness.badstacks`
+/// (sysctl_debug_witness_badstacks).
+const LOR_HEADER: &str = "Lock order reversal between ";
+
+/// The reversal blocks of a badstacks text: each from its header line to the
+/// next header (or the end).
+fn lor_blocks(text: &str) -> Vec<&str> {
+    let starts: Vec<usize> = text
+        .match_indices(LOR_HEADER)
+        .map(|(i, _)| i)
+        .filter(|&i| i == 0 || text.as_bytes()[i - 1] == b'\n')
+        .collect();
+    starts
+        .iter()
+        .enumerate()
+        .map(|(k, &a)| &text[a..starts.get(k + 1).copied().unwrap_or(text.len())])
+        .collect()
+}
+
+/// The reversal blocks of `now` that `before` does not have. WITNESS prints
+/// reversals in lock order (i over witnesses, j > i), not in the order they
+/// were found, so a new one between older locks lands in the middle of the
+/// text: blocks are compared as a set, keyed by their header line (the pair of
+/// locks; the stacks under it are the first seen and do not change).
+pub fn new_badstacks<'a>(before: &str, now: &'a str) -> Vec<&'a str> {
+    let header = |b: &str| b.lines().next().unwrap_or("").trim_end().to_string();
+    let old: std::collections::HashSet<String> =
+        lor_blocks(before).into_iter().map(header).collect();
+    lor_blocks(now)
+        .into_iter()
+        .filter(|b| !old.contains(&header(b)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -93,7 +172,8 @@ mod tests {
             c.advance(boot.as_bytes()),
             Advance {
                 text: String::new(),
-                lost: false
+                lost: false,
+                ambiguous: false,
             }
         );
         let after = format!("{boot}{t}");
@@ -125,5 +205,64 @@ mod tests {
         let a = c.advance(&buf);
         assert!(a.lost);
         assert_eq!(a.text, "panic: something\n");
+    }
+
+    #[test]
+    fn a_cursor_inside_repeated_lines_says_it_may_have_skipped() {
+        // 3000 bytes of one repeated line: the 2 KiB anchor matches at every
+        // line boundary, so where the last read ended cannot be known.
+        let flood = "epair7a: link state changed to UP\n".repeat(90);
+        let mut c = Cursor::at_end(flood.as_bytes());
+        let now = format!("{flood}{flood}panic: after the flood\n");
+        let a = c.advance(now.as_bytes());
+        assert!(a.ambiguous);
+        assert!(!a.lost);
+        // The newest copy is taken: nothing is read twice.
+        assert_eq!(a.text, "panic: after the flood\n");
+        // Distinct lines before the cursor: unambiguous.
+        let mut c = Cursor::at_end(b"boot line 1\nboot line 2\n");
+        let a = c.advance(b"boot line 1\nboot line 2\nnew\n");
+        assert_eq!(
+            (a.text.as_str(), a.ambiguous, a.lost),
+            ("new\n", false, false)
+        );
+    }
+
+    #[test]
+    fn the_scan_keeps_up_with_the_log_rate() {
+        let size = 96 * 1024;
+        // Quiet: the slowest pace.
+        assert_eq!(scan_interval(size, 0, Duration::from_secs(2)), MAX_SCAN);
+        assert_eq!(scan_interval(size, 100, Duration::from_secs(2)), MAX_SCAN);
+        // 48 KiB/s wraps a 96 KiB ring in 2 s: read every 0.5 s.
+        let d = scan_interval(size, 96 * 1024, Duration::from_secs(2));
+        assert!((d.as_secs_f64() - 0.5).abs() < 1e-6, "{d:?}");
+        // A flood: never faster than the floor.
+        assert_eq!(
+            scan_interval(size, 10 << 20, Duration::from_millis(100)),
+            MIN_SCAN
+        );
+    }
+
+    const OLD: &str = "\nLock order reversal between \"a\"(sleep mutex) and \"z\"(sleep mutex)!\n\
+        Lock order \"a\"(sleep mutex) -> \"z\"(sleep mutex) first seen at:\n#0 f1\n\n\
+        \nLock order reversal between \"m\"(sx) and \"q\"(sx)!\n#0 f2\n\n";
+
+    #[test]
+    fn a_new_reversal_in_the_middle_is_found() {
+        // WITNESS lists by lock index: a new (b, c) pair lands between the two.
+        let now = "\nLock order reversal between \"a\"(sleep mutex) and \"z\"(sleep mutex)!\n\
+            Lock order \"a\"(sleep mutex) -> \"z\"(sleep mutex) first seen at:\n#0 f1\n\n\
+            \nLock order reversal between \"b\"(sleep mutex) and \"c\"(rw)!\n#0 g\n\n\
+            \nLock order reversal between \"m\"(sx) and \"q\"(sx)!\n#0 f2\n\n";
+        // The old prefix test would have missed it: `now` does not start with OLD.
+        assert!(!now.starts_with(OLD));
+        let new = new_badstacks(OLD, now);
+        assert_eq!(new.len(), 1);
+        assert!(new[0].starts_with("Lock order reversal between \"b\""));
+        assert!(new[0].contains("#0 g"));
+        assert!(new_badstacks(now, now).is_empty());
+        assert_eq!(new_badstacks("", OLD).len(), 2);
+        assert!(new_badstacks(OLD, "").is_empty());
     }
 }

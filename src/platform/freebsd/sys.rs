@@ -3,7 +3,7 @@
 
 use super::abi;
 use super::jailparam::JailParams;
-pub use crate::platform::unix::{Sys, check, errno, socket};
+pub use crate::platform::unix::{Sys, check, connect_started, errno, socket};
 use std::ffi::CString;
 use std::os::fd::RawFd;
 
@@ -12,11 +12,18 @@ pub fn ioctl<T>(fd: RawFd, req: u64, arg: &mut T) -> Sys<()> {
     check(unsafe { libc::ioctl(fd, req as libc::c_ulong, arg as *mut T) }).map(drop)
 }
 
+/// A second descriptor of the same open file, close-on-exec.
+pub fn dup(fd: RawFd) -> Sys<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain syscall; a non-negative result is a fresh descriptor we own.
+    let d = check(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) })?;
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(d) })
+}
+
 pub fn ifindex(fd: RawFd, name: &[u8; 16]) -> Sys<i32> {
     let mut r = abi::Ifreq::new(name);
     ioctl(fd, abi::SIOCGIFINDEX, &mut r)?;
-    // ifr_index is a short.
-    Ok(i16::from_ne_bytes([r.u[0], r.u[1]]) as u16 as i32)
+    Ok(r.index())
 }
 
 /// A sysctl's value, sized by asking first and retried while it grows.

@@ -18,6 +18,8 @@ use crate::platform::seam::SKIP;
 use crate::platform::stack_cache::StackCache;
 /// How many tun/tap descriptors a worker holds open at once.
 const HELD: usize = 4;
+/// How many TCP connections (send-tcp4/6) a worker keeps waiting at once.
+const TCP_HELD: usize = 4;
 /// Sweep for removed stacks every this many ops.
 const SWEEP_EVERY: u32 = 64;
 
@@ -51,6 +53,12 @@ pub fn syscall_of(op: OpKind, kind: LinkKind) -> &'static str {
         OpKind::Addr4Del | OpKind::Addr6Del => "SIOCGIFINDEX, RTM_DELADDR",
         OpKind::SendUdp4 => "sendmsg 224.0.0.1 IP_PKTINFO",
         OpKind::SendUdp6 => "sendto ff02::1%link",
+        OpKind::SendTcp4 => {
+            "setns, socket(SOCK_STREAM), connect to the link's 198.18.x.y+1 (SYN held on ARP)"
+        }
+        OpKind::SendTcp6 => {
+            "setns, socket(SOCK_STREAM), connect to the link's fd00:...::2 (SYN held on ND)"
+        }
         OpKind::SendRaw => "AF_PACKET sendto",
         OpKind::Capture => "AF_PACKET bind, recv",
         OpKind::TunOpen => "setns, open /dev/net/tun, TUNSETIFF",
@@ -77,6 +85,14 @@ pub fn rtnl_kind(kind: LinkKind, parent_ix: i32, ordinal: usize, peer: &IfName) 
     }
 }
 
+/// A TCP connection send-tcp4/6 keeps waiting on its SYN, in the stack it
+/// was opened in (it holds that namespace: let go of when the stack goes).
+struct HeldTcp {
+    _fd: OwnedFd,
+    stack: StackId,
+    generation: u32,
+}
+
 /// Sockets opened inside one stack.
 struct StackSocks {
     /// A descriptor of the namespace: IFLA_NET_NS_FD for moves into it, and
@@ -101,6 +117,7 @@ pub struct LinuxExec {
     ns_paths: Vec<std::ffi::CString>,
     held: [Option<OwnedFd>; HELD],
     tun_names: [IfName; HELD],
+    tcp: [Option<HeldTcp>; TCP_HELD],
     alias: Vec<u8>,
     ops: u32,
     frame: [u8; 60],
@@ -172,6 +189,7 @@ impl LinuxExec {
             ns_paths,
             held: Default::default(),
             tun_names,
+            tcp: Default::default(),
             alias: tag.alias().into_bytes(),
             ops: 0,
             frame,
@@ -196,6 +214,13 @@ impl LinuxExec {
     fn sweep(&mut self) {
         let world = &self.ctx.world;
         self.socks.sweep(|s| world.stack_generation(s));
+        for t in &mut self.tcp {
+            if t.as_ref()
+                .is_some_and(|h| world.stack_generation(h.stack) != h.generation)
+            {
+                *t = None;
+            }
+        }
     }
 
     /// Find where a link really is after the hint proved wrong.
@@ -291,6 +316,39 @@ impl LinuxExec {
                 let k = socks(&self.ctx, &mut self.socks, hint.stack)?;
                 let ix = sys::ifindex(k.inet.as_raw_fd(), &name)?;
                 send_udp6(k.inet6.as_raw_fd(), ix, &self.frame[14..])
+            }
+            OpKind::SendTcp4 | OpKind::SendTcp6 => {
+                let k = op.arg as usize % TCP_HELD;
+                self.tcp[k] = None;
+                let ns = socks(&self.ctx, &mut self.socks, hint.stack)?
+                    .ns
+                    .as_raw_fd();
+                let v6 = op.kind == OpKind::SendTcp6;
+                let domain = if v6 { libc::AF_INET6 } else { libc::AF_INET };
+                let fd = in_ns(&self.ctx, ns, || {
+                    sys::socket(domain, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0)
+                })?;
+                if v6 {
+                    // SAFETY: all-zero is a valid sockaddr_in6.
+                    let mut dst: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+                    dst.sin6_family = libc::AF_INET6 as u16;
+                    dst.sin6_port = 9u16.to_be();
+                    dst.sin6_addr.s6_addr = crate::addr::v6_neighbour(id);
+                    crate::platform::unix::connect_started(fd.as_raw_fd(), &dst)?;
+                } else {
+                    // SAFETY: all-zero is a valid sockaddr_in.
+                    let mut dst: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+                    dst.sin_family = libc::AF_INET as u16;
+                    dst.sin_port = 9u16.to_be();
+                    dst.sin_addr.s_addr = u32::from_ne_bytes(crate::addr::v4_neighbour(id));
+                    crate::platform::unix::connect_started(fd.as_raw_fd(), &dst)?;
+                }
+                self.tcp[k] = Some(HeldTcp {
+                    _fd: fd,
+                    stack: hint.stack,
+                    generation: world.stack_generation(hint.stack),
+                });
+                Ok(())
             }
             OpKind::SendRaw => {
                 let k = socks(&self.ctx, &mut self.socks, hint.stack)?;
@@ -534,6 +592,7 @@ impl Executor for LinuxExec {
 
     fn finish(&mut self) {
         self.held = Default::default();
+        self.tcp = Default::default();
         self.socks.clear();
     }
 }

@@ -30,11 +30,22 @@ impl Kmsg {
 }
 
 /// The message text of one /dev/kmsg record ("prio,seq,usec,flags;text\n"
-/// followed by " KEY=value" continuation lines, which are dropped).
+/// followed by " KEY=value" continuation lines, which are dropped), if the
+/// kernel wrote it. `prio` is facility << 3 | level; the kernel's own
+/// messages have facility 0, and a write to /dev/kmsg from userspace never
+/// does (devkmsg_write in kernel/printk/printk.c forces LOG_USER when the
+/// writer names facility 0 or none), so a daemon's "WARNING:" is not the
+/// kernel's.
 pub fn record_text(rec: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
     let first = rec.split(|&b| b == b'\n').next()?;
     let semi = first.iter().position(|&b| b == b';')?;
-    Some(String::from_utf8_lossy(&first[semi + 1..]))
+    let prio: u32 = std::str::from_utf8(&first[..semi])
+        .ok()?
+        .split(',')
+        .next()?
+        .parse()
+        .ok()?;
+    (prio >> 3 == 0).then(|| String::from_utf8_lossy(&first[semi + 1..]))
 }
 
 impl KernelLog for Kmsg {
@@ -68,6 +79,12 @@ mod tests {
             "WARNING: CPU: 0 PID: 1 at net/core/dev.c:1 f+0x1/0x2"
         );
         assert!(super::record_text(b"garbage").is_none());
+        // Written to /dev/kmsg by a process: facility LOG_USER (1), level 4.
+        assert!(
+            super::record_text(b"12,99,5,-;WARNING: CPU: 0 PID: 1 at x.c:1 f+0x1/0x2").is_none()
+        );
+        // Any other non-kernel facility (LOG_DAEMON = 3).
+        assert!(super::record_text(b"28,99,5,-;WARNING: something").is_none());
         // A line whose text is cut by the record's end still counts.
         assert_eq!(
             super::record_text(b"6,1,2,-;eth0: link up").unwrap(),

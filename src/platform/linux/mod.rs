@@ -8,13 +8,14 @@
 
 mod baseline;
 mod exec;
+mod features;
 mod kmsg;
 pub mod netns;
 mod session;
 pub mod sys;
 
 use super::seam::{EnvError, Executor, KernelLog, KindProbe, Platform, Session};
-use crate::model::{LinkKind, OpKind, StackRole, Tag};
+use crate::model::{LinkKind, OpKind, Scope, StackRole, Tag};
 use crate::netlink::NewLink;
 use crate::world::{StackId, World};
 use anyhow::{Context, anyhow};
@@ -37,7 +38,17 @@ impl Platform for Linux {
     fn require_privileges(&self) -> Result<(), EnvError> {
         crate::platform::unix::require_root(
             "creating network namespaces and interfaces needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN)",
-        )
+        )?;
+        // Root with capabilities dropped (capsh, a container) fails at the
+        // first namespace otherwise, as an internal error after setup.
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        match missing_caps(&status) {
+            Some(m) if !m.is_empty() => Err(EnvError::Unusable(format!(
+                "root without {}: network namespaces and interfaces need them",
+                m.join(", ")
+            ))),
+            _ => Ok(()),
+        }
     }
 
     fn require_features(&self) -> Result<(), EnvError> {
@@ -148,24 +159,24 @@ impl Platform for Linux {
         ))
     }
 
-    fn leftovers(&self, tag: Option<&Tag>) -> anyhow::Result<Vec<String>> {
+    fn leftovers(&self, scope: Scope) -> anyhow::Result<Vec<String>> {
         let mut out: Vec<String> = netns::list()
             .into_iter()
-            .filter(|n| Tag::owns_stack(tag, n))
+            .filter(|n| scope.owns_stack(n))
             .map(|n| format!("network namespace {n}"))
             .collect();
         for l in host_links()? {
-            if l.alias.as_deref().is_some_and(|a| Tag::owns_alias(tag, a)) {
+            if l.alias.as_deref().is_some_and(|a| scope.owns_alias(a)) {
                 out.push(format!("interface {} in the host namespace", l.name));
             }
         }
         Ok(out)
     }
 
-    fn cleanup(&self, tag: Option<&Tag>) -> anyhow::Result<Vec<String>> {
+    fn cleanup(&self, scope: Scope) -> anyhow::Result<Vec<String>> {
         let mut removed = Vec::new();
         for n in netns::list() {
-            if Tag::owns_stack(tag, &n) {
+            if scope.owns_stack(&n) {
                 netns::unname(&n)
                     .map_err(std::io::Error::from_raw_os_error)
                     .with_context(|| format!("removing network namespace {n}"))?;
@@ -176,7 +187,7 @@ impl Platform for Linux {
         let mut nl =
             sys::Netlink::open(libc::AF_NETLINK).map_err(std::io::Error::from_raw_os_error)?;
         for l in links {
-            if l.alias.as_deref().is_some_and(|a| Tag::owns_alias(tag, a)) {
+            if l.alias.as_deref().is_some_and(|a| scope.owns_alias(a)) {
                 let name = l.name.clone();
                 nl.request(|m, s| m.del_link(s, name.as_bytes()).len())
                     .map_err(std::io::Error::from_raw_os_error)
@@ -185,6 +196,10 @@ impl Platform for Linux {
             }
         }
         Ok(removed)
+    }
+
+    fn kernel_facts(&self) -> crate::platform::facts::KernelFacts {
+        features::read()
     }
 
     fn syscall_of(&self, op: OpKind, kind: LinkKind) -> &'static str {
@@ -382,8 +397,41 @@ impl Session for LinuxSession {
     }
 }
 
+/// The capabilities a run needs that `CapEff:` in /proc/self/status lacks;
+/// None when the line cannot be read (then the first syscall will tell).
+fn missing_caps(status: &str) -> Option<Vec<&'static str>> {
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))?
+        .trim();
+    let eff = u64::from_str_radix(hex, 16).ok()?;
+    // include/uapi/linux/capability.h
+    const NEEDED: [(u32, &str); 2] = [(12, "CAP_NET_ADMIN"), (21, "CAP_SYS_ADMIN")];
+    Some(
+        NEEDED
+            .iter()
+            .filter(|(bit, _)| eff & (1 << bit) == 0)
+            .map(|(_, n)| *n)
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn dropped_capabilities_are_named() {
+        let full = "Name:\tx\nCapEff:\t000001ffffffffff\n";
+        assert_eq!(super::missing_caps(full), Some(vec![]));
+        // capsh --drop=cap_net_admin: bit 12 cleared.
+        let no_net = "CapEff:\t000001ffffffefff\n";
+        assert_eq!(super::missing_caps(no_net), Some(vec!["CAP_NET_ADMIN"]));
+        assert_eq!(
+            super::missing_caps("CapEff:\t0000000000000000\n"),
+            Some(vec!["CAP_NET_ADMIN", "CAP_SYS_ADMIN"])
+        );
+        assert_eq!(super::missing_caps("garbage"), None);
+    }
+
     use super::*;
     use std::os::fd::OwnedFd;
 

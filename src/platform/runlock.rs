@@ -1,0 +1,188 @@
+//! One lock file per live run: `/var/run/ifstress/<tag>.lock`, held with
+//! flock(2) for the run's life. `ifstress cleanup` spares the tags whose lock
+//! is held; the kernel drops a lock when its holder dies, however it died, so
+//! a killed run's objects are fair game at once.
+
+use crate::model::Tag;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// Where the lock files live (on Linux /var/run is /run).
+pub const DIR: &str = "/var/run/ifstress";
+
+#[derive(Debug, thiserror::Error)]
+#[error("run lock {path}: {source}")]
+pub struct LockError {
+    path: String,
+    source: std::io::Error,
+}
+
+fn err(path: &Path, source: std::io::Error) -> LockError {
+    LockError {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// A held run lock; dropping it removes the file and releases the lock.
+#[derive(Debug)]
+pub struct RunLock {
+    /// Never read: the open description is what holds the flock.
+    _held: File,
+    path: PathBuf,
+}
+
+/// flock without blocking: Ok(true) taken, Ok(false) held by someone else.
+fn try_flock(f: &File) -> std::io::Result<bool> {
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
+fn open(path: &Path) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+}
+
+/// Is `f` still the file at `path`? A sweep may have unlinked it between
+/// our open and our flock; a lock on an unlinked file protects nothing.
+fn still_there(f: &File, path: &Path) -> std::io::Result<bool> {
+    let a = f.metadata()?;
+    Ok(match std::fs::metadata(path) {
+        Ok(b) => a.ino() == b.ino() && a.dev() == b.dev(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(e),
+    })
+}
+
+impl RunLock {
+    /// Take `tag`'s lock in `dir`; None when a live run holds it.
+    pub fn acquire_in(dir: &Path, tag: &Tag) -> Result<Option<RunLock>, LockError> {
+        std::fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
+        let path = dir.join(format!("{}.lock", tag.id));
+        // Bounded: each retry means a sweep unlinked the file just now.
+        for _ in 0..8 {
+            let file = open(&path).map_err(|e| err(&path, e))?;
+            if !try_flock(&file).map_err(|e| err(&path, e))? {
+                return Ok(None);
+            }
+            if still_there(&file, &path).map_err(|e| err(&path, e))? {
+                use std::io::Write;
+                let mut f = &file;
+                let _ = writeln!(f, "{}", std::process::id());
+                return Ok(Some(RunLock { _held: file, path }));
+            }
+        }
+        Ok(None)
+    }
+
+    pub fn acquire(tag: &Tag) -> Result<Option<RunLock>, LockError> {
+        RunLock::acquire_in(Path::new(DIR), tag)
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        // Unlink while still holding the lock, so nobody locks a file that is
+        // about to vanish without noticing (see still_there).
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Tags whose run is alive (its lock is held) in `dir`. Stale lock files,
+/// left by runs that died, are removed on the way.
+pub fn live_in(dir: &Path) -> Result<Vec<Tag>, LockError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(err(dir, e)),
+    };
+    let mut live = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(tag) = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".lock"))
+            .and_then(Tag::parse)
+        else {
+            continue;
+        };
+        let path = e.path();
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(err(&path, e)),
+        };
+        if try_flock(&file).map_err(|e| err(&path, e))? {
+            if still_there(&file, &path).unwrap_or(false) {
+                let _ = std::fs::remove_file(&path);
+            }
+        } else {
+            live.push(tag);
+        }
+    }
+    live.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(live)
+}
+
+pub fn live() -> Result<Vec<Tag>, LockError> {
+    live_in(Path::new(DIR))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_lock_is_live_and_a_dropped_one_is_not() {
+        let d = tempfile::tempdir().unwrap();
+        let t = Tag::new(0xbeef);
+        let l = RunLock::acquire_in(d.path(), &t).unwrap().expect("free");
+        assert!(
+            RunLock::acquire_in(d.path(), &t).unwrap().is_none(),
+            "a second taker must be refused"
+        );
+        assert_eq!(live_in(d.path()).unwrap(), vec![t.clone()]);
+        drop(l);
+        assert!(live_in(d.path()).unwrap().is_empty());
+        assert!(!d.path().join("beef.lock").exists());
+    }
+
+    #[test]
+    fn a_stale_file_is_not_live_and_is_swept() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("abcd.lock"), "12345\n").unwrap();
+        std::fs::write(d.path().join("notes.txt"), "").unwrap();
+        assert!(live_in(d.path()).unwrap().is_empty());
+        assert!(!d.path().join("abcd.lock").exists());
+        assert!(d.path().join("notes.txt").exists(), "only lock files go");
+        // And the tag can be taken again.
+        assert!(
+            RunLock::acquire_in(d.path(), &Tag::new(0xabcd))
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn a_missing_directory_has_no_live_runs() {
+        assert!(
+            live_in(Path::new("/nonexistent/ifstress-locks"))
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
