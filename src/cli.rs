@@ -807,25 +807,45 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Some(Cmd::Cleanup { force }) => {
             let p = platform::native()?;
             p.require_privileges()?;
-            let live = if force {
-                Vec::new()
-            } else {
-                crate::platform::runlock::live().map_err(|e| EnvError::Unusable(e.to_string()))?
+            // Each tag's run lock is taken when the tag is first met and
+            // held until the sweep ends: a live run (or one starting now)
+            // holds its own, and is left alone.
+            use crate::platform::runlock::RunLock;
+            let held = std::cell::RefCell::new(
+                std::collections::BTreeMap::<String, Option<RunLock>>::new(),
+            );
+            let lock_error = std::cell::RefCell::new(None::<String>);
+            let claim = |t: &crate::model::Tag| -> bool {
+                let mut h = held.borrow_mut();
+                h.entry(t.id.clone())
+                    .or_insert_with(|| {
+                        RunLock::acquire(t).unwrap_or_else(|e| {
+                            lock_error.borrow_mut().get_or_insert(e.to_string());
+                            None
+                        })
+                    })
+                    .is_some()
             };
-            for t in &live {
-                if !p.leftovers(Scope::Run(t))?.is_empty() {
-                    say(&format!(
-                        "left alone: run {} is still running (--force removes its objects too)\n",
-                        t.id
-                    ));
+            let removed = p.cleanup(if force {
+                Scope::ALL
+            } else {
+                Scope::Claimed(&claim)
+            })?;
+            if let Some(e) = lock_error.take() {
+                return Err(EnvError::Unusable(e).into());
+            }
+            for (tag, lock) in held.borrow().iter() {
+                if lock.is_none() {
+                    outln!(
+                        "left alone: run {tag} is still running (--force removes its objects too)"
+                    );
                 }
             }
-            let removed = p.cleanup(Scope::AllBut(&live))?;
             if removed.is_empty() {
-                say("nothing to clean up\n");
+                outln!("nothing to clean up");
             }
             for r in removed {
-                say(&format!("removed {r}\n"));
+                outln!("removed {r}");
             }
             Ok(exit::CLEAN)
         }
@@ -900,8 +920,12 @@ fn check_journal(
         }
     }
     if let Some(p) = port {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Non-blocking: a FIFO without a reader, or a tty waiting for
+        // carrier, must not hang the check.
         std::fs::OpenOptions::new()
             .append(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
             .open(p)
             .map_err(|e| UsageError(format!("--journal-port {}: {e}", p.display())))?;
     }
@@ -991,12 +1015,12 @@ fn stop_on_signal(
         (
             signal(SignalKind::interrupt())?,
             signal(SignalKind::terminate())?,
-            signal(SignalKind::hangup())?,
+            crate::platform::unix::hangup_unless_ignored()?,
         )
     };
     let s = stop.clone();
     rt.spawn(async move {
-        tokio::select! { _ = int.recv() => {}, _ = term.recv() => {}, _ = hup.recv() => {} }
+        tokio::select! { _ = int.recv() => {}, _ = term.recv() => {}, _ = crate::platform::unix::recv_maybe(&mut hup) => {} }
         s.store(true, std::sync::atomic::Ordering::Relaxed);
         eprintln!("{message}");
     });

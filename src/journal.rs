@@ -139,6 +139,9 @@ pub struct Journal {
     /// lines and a heartbeat at every flush: outside the machine, it outlives
     /// a panic that takes the disk's page cache with it.
     port: Option<File>,
+    /// `run.txt`, written again if the directory is removed under the run:
+    /// without it `postmortem` does not take the directory for a journal.
+    header: String,
 }
 
 /// Lines per worker per flush sent to the port: a serial line is slow, and
@@ -254,6 +257,7 @@ impl Journal {
                 per_file,
                 epoch_unix_us,
                 port: None,
+                header: header.to_string(),
             },
             rings,
         ))
@@ -347,6 +351,22 @@ impl Journal {
         }
         loop {
             let last = stop.load(Relaxed);
+            // The whole directory gone (told once, not once per worker):
+            // made again with its header, and every file reopened.
+            if !self.dir.join("run.txt").exists() {
+                let made = std::fs::create_dir_all(&self.dir)
+                    .and_then(|()| std::fs::write(self.dir.join("run.txt"), &self.header));
+                health.say(match made {
+                    Ok(()) => format!("{} was removed; made it again", self.dir.display()),
+                    Err(e) => format!(
+                        "{} was removed and cannot be made again: {e}",
+                        self.dir.display()
+                    ),
+                });
+                for s in &mut slots {
+                    s.file = None;
+                }
+            }
             port_text.clear();
             for (w, ring) in self.rings.iter().enumerate() {
                 let from = pos[w].max(ring.head().saturating_sub(keep));
@@ -592,19 +612,23 @@ mod tests {
     fn a_removed_directory_is_noticed_and_made_again() {
         let base = tempfile::tempdir().unwrap();
         let dir = base.path().join("j");
-        let (j, rings) = Journal::create(&dir, 1, 1 << 20, layout(), "x\n", 0).unwrap();
+        let (j, rings) = Journal::create(&dir, 3, 1 << 20, layout(), "x\n", 0).unwrap();
         let h = j.start().unwrap();
         rings[0].push(1, OpKind::Mtu, 0, 0, Outcome::Ok, 1);
+        rings[1].push(1, OpKind::Mtu, 0, 0, Outcome::Ok, 1);
+        rings[2].push(1, OpKind::Mtu, 0, 0, Outcome::Ok, 1);
         std::thread::sleep(FLUSH_EVERY + Duration::from_millis(100));
         std::fs::remove_dir_all(&dir).unwrap();
         rings[0].push(2, OpKind::Move, 0, 0, Outcome::Ok, 1);
+        rings[1].push(2, OpKind::Move, 0, 0, Outcome::Ok, 1);
+        rings[2].push(2, OpKind::Move, 0, 0, Outcome::Ok, 1);
         std::thread::sleep(FLUSH_EVERY + Duration::from_millis(100));
         let notes = h.close();
-        assert!(
-            notes.iter().any(|n| n.contains("worker-0.log was removed")),
-            "{notes:?}"
-        );
+        assert_eq!(notes.len(), 1, "told once: {notes:?}");
+        assert!(notes[0].contains("was removed; made it again"), "{notes:?}");
         let text = std::fs::read_to_string(dir.join("worker-0.log")).unwrap();
         assert!(text.contains(" move "), "the newer line is kept: {text}");
+        // postmortem still takes it for a journal.
+        assert_eq!(std::fs::read_to_string(dir.join("run.txt")).unwrap(), "x\n");
     }
 }

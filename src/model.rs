@@ -320,12 +320,26 @@ impl Tag {
 }
 
 /// Whose objects a leftover check or a cleanup concerns.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub enum Scope<'a> {
     /// One run's.
     Run(&'a Tag),
-    /// Every run's but these (runs still alive, holding their lock).
+    /// Every run's but these.
     AllBut(&'a [Tag]),
+    /// Every run's that this predicate claims. `cleanup` passes one that
+    /// takes each tag's run lock as the tag is met (and holds it), so a run
+    /// that is alive, or starts meanwhile, is never swept.
+    Claimed(&'a dyn Fn(&Tag) -> bool),
+}
+
+impl std::fmt::Debug for Scope<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scope::Run(t) => write!(f, "Run({})", t.id),
+            Scope::AllBut(l) => write!(f, "AllBut({} tags)", l.len()),
+            Scope::Claimed(_) => write!(f, "Claimed"),
+        }
+    }
 }
 
 impl Scope<'_> {
@@ -337,6 +351,7 @@ impl Scope<'_> {
             (_, None) => false,
             (Scope::Run(t), Some(x)) => *t == x,
             (Scope::AllBut(live), Some(x)) => !live.contains(&x),
+            (Scope::Claimed(claim), Some(x)) => claim(&x),
         }
     }
 
@@ -469,6 +484,10 @@ mod tests {
         assert!(!Scope::AllBut(&live).owns_stack("ifstress-beef-h0"));
         assert!(Scope::AllBut(&live).owns_stack("ifstress-beee-h0"));
         assert!(!Scope::AllBut(&live).owns_alias("ifstress:beef"));
+        let claim = |t: &Tag| t.id != "beef";
+        assert!(!Scope::Claimed(&claim).owns_stack("ifstress-beef-h0"));
+        assert!(Scope::Claimed(&claim).owns_stack("ifstress-beee-h0"));
+        assert!(!Scope::Claimed(&claim).owns_stack("docker"));
     }
 
     #[test]

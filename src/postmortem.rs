@@ -35,10 +35,25 @@ fn regular(p: &Path) -> bool {
     std::fs::metadata(p).is_ok_and(|m| m.is_file())
 }
 
+/// Open `p` for reading if it is a regular file. Non-blocking, and typed by
+/// the descriptor, not by an earlier stat: a FIFO swapped in meanwhile
+/// cannot block the reader.
+fn open_regular(p: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(p)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    Ok(f)
+}
+
 /// The last `max` bytes of a file, invalid UTF-8 shown as U+FFFD.
 fn tail(p: &Path, max: u64) -> std::io::Result<String> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(p)?;
+    let mut f = open_regular(p)?;
     let len = f.metadata()?.len();
     let from = len.saturating_sub(max);
     f.seek(SeekFrom::Start(from))?;
@@ -132,7 +147,7 @@ fn crash_files(dir: &Path) -> Vec<PathBuf> {
 fn scan_file(s: &mut Scanner, f: &Path) -> std::io::Result<()> {
     use std::io::{BufRead, Read};
     const LONGEST: usize = 64 << 10;
-    let mut r = std::io::BufReader::with_capacity(256 << 10, std::fs::File::open(f)?);
+    let mut r = std::io::BufReader::with_capacity(256 << 10, open_regular(f)?);
     let mut line = Vec::new();
     loop {
         line.clear();

@@ -187,6 +187,36 @@ fn item3_sigint_in_the_first_tenth_of_a_second_leaves_nothing() {
 }
 
 #[test]
+fn item12_nohup_still_means_no_hangup() {
+    require_root!();
+    let h = host_test();
+    let d = tmp();
+    let rep = d.path().join("r.json");
+    let mut cmd = Command::new(bin());
+    cmd.args(["--suite", "vmove", "--duration", "4s", "--report"])
+        .arg(&rep)
+        .stdout(Stdio::null());
+    // What nohup(1) does: SIGHUP ignored, inherited across exec.
+    // SAFETY: signal(2) between fork and exec touches only the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let (mut child, rx) = spawn_watched(&mut cmd);
+    tag_of(&rx, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(1));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+    let status = wait_bounded(&mut child, Duration::from_secs(90)).expect("run did not end");
+    assert!(status.code().is_some(), "{status:?}");
+    let r = report(&rep);
+    assert_eq!(r["interrupted"], false, "a nohup'ed run stopped on SIGHUP");
+    h.assert_untouched();
+}
+
+#[test]
 fn item12_sighup_is_handled_like_sigterm() {
     require_root!();
     let h = host_test();
@@ -433,9 +463,11 @@ fn item10_a_report_on_a_read_only_mount_is_refused_before_the_run() {
     }
     // A read-only tmpfs in a private mount namespace: the host's mounts are
     // not touched.
+    let d = tmp();
     let script = format!(
-        "set -e; d=$(mktemp -d); mount -t tmpfs -o ro none \"$d\"; \
-         exec {} --suite vmove --duration 10m --report \"$d/r.json\"",
+        "set -e; mount -t tmpfs -o ro none '{0}'; \
+         exec {1} --suite vmove --duration 10m --report '{0}/r.json'",
+        d.path().display(),
         bin()
     );
     let t = Instant::now();
@@ -454,6 +486,8 @@ fn item10_root_without_capabilities_is_told_so() {
         skip("capsh(1) missing (libcap2-bin)");
         return;
     }
+    // Alone on the machine: the namespace check below is machine-wide.
+    let h = host_test();
     let o = Command::new("capsh")
         .args([
             "--drop=cap_net_admin",
@@ -464,7 +498,7 @@ fn item10_root_without_capabilities_is_told_so() {
         .output()
         .unwrap();
     assert_one_line_exit_2(&o, "CAP_NET_ADMIN");
-    assert!(leftover_namespaces().is_empty());
+    h.assert_untouched();
 }
 
 #[test]

@@ -180,6 +180,15 @@ impl Run {
         };
         let started_at = SystemTime::now();
         let memory_before = self.platform.memory_counters();
+        if self.signals.interrupted.load(Relaxed) {
+            // Stopped while preparing: nothing to set up only to tear down.
+            let mut report = self.report_without_stress(started_at);
+            report
+                .notes
+                .push("interrupted before the run's stacks were made".into());
+            self.verify(&mut report, &mut klog);
+            return Ok(report);
+        }
         let session = match self.platform.start(world.clone()) {
             Ok(s) => s,
             Err(e) => {

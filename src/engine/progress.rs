@@ -41,7 +41,7 @@ impl Signals {
             (
                 signal(SignalKind::interrupt())?,
                 signal(SignalKind::terminate())?,
-                signal(SignalKind::hangup())?,
+                crate::platform::unix::hangup_unless_ignored()?,
             )
         };
         let interrupted = Arc::new(AtomicBool::new(false));
@@ -55,14 +55,14 @@ impl Signals {
             tag.clone(),
         );
         rt.spawn(async move {
-            tokio::select! { _ = int.recv() => {}, _ = term.recv() => {}, _ = hup.recv() => {} }
+            tokio::select! { _ = int.recv() => {}, _ = term.recv() => {}, _ = crate::platform::unix::recv_maybe(&mut hup) => {} }
             i2.store(true, Relaxed);
             s2.store(true, Relaxed);
             n2.notify_one();
             eprintln!(
                 "ifstress: stopping: letting ops finish, removing what the run created, writing the report (signal again to exit at once)"
             );
-            tokio::select! { _ = int.recv() => {}, _ = term.recv() => {}, _ = hup.recv() => {} }
+            tokio::select! { _ = int.recv() => {}, _ = term.recv() => {}, _ = crate::platform::unix::recv_maybe(&mut hup) => {} }
             let Some(tag) = t2.get() else {
                 eprintln!("ifstress: second signal: nothing created yet; exiting");
                 std::process::exit(130);

@@ -130,6 +130,8 @@ fn failure(spec: WorkerSpec, loop_name: &str, shared: &Shared, world: &World, wh
     } else {
         format!("after {} ops", live.ops.load(Relaxed))
     };
+    // The op did not hang, it failed: the watchdog must not call it a hang.
+    live.in_flight_since.store(0, Relaxed);
     let text = format!(
         "worker {} (loop {loop_name}) failed {doing}: {why}",
         spec.index

@@ -207,3 +207,29 @@ pub fn require_root(why: &str) -> Result<(), crate::platform::seam::EnvError> {
         Err(crate::platform::seam::EnvError::NotRoot(why.into()))
     }
 }
+
+/// SIGHUP, when this process was not told to ignore it. `nohup ifstress
+/// ...` (SIG_IGN inherited) must survive the terminal going away; a
+/// handler registered for it would undo that.
+pub fn hangup_unless_ignored() -> std::io::Result<Option<tokio::signal::unix::Signal>> {
+    // SAFETY: a query only (null new action); `old` is written by the kernel.
+    let ignored = unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(libc::SIGHUP, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
+    };
+    if ignored {
+        return Ok(None);
+    }
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).map(Some)
+}
+
+/// Wait for a signal that may not be listened to (then never).
+pub async fn recv_maybe(s: &mut Option<tokio::signal::unix::Signal>) {
+    match s {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}

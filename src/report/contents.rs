@@ -47,8 +47,9 @@ pub struct Report {
     /// Things the run changed or skipped and says so (missing optional kinds ...).
     pub notes: Vec<String>,
     /// ifstress's own failures during the run (a worker that could not
-    /// start, a journal that could not be written, a setup step that
-    /// failed). The run still scanned the log, checked and tore down.
+    /// start or failed, a setup or teardown step that failed; journal
+    /// trouble goes to `notes`). The run still scanned the log, checked and
+    /// tore down.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
     /// Seconds from teardown until every stack the run removed was really

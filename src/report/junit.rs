@@ -51,17 +51,20 @@ pub fn render(r: &Report) -> String {
         .iter()
         .filter(|k| r.findings.iter().any(|f| check_of(f) == **k))
         .count();
-    let tests = kinds.len() + r.ops.len();
+    // ifstress's own failures: one erroring testcase, so a CI dashboard
+    // does not show a run that exited 3 as green.
+    let errors = usize::from(!r.errors.is_empty());
+    let tests = kinds.len() + r.ops.len() + errors;
     let mut o = String::new();
     let _ = writeln!(o, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
     let _ = writeln!(
         o,
-        r#"<testsuites tests="{tests}" failures="{failures}" time="{:.3}">"#,
+        r#"<testsuites tests="{tests}" failures="{failures}" errors="{errors}" time="{:.3}">"#,
         r.duration_s
     );
     let _ = writeln!(
         o,
-        r#"  <testsuite name="{}" tests="{tests}" failures="{failures}" errors="0" time="{:.3}" timestamp="{}">"#,
+        r#"  <testsuite name="{}" tests="{tests}" failures="{failures}" errors="{errors}" time="{:.3}" timestamp="{}">"#,
         escape(&suite),
         r.duration_s,
         escape(&r.started_at)
@@ -111,6 +114,15 @@ pub fn render(r: &Report) -> String {
         }
         let _ = writeln!(o, "    </testcase>");
     }
+    if errors > 0 {
+        let _ = writeln!(
+            o,
+            r#"    <testcase classname="{}.ifstress" name="the run itself"><error type="ifstress" message="{}">{}</error></testcase>"#,
+            escape(&suite),
+            escape(&r.errors[0]),
+            escape(&r.errors.join("\n"))
+        );
+    }
     for (name, s) in &r.ops {
         let errs: Vec<String> = s.errors.iter().map(|(e, n)| format!("{e}={n}")).collect();
         let _ = writeln!(
@@ -146,5 +158,15 @@ mod tests {
         assert!(!x.contains("<boom>"));
         assert_eq!(x.matches("<testcase").count(), 4);
         assert_eq!(super::escape("a\u{1}b"), "a?b");
+        assert!(x.contains(r#"errors="0""#));
+        let mut r = super::super::sample();
+        r.errors
+            .push("worker 2 (loop a) failed before its first op: EMFILE".into());
+        let x = super::render(&r);
+        assert!(x.contains(r#"errors="1""#), "{x}");
+        assert!(
+            x.contains("<error type=\"ifstress\" message=\"worker 2"),
+            "{x}"
+        );
     }
 }

@@ -438,6 +438,15 @@ fn validate(s: &Suite) -> Result<(), (String, String)> {
                 format!("no `{k}` link in topology.links"),
             );
         }
+        let steps: u64 = lp.ops.values().map(|w| *w as u64).sum();
+        if lp.order == Order::Cycle && steps > MAX_CYCLE_STEPS {
+            return err(
+                &format!("loop[{i}].ops"),
+                format!(
+                    "a cycle of {steps} steps is more than {MAX_CYCLE_STEPS} (in `cycle` order the weights are repeat counts, and every worker holds the cycle)"
+                ),
+            );
+        }
         for (op, w) in &lp.ops {
             if *w == 0 {
                 return err(&format!("loop[{i}].ops"), format!("weight of {op} is zero"));
@@ -468,6 +477,9 @@ fn validate(s: &Suite) -> Result<(), (String, String)> {
 /// this bound their sum still fits the planner's u32 draw.
 pub const MAX_WEIGHT: u32 = 1_000_000;
 const _: () = assert!(OpKind::ALL.len() as u64 * MAX_WEIGHT as u64 <= u32::MAX as u64);
+/// The longest cycle of a `cycle`-order loop (its weights are repeat
+/// counts, expanded per worker).
+pub const MAX_CYCLE_STEPS: u64 = 4096;
 
 fn needs(op: OpKind) -> &'static str {
     match op {
@@ -487,7 +499,14 @@ pub const MAX_SUITE_BYTES: u64 = 1 << 20;
 /// most MAX_SUITE_BYTES, read with that bound whatever its size claims.
 fn read_bounded(path: &str) -> Result<String, String> {
     use std::io::Read;
-    let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    use std::os::unix::fs::OpenOptionsExt;
+    // O_NONBLOCK: opening a FIFO must not wait for a writer before its type
+    // is seen; a regular file reads the same either way.
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| e.to_string())?;
     let m = f.metadata().map_err(|e| e.to_string())?;
     if !m.is_file() {
         return Err("not a regular file".into());

@@ -133,12 +133,25 @@ fn weights_that_would_overflow_the_draw_are_refused() {
         "ops = { move = 1000000, move-back = 1000000 }",
     );
     assert!(parse(&t, "my.toml").is_ok(), "the bound itself is allowed");
+    // In cycle order the weights are expanded per worker: bounded harder.
+    let t = GOOD.replace(
+        "ops = { move = 1, move-back = 1 }",
+        "order = \"cycle\"\nops = { move = 1000000, move-back = 1000000 }",
+    );
+    let e = err(&t);
+    assert!(e.contains("more than 4096"), "{e}");
 }
 
 #[test]
 fn suite_files_are_read_with_a_bound() {
     // A character device: refused at once, not read until memory runs out.
     let e = load("/dev/zero").unwrap_err().to_string();
+    assert!(e.contains("not a regular file"), "{e}");
+    // A FIFO with no writer: refused, not waited on.
+    let d = tempfile::tempdir().unwrap();
+    let fifo = d.path().join("s.toml");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let e = load(fifo.to_str().unwrap()).unwrap_err().to_string();
     assert!(e.contains("not a regular file"), "{e}");
     // A huge sparse file: refused by its size, nothing read.
     let d = tempfile::tempdir().unwrap();

@@ -151,6 +151,12 @@ struct RawReport {
     findings: Vec<RawFinding>,
     #[serde(default)]
     vm: Option<RawVm>,
+    /// "error": no finding, but ifstress itself failed (workers that never
+    /// raced): not a trial of the kernel.
+    #[serde(default)]
+    verdict: Option<String>,
+    #[serde(default)]
+    errors: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -365,6 +371,21 @@ fn attribute_unlisted(
 impl Gathered {
     fn add(&mut self, file: &str, v: &Value) -> Result<(), VerdictError> {
         let r = parse_report(file, v)?;
+        if r.vm.is_none() && r.verdict.as_deref() == Some("error") {
+            // Its exposure would count as clean time the kernel never had.
+            self.notes.push(format!(
+                "{file}: not counted: ifstress itself failed in that run ({})",
+                r.errors.first().map_or("verdict error", String::as_str)
+            ));
+            return Ok(());
+        }
+        if r.vm.is_some() && !r.errors.is_empty() {
+            self.notes.push(format!(
+                "{file}: {} ifstress failure(s) inside its guests, trials counted as they are (first: {})",
+                r.errors.len(),
+                r.errors[0]
+            ));
+        }
         self.files.push(file.to_string());
         push_unique(&mut self.suites, r.suite.clone());
         if let Some(k) = &r.kernel {
@@ -1070,6 +1091,28 @@ mod tests {
         close(v.after.rate_ci[1], 3.6889, 1e-3);
         assert_eq!(v.after.median_time_to_hit_s, None);
         assert!(v.regressions.is_empty());
+    }
+
+    #[test]
+    fn a_run_where_ifstress_itself_failed_is_not_a_trial() {
+        // Without the rule, the failed hour would be clean exposure after
+        // the patch and tip the verdict toward fixed.
+        let mut failed = run(3600.0, vec![]);
+        failed["verdict"] = json!("error");
+        failed["errors"] = json!(["worker 0 (loop a) failed before its first op: EMFILE"]);
+        let v = judged(
+            vec![panics(10, 360.0)],
+            vec![failed, run(60.0, vec![])],
+            None,
+        );
+        assert_eq!(v.after.trials, 1, "only the run that raced counts");
+        close(v.after.exposure_hours, 60.0 / 3600.0, 1e-12);
+        assert!(
+            v.notes.iter().any(|n| n.contains("r0.json: not counted")),
+            "{:?}",
+            v.notes
+        );
+        assert_ne!(v.verdict, Outcome::Fixed);
     }
 
     #[test]

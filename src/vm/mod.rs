@@ -410,6 +410,8 @@ struct Acc {
     last_ops: std::collections::BTreeMap<String, Vec<String>>,
     ops: std::collections::BTreeMap<String, crate::stats::OpSummary>,
     notes: Vec<String>,
+    /// The guests' runs' own failures (their reports' `errors`).
+    errors: Vec<String>,
 }
 
 /// How guests boot: prepared once per run.
@@ -532,6 +534,7 @@ pub fn run(cfg: &VmConfig, stop: &Arc<AtomicBool>) -> anyhow::Result<Report> {
             .push(format!("a --module did not load, no further guests: {e}"));
     }
     r.notes = acc.notes;
+    r.errors = acc.errors;
     r.vm = Some(VmSummary {
         guest_os: cfg.guest,
         image: cfg.image.display().to_string(),
@@ -753,6 +756,8 @@ fn lane(runner: &Runner, prep: &Prepared, shared: &Shared, t0: Instant) -> anyho
         acc.all.extend(g.findings);
         if let Some(r) = &g.report {
             merge_ops(&mut acc.ops, &r.ops);
+            acc.errors
+                .extend(r.errors.iter().map(|e| format!("guest {index}: {e}")));
         }
         if g.module_error.is_some() {
             shared.abort.store(true, Relaxed);

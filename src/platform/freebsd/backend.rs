@@ -222,17 +222,14 @@ impl Platform for FreeBsd {
         }
         // Every create and destroy of an epair logs its link-state changes
         // (if_link_state_change -> do_link_state_change, when
-        // net.link.log_link_state_change is set), which is most of what
-        // fills the message buffer between scans; the switch is global, so
-        // it is turned off for the run and set back at teardown.
-        let link_log = sys::sysctl_int(LINK_LOG)
-            .filter(|&v| v != 0)
-            .filter(|_| sys::set_sysctl_int(LINK_LOG, 0).is_ok());
+        // net.link.log_link_state_change is set). That switch is the
+        // machine's, not the run's: it is left as it is (a run killed
+        // outright could not set it back); the log reader keeps pace with
+        // the rate instead, and `doctor` reports the setting.
         Ok(Arc::new(FbsdSession {
             world,
             jids: jids.into_iter().map(Mutex::new).collect(),
             removals: AtomicU32::new(0),
-            link_log: Mutex::new(link_log),
             osreldate: sys::sysctl_int("kern.osreldate"),
         }))
     }
@@ -353,9 +350,6 @@ impl Platform for FreeBsd {
     }
 }
 
-/// The run turns this off and sets it back (see `start`).
-const LINK_LOG: &str = "net.link.log_link_state_change";
-
 /// The kernel log reader. The orchestrator asks every 2 s, but the ring
 /// (kern.msgbufsize, 96 KiB by default) can wrap faster than that under a
 /// busy run (a rename line per create, link-state lines), so a thread of its
@@ -401,11 +395,19 @@ impl Ring {
         let a = self.cursor.advance(&now);
         self.lost += a.lost as u32;
         self.ambiguous += a.ambiguous as u32;
-        if self.pending.len() + a.text.len() > PENDING_MAX {
-            self.pending.clear();
+        self.pending.push_str(&a.text);
+        if self.pending.len() > PENDING_MAX {
+            // Keep the newest PENDING_MAX bytes, from a line start.
+            let mut cut = self.pending.len() - PENDING_MAX;
+            while !self.pending.is_char_boundary(cut) {
+                cut += 1;
+            }
+            cut = self.pending[cut..]
+                .find('\n')
+                .map_or(self.pending.len(), |i| cut + i + 1);
+            self.pending.drain(..cut);
             self.lost += 1;
         }
-        self.pending.push_str(&a.text);
         (now.len(), a.text.len())
     }
 }
@@ -495,28 +497,7 @@ pub(crate) struct FbsdSession {
     /// Bumped by every stack-remove: each executor compares it once per op
     /// and lets go of the removed jail's sockets and devices at once.
     removals: AtomicU32,
-    /// net.link.log_link_state_change as it was before the run, to set back.
-    link_log: Mutex<Option<i64>>,
     osreldate: Option<i64>,
-}
-
-impl FbsdSession {
-    fn restore_link_log(&self) {
-        if let Some(v) = self
-            .link_log
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
-            let _ = sys::set_sysctl_int(LINK_LOG, v as i32);
-        }
-    }
-}
-
-impl Drop for FbsdSession {
-    fn drop(&mut self) {
-        self.restore_link_log();
-    }
 }
 
 impl FbsdSession {
@@ -548,7 +529,6 @@ impl Session for FbsdSession {
                 ));
             }
         }
-        self.restore_link_log();
         if errs.is_empty() {
             Ok(())
         } else {
@@ -973,24 +953,31 @@ impl State {
         // The rename fails (EEXIST, if_rename) when a racing create of the
         // same link won: what was just made would stay behind untagged in the
         // home jail, and a long soak would run out of units. Undo it.
-        let renamed = Self::rename(home, &created, &name).and_then(|()| match slot.peer {
-            Some(p) => {
-                // epairNa was created along with epairNb.
-                let mut b = created;
-                if let Some(i) = b.iter().position(|&c| c == 0) {
-                    b[i - 1] = b'b';
+        // On failure, the name the interface has now: once the a-end is
+        // renamed, its old name (epairNa) is free and may already be another
+        // worker's fresh epair, which must not be destroyed in its place.
+        let renamed = match Self::rename(home, &created, &name) {
+            Err(e) => Err((e, created)),
+            Ok(()) => match slot.peer {
+                Some(p) => {
+                    // epairNa was created along with epairNb.
+                    let mut b = created;
+                    if let Some(i) = b.iter().position(|&c| c == 0) {
+                        b[i - 1] = b'b';
+                    }
+                    Self::rename(home, &b, world.layout.links[p as usize].names[0].raw())
+                        .map_err(|e| (e, name))
                 }
-                Self::rename(home, &b, world.layout.links[p as usize].names[0].raw())
-                    .inspect_err(|_| destroy_named(home, &name))
-            }
-            None => Ok(()),
-        });
-        if let Err(e) = renamed {
+                None => Ok(()),
+            },
+        };
+        if let Err((e, now_named)) = renamed {
             if eiface {
                 let (path, plen) = ctx.eiface_path(id);
                 let _ = self.ng_shutdown(ctx, &path[..plen]);
             } else {
-                destroy_named(home, &created);
+                // Destroying either end of an epair destroys both.
+                destroy_named(home, &now_named);
             }
             return Err(e);
         }
