@@ -33,6 +33,16 @@ fn spawn_watched(cmd: &mut Command) -> (std::process::Child, std::sync::mpsc::Re
     (child, rx)
 }
 
+/// `ifstress --suite vmove` for `duration`, reporting to `rep`, stdout
+/// discarded.
+fn vmove_run(duration: &str, rep: &Path) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.args(["--suite", "vmove", "--duration", duration, "--report"])
+        .arg(rep)
+        .stdout(Stdio::null());
+    cmd
+}
+
 /// The run's tag, from its start line, within `limit`.
 fn tag_of(rx: &std::sync::mpsc::Receiver<String>, limit: Duration) -> String {
     let deadline = Instant::now() + limit;
@@ -106,10 +116,7 @@ fn item2_cleanup_leaves_a_live_run_alone() {
     let h = host_test();
     let d = tmp();
     let rep = d.path().join("r.json");
-    let mut cmd = Command::new(bin());
-    cmd.args(["--suite", "vmove", "--duration", "8s", "--report"])
-        .arg(&rep)
-        .stdout(Stdio::null());
+    let mut cmd = vmove_run("8s", &rep);
     let (mut child, rx) = spawn_watched(&mut cmd);
     let tag = tag_of(&rx, Duration::from_secs(30));
     std::thread::sleep(Duration::from_secs(2));
@@ -192,10 +199,7 @@ fn item12_nohup_still_means_no_hangup() {
     let h = host_test();
     let d = tmp();
     let rep = d.path().join("r.json");
-    let mut cmd = Command::new(bin());
-    cmd.args(["--suite", "vmove", "--duration", "4s", "--report"])
-        .arg(&rep)
-        .stdout(Stdio::null());
+    let mut cmd = vmove_run("4s", &rep);
     // What nohup(1) does: SIGHUP ignored, inherited across exec.
     // SAFETY: signal(2) between fork and exec touches only the child.
     unsafe {
@@ -222,10 +226,7 @@ fn item12_sighup_is_handled_like_sigterm() {
     let h = host_test();
     let d = tmp();
     let rep = d.path().join("r.json");
-    let mut cmd = Command::new(bin());
-    cmd.args(["--suite", "vmove", "--duration", "30s", "--report"])
-        .arg(&rep)
-        .stdout(Stdio::null());
+    let mut cmd = vmove_run("30s", &rep);
     let (mut child, rx) = spawn_watched(&mut cmd);
     tag_of(&rx, Duration::from_secs(30));
     std::thread::sleep(Duration::from_secs(2));
@@ -559,10 +560,7 @@ fn item11_a_userspace_warning_in_kmsg_is_not_a_kernel_finding() {
     let h = host_test();
     let d = tmp();
     let rep = d.path().join("r.json");
-    let mut cmd = Command::new(bin());
-    cmd.args(["--suite", "vmove", "--duration", "5s", "--report"])
-        .arg(&rep)
-        .stdout(Stdio::null());
+    let mut cmd = vmove_run("5s", &rep);
     let (mut child, rx) = spawn_watched(&mut cmd);
     tag_of(&rx, Duration::from_secs(30));
     std::thread::sleep(Duration::from_secs(1));

@@ -32,6 +32,11 @@ pub struct Finding {
     /// Where it was first seen: "FILE:LINE", "line N", or "+12.3s" into a run.
     #[serde(default)]
     pub first_seen: String,
+    /// Why the report is incomplete (cut, interleaved, only its panic
+    /// left), when it is; its title then says "(corrupted report)" unless
+    /// what is left still names the function.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrupted: Option<String>,
 }
 
 fn one() -> u64 {
@@ -52,6 +57,7 @@ impl Finding {
             known_issue: None,
             count: 1,
             first_seen: String::new(),
+            corrupted: None,
         }
     }
 
@@ -65,31 +71,25 @@ impl Finding {
 }
 
 /// Normalise text for signatures: addresses, numbers, offsets, source paths
-/// up to the kernel tree, and the run's own interface names.
+/// up to the kernel tree, and the run's own interface names. Digits inside
+/// an identifier stay (`nl80211_new_interface`, `ip6_output`); text other
+/// than ASCII is kept as it is.
 pub fn normalize(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
     let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
     let mut i = 0;
+    // Inside an identifier: a run of word characters that began with one.
+    let mut in_word = false;
     while i < b.len() {
-        let c = b[i] as char;
-        if c == '0' && i + 1 < b.len() && (b[i + 1] == b'x' || b[i + 1] == b'X') {
-            i += 2;
-            while i < b.len() && b[i].is_ascii_hexdigit() {
-                i += 1;
-            }
-            out.push_str("ADDR");
+        let c = b[i];
+        if !c.is_ascii() {
+            let ch = s[i..].chars().next().unwrap_or('\u{FFFD}');
+            out.push(ch);
+            i += ch.len_utf8().max(1);
+            in_word = false;
             continue;
         }
-        if c.is_ascii_digit()
-            && (i == 0 || !is_ident(b[i - 1] as char) || b[i - 1].is_ascii_digit())
-        {
-            while i < b.len() && b[i].is_ascii_digit() {
-                i += 1;
-            }
-            out.push('N');
-            continue;
-        }
-        if c == '+' && s[i..].starts_with("+0x") {
+        if c == b'+' && s[i..].starts_with("+0x") {
             // func+0x12/0x40: the offset goes.
             i += 1;
             while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'/') {
@@ -97,7 +97,38 @@ pub fn normalize(s: &str) -> String {
             }
             continue;
         }
-        out.push(c);
+        if !in_word && word_char(c) {
+            // A word of eight or more hex digits, one of them a digit, is an
+            // address however it starts ("ffff888012345678").
+            let n = b[i..].iter().take_while(|&&x| word_char(x)).count();
+            let w = &b[i..i + n];
+            if n >= 8 && w.iter().all(u8::is_ascii_hexdigit) && w.iter().any(u8::is_ascii_digit) {
+                out.push_str("ADDR");
+                i += n;
+                continue;
+            }
+        }
+        if c == b'0' && !in_word && matches!(b.get(i + 1), Some(b'x' | b'X')) {
+            i += 2;
+            while i < b.len() && b[i].is_ascii_hexdigit() {
+                i += 1;
+            }
+            out.push_str("ADDR");
+            continue;
+        }
+        if c.is_ascii_digit() && !in_word {
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            out.push('N');
+            continue;
+        }
+        in_word = if c.is_ascii_alphabetic() || c == b'_' {
+            true
+        } else {
+            in_word && c.is_ascii_digit()
+        };
+        out.push(c as char);
         i += 1;
     }
     // Absolute source paths: keep from the kernel tree's top (sys/, net/, kernel/ ...).
@@ -127,12 +158,17 @@ pub fn normalize(s: &str) -> String {
     for w in &mut words {
         if w.len() > 6
             && w.starts_with("is")
+            && w.is_char_boundary(6)
             && w[2..6].chars().all(|c| c.is_ascii_hexdigit() || c == 'N')
         {
             *w = "IFNAME".into();
         }
     }
     words.join(" ").trim().to_string()
+}
+
+fn word_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
 }
 
 /// FNV-1a 64: stable across builds and platforms (std's hasher is not).
@@ -143,9 +179,4 @@ pub fn signature(kind: &str, title: &str) -> String {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     format!("{h:016x}")
-}
-
-/// A character of a C identifier, or of a compiler suffix (`.cold.76`).
-pub(super) fn is_ident(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '$'
 }

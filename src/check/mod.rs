@@ -8,24 +8,20 @@ pub mod triage;
 
 pub use finding::Finding;
 
-/// `ifstress triage`: findings in files (or `-` for stdin), known issues marked.
+/// `ifstress triage`: findings in files (or `-` for stdin), known issues
+/// marked. Each input is streamed: memory is bounded by the findings.
 pub fn triage_files(files: &[String]) -> anyhow::Result<Vec<Finding>> {
     use anyhow::Context;
-    use std::io::Read;
     let mut s = triage::Scanner::default();
     for name in files {
-        let mut bytes = Vec::new();
         if name == "-" {
-            std::io::stdin()
-                .read_to_end(&mut bytes)
+            s.read(name, std::io::stdin().lock())
                 .context("reading stdin")?;
         } else {
-            bytes = std::fs::read(name)
+            let f = std::fs::File::open(name)
                 .map_err(|e| crate::error::UsageError(format!("{name}: {e}")))?;
-        }
-        s.source(name);
-        for line in String::from_utf8_lossy(&bytes).lines() {
-            s.feed(line);
+            s.read(name, std::io::BufReader::with_capacity(1 << 16, f))
+                .map_err(|e| crate::error::UsageError(format!("{name}: {e}")))?;
         }
     }
     let mut f = s.into_findings();
