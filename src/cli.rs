@@ -835,7 +835,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                     .is_some()
             };
             let removed = p.cleanup(if force {
-                Scope::ALL
+                Scope::All
             } else {
                 Scope::Claimed(&claim)
             })?;
@@ -1011,24 +1011,19 @@ fn stop_on_signal(
     std::sync::Arc<std::sync::atomic::AtomicBool>,
     tokio::runtime::Runtime,
 )> {
-    use tokio::signal::unix::{SignalKind, signal};
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("ifstress-signals")
         .enable_all()
         .build()?;
-    let (mut int, mut term, mut hup) = {
+    let mut signals = {
         let _g = rt.enter();
-        (
-            signal(SignalKind::interrupt())?,
-            signal(SignalKind::terminate())?,
-            crate::platform::unix::hangup_unless_ignored()?,
-        )
+        crate::platform::unix::StopSignals::new()?
     };
     let s = stop.clone();
     rt.spawn(async move {
-        tokio::select! { _ = int.recv() => {}, _ = term.recv() => {}, _ = crate::platform::unix::recv_maybe(&mut hup) => {} }
+        signals.recv().await;
         s.store(true, std::sync::atomic::Ordering::Relaxed);
         eprintln!("{message}");
     });

@@ -324,8 +324,8 @@ impl Tag {
 pub enum Scope<'a> {
     /// One run's.
     Run(&'a Tag),
-    /// Every run's but these.
-    AllBut(&'a [Tag]),
+    /// Every run's (`cleanup --force`).
+    All,
     /// Every run's that this predicate claims. `cleanup` passes one that
     /// takes each tag's run lock as the tag is met (and holds it), so a run
     /// that is alive, or starts meanwhile, is never swept.
@@ -336,21 +336,18 @@ impl std::fmt::Debug for Scope<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Scope::Run(t) => write!(f, "Run({})", t.id),
-            Scope::AllBut(l) => write!(f, "AllBut({} tags)", l.len()),
+            Scope::All => write!(f, "All"),
             Scope::Claimed(_) => write!(f, "Claimed"),
         }
     }
 }
 
 impl Scope<'_> {
-    /// Every run's objects.
-    pub const ALL: Scope<'static> = Scope::AllBut(&[]);
-
     fn owns(self, tag: Option<Tag>) -> bool {
         match (self, tag) {
             (_, None) => false,
             (Scope::Run(t), Some(x)) => *t == x,
-            (Scope::AllBut(live), Some(x)) => !live.contains(&x),
+            (Scope::All, Some(_)) => true,
             (Scope::Claimed(claim), Some(x)) => claim(&x),
         }
     }
@@ -473,20 +470,17 @@ mod tests {
         assert_eq!(t.stack_name(StackRole::Churn, 3), "ifstress-beef-c3");
         assert!(Scope::Run(&t).owns_stack("ifstress-beef-c3"));
         assert!(!Scope::Run(&t).owns_stack("ifstress-beee-c3"));
-        assert!(Scope::ALL.owns_stack("ifstress-beee-c3"));
-        assert!(!Scope::ALL.owns_stack("ifstress-xyzw-c3"));
-        assert!(!Scope::ALL.owns_stack("docker"));
+        assert!(Scope::All.owns_stack("ifstress-beee-c3"));
+        assert!(!Scope::All.owns_stack("ifstress-xyzw-c3"));
+        assert!(!Scope::All.owns_stack("docker"));
         assert!(Scope::Run(&t).owns_alias("ifstress:beef"));
-        assert!(!Scope::ALL.owns_alias("ifstress:BEEF"));
-        assert!(!Scope::ALL.owns_alias("my uplink"));
-        // A live run's objects are spared by a sweep of the others.
-        let live = [t.clone()];
-        assert!(!Scope::AllBut(&live).owns_stack("ifstress-beef-h0"));
-        assert!(Scope::AllBut(&live).owns_stack("ifstress-beee-h0"));
-        assert!(!Scope::AllBut(&live).owns_alias("ifstress:beef"));
+        assert!(!Scope::All.owns_alias("ifstress:BEEF"));
+        assert!(!Scope::All.owns_alias("my uplink"));
+        // A live run's objects (its tag not claimed) are spared by a sweep.
         let claim = |t: &Tag| t.id != "beef";
         assert!(!Scope::Claimed(&claim).owns_stack("ifstress-beef-h0"));
         assert!(Scope::Claimed(&claim).owns_stack("ifstress-beee-h0"));
+        assert!(!Scope::Claimed(&claim).owns_alias("ifstress:beef"));
         assert!(!Scope::Claimed(&claim).owns_stack("docker"));
     }
 

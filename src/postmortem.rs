@@ -142,35 +142,6 @@ fn crash_files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// Feed a file to the scanner a line at a time: memory bounded by the
-/// longest line kept (cut at 64 KiB), not by the file.
-fn scan_file(s: &mut Scanner, f: &Path) -> std::io::Result<()> {
-    use std::io::{BufRead, Read};
-    const LONGEST: usize = 64 << 10;
-    let mut r = std::io::BufReader::with_capacity(256 << 10, open_regular(f)?);
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        let got = (&mut r).take(LONGEST as u64).read_until(b'\n', &mut line)?;
-        if got == 0 {
-            return Ok(());
-        }
-        if line.last() != Some(&b'\n') && got == LONGEST {
-            // Skip the rest of an overlong line.
-            let mut sink = Vec::new();
-            loop {
-                sink.clear();
-                let n = (&mut r).take(LONGEST as u64).read_until(b'\n', &mut sink)?;
-                if n == 0 || sink.last() == Some(&b'\n') {
-                    break;
-                }
-            }
-        }
-        let text = String::from_utf8_lossy(&line);
-        s.feed(text.trim_end_matches(['\n', '\r']));
-    }
-}
-
 /// `crash_explicit`: the user named the crash directory, so its absence is
 /// their mistake; the default one is simply absent on a machine that never
 /// crashed.
@@ -189,8 +160,10 @@ pub fn run(journal: Option<&Path>, crash: &Path, crash_explicit: bool) -> anyhow
     let mut s = Scanner::default();
     let files = crash_files(crash);
     for f in &files {
-        s.source(&f.display().to_string());
-        scan_file(&mut s, f).with_context(|| format!("reading {}", f.display()))?;
+        // Streamed: memory bounded by the findings, not by the file.
+        let r = open_regular(f).map(|h| std::io::BufReader::with_capacity(256 << 10, h));
+        r.and_then(|r| s.read(&f.display().to_string(), r))
+            .with_context(|| format!("reading {}", f.display()))?;
     }
     let mut findings: Vec<Finding> = s.into_findings();
     let os = header.get("platform").map(String::as_str);

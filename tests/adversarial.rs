@@ -193,6 +193,19 @@ fn item3_sigint_in_the_first_tenth_of_a_second_leaves_nothing() {
     h.assert_untouched();
 }
 
+/// Start the run, send it SIGHUP `after` its start line, and return its
+/// report once it has exited on its own (not been killed by the signal).
+fn hangup_after_start(cmd: &mut Command, rep: &Path, after: Duration) -> serde_json::Value {
+    let (mut child, rx) = spawn_watched(cmd);
+    tag_of(&rx, Duration::from_secs(30));
+    std::thread::sleep(after);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+    let status = wait_bounded(&mut child, Duration::from_secs(90)).expect("no exit after SIGHUP");
+    assert!(status.code().is_some(), "killed by the signal: {status:?}");
+    report(&rep.to_path_buf())
+}
+
 #[test]
 fn item12_nohup_still_means_no_hangup() {
     require_root!();
@@ -208,14 +221,7 @@ fn item12_nohup_still_means_no_hangup() {
             Ok(())
         });
     }
-    let (mut child, rx) = spawn_watched(&mut cmd);
-    tag_of(&rx, Duration::from_secs(30));
-    std::thread::sleep(Duration::from_secs(1));
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
-    let status = wait_bounded(&mut child, Duration::from_secs(90)).expect("run did not end");
-    assert!(status.code().is_some(), "{status:?}");
-    let r = report(&rep);
+    let r = hangup_after_start(&mut cmd, &rep, Duration::from_secs(1));
     assert_eq!(r["interrupted"], false, "a nohup'ed run stopped on SIGHUP");
     h.assert_untouched();
 }
@@ -227,14 +233,7 @@ fn item12_sighup_is_handled_like_sigterm() {
     let d = tmp();
     let rep = d.path().join("r.json");
     let mut cmd = vmove_run("30s", &rep);
-    let (mut child, rx) = spawn_watched(&mut cmd);
-    tag_of(&rx, Duration::from_secs(30));
-    std::thread::sleep(Duration::from_secs(2));
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
-    let status = wait_bounded(&mut child, Duration::from_secs(90)).expect("no exit after SIGHUP");
-    assert!(status.code().is_some(), "killed by the signal: {status:?}");
-    let r = report(&rep);
+    let r = hangup_after_start(&mut cmd, &rep, Duration::from_secs(2));
     assert_eq!(r["interrupted"], true);
     h.assert_untouched();
 }

@@ -269,20 +269,26 @@ impl Run {
         Ok(report)
     }
 
-    /// The report of a run whose stress phase never happened or failed.
-    fn report_without_stress(&self, started_at: SystemTime) -> Report {
+    /// The run's report before the stress phase has said anything: its
+    /// identity, `elapsed`, whether a signal came, and the setup notes.
+    fn base_report(&self, started_at: SystemTime, elapsed: Duration) -> Report {
         let mut r = Report::new(
             &self.suite,
             (self.platform.name(), self.platform.kernel()),
             self.cfg.seed,
             &self.tag,
             started_at,
-            started_at.elapsed().unwrap_or_default(),
+            elapsed,
             self.cfg.duration,
         );
         r.interrupted = self.signals.interrupted.load(Relaxed);
         r.notes = self.notes.clone();
         r
+    }
+
+    /// The report of a run whose stress phase never happened or failed.
+    fn report_without_stress(&self, started_at: SystemTime) -> Report {
+        self.base_report(started_at, started_at.elapsed().unwrap_or_default())
     }
 
     fn stress(
@@ -362,7 +368,7 @@ impl Run {
                     spec.index, self.suite.loops[spec.loop_index].name
                 );
                 eprintln!("ifstress: {text}");
-                errors.push(text);
+                errors.push((spec.index, text));
                 shared.failed.fetch_add(1, Relaxed);
             }
         }
@@ -388,7 +394,7 @@ impl Run {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok((_, Ok(stats))) => total.merge(&stats),
-                Ok((_, Err(text))) => errors.push(text),
+                Ok((worker, Err(text))) => errors.push((worker, text)),
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                     for (i, l) in shared.live.iter().enumerate() {
@@ -403,12 +409,7 @@ impl Run {
         }
         // Each was said on stderr as it happened; the report keeps them.
         let journal_notes = journal.map(|j| j.close()).unwrap_or_default();
-        errors.sort_by_key(|e| {
-            e.strip_prefix("worker ")
-                .and_then(|r| r.split(' ').next())
-                .and_then(|n| n.parse::<usize>().ok())
-                .unwrap_or(usize::MAX)
-        });
+        errors.sort_by_key(|(worker, _)| *worker);
         let elapsed = shared.epoch.elapsed();
         let cpu = crate::resources::Cpu::this_process().since(&cpu_before);
         let mut findings = orchestration.findings;
@@ -424,23 +425,14 @@ impl Run {
                 ));
             }
         }
-        let mut report = Report::new(
-            &self.suite,
-            (self.platform.name(), self.platform.kernel()),
-            self.cfg.seed,
-            &self.tag,
-            started_at,
-            elapsed,
-            self.cfg.duration,
-        );
-        report.interrupted = orchestration.interrupted || signals.interrupted.load(Relaxed);
+        let mut report = self.base_report(started_at, elapsed);
+        report.interrupted |= orchestration.interrupted;
         report.workers = specs.len();
         report.setup = setup;
         report.ops = total.summary();
         report.total_ops = report.ops.values().map(|o| o.count).sum();
         report.findings = findings;
-        report.notes = self.notes.clone();
-        report.errors = errors;
+        report.errors = errors.into_iter().map(|(_, e)| e).collect();
         report.notes.extend(journal_notes);
         if shared.failed.load(Relaxed) >= specs.len() && !report.interrupted {
             report

@@ -11,7 +11,6 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Notify;
 
 /// SIGINT/SIGTERM/SIGHUP handling for the whole run, installed before the
@@ -36,13 +35,9 @@ impl Signals {
             .enable_all()
             .build()?;
         // Registered before returning, so no signal falls between the cracks.
-        let (mut int, mut term, mut hup) = {
+        let mut signals = {
             let _g = rt.enter();
-            (
-                signal(SignalKind::interrupt())?,
-                signal(SignalKind::terminate())?,
-                crate::platform::unix::hangup_unless_ignored()?,
-            )
+            crate::platform::unix::StopSignals::new()?
         };
         let interrupted = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
@@ -55,14 +50,14 @@ impl Signals {
             tag.clone(),
         );
         rt.spawn(async move {
-            tokio::select! { _ = int.recv() => {}, _ = term.recv() => {}, _ = crate::platform::unix::recv_maybe(&mut hup) => {} }
+            signals.recv().await;
             i2.store(true, Relaxed);
             s2.store(true, Relaxed);
             n2.notify_one();
             eprintln!(
                 "ifstress: stopping: letting ops finish, removing what the run created, writing the report (signal again to exit at once)"
             );
-            tokio::select! { _ = int.recv() => {}, _ = term.recv() => {}, _ = crate::platform::unix::recv_maybe(&mut hup) => {} }
+            signals.recv().await;
             let Some(tag) = t2.get() else {
                 eprintln!("ifstress: second signal: nothing created yet; exiting");
                 std::process::exit(130);

@@ -102,52 +102,12 @@ impl Drop for RunLock {
     }
 }
 
-/// Tags whose run is alive (its lock is held) in `dir`. Stale lock files,
-/// left by runs that died, are removed on the way.
-pub fn live_in(dir: &Path) -> Result<Vec<Tag>, LockError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(d) => d,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(err(dir, e)),
-    };
-    let mut live = Vec::new();
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let Some(tag) = name
-            .to_str()
-            .and_then(|n| n.strip_suffix(".lock"))
-            .and_then(Tag::parse)
-        else {
-            continue;
-        };
-        let path = e.path();
-        let file = match std::fs::File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(err(&path, e)),
-        };
-        if try_flock(&file).map_err(|e| err(&path, e))? {
-            if still_there(&file, &path).unwrap_or(false) {
-                let _ = std::fs::remove_file(&path);
-            }
-        } else {
-            live.push(tag);
-        }
-    }
-    live.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(live)
-}
-
-pub fn live() -> Result<Vec<Tag>, LockError> {
-    live_in(Path::new(DIR))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn a_held_lock_is_live_and_a_dropped_one_is_not() {
+    fn a_held_lock_refuses_a_second_taker_until_dropped() {
         let d = tempfile::tempdir().unwrap();
         let t = Tag::new(0xbeef);
         let l = RunLock::acquire_in(d.path(), &t).unwrap().expect("free");
@@ -155,34 +115,20 @@ mod tests {
             RunLock::acquire_in(d.path(), &t).unwrap().is_none(),
             "a second taker must be refused"
         );
-        assert_eq!(live_in(d.path()).unwrap(), vec![t.clone()]);
         drop(l);
-        assert!(live_in(d.path()).unwrap().is_empty());
         assert!(!d.path().join("beef.lock").exists());
+        assert!(RunLock::acquire_in(d.path(), &t).unwrap().is_some());
     }
 
     #[test]
-    fn a_stale_file_is_not_live_and_is_swept() {
+    fn a_stale_file_is_taken_and_removed_with_its_lock() {
+        // What a killed run leaves: the file, without the flock.
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("abcd.lock"), "12345\n").unwrap();
-        std::fs::write(d.path().join("notes.txt"), "").unwrap();
-        assert!(live_in(d.path()).unwrap().is_empty());
+        let l = RunLock::acquire_in(d.path(), &Tag::new(0xabcd))
+            .unwrap()
+            .expect("a dead run's lock is free");
+        drop(l);
         assert!(!d.path().join("abcd.lock").exists());
-        assert!(d.path().join("notes.txt").exists(), "only lock files go");
-        // And the tag can be taken again.
-        assert!(
-            RunLock::acquire_in(d.path(), &Tag::new(0xabcd))
-                .unwrap()
-                .is_some()
-        );
-    }
-
-    #[test]
-    fn a_missing_directory_has_no_live_runs() {
-        assert!(
-            live_in(Path::new("/nonexistent/ifstress-locks"))
-                .unwrap()
-                .is_empty()
-        );
     }
 }

@@ -208,28 +208,46 @@ pub fn require_root(why: &str) -> Result<(), crate::platform::seam::EnvError> {
     }
 }
 
-/// SIGHUP, when this process was not told to ignore it. `nohup ifstress
-/// ...` (SIG_IGN inherited) must survive the terminal going away; a
-/// handler registered for it would undo that.
-pub fn hangup_unless_ignored() -> std::io::Result<Option<tokio::signal::unix::Signal>> {
-    // SAFETY: a query only (null new action); `old` is written by the kernel.
-    let ignored = unsafe {
-        let mut old: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(libc::SIGHUP, std::ptr::null(), &mut old) == 0
-            && old.sa_sigaction == libc::SIG_IGN
-    };
-    if ignored {
-        return Ok(None);
-    }
-    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).map(Some)
+/// The signals that ask ifstress to stop: SIGINT, SIGTERM, and SIGHUP unless
+/// this process was told to ignore it (`nohup ifstress ...` inherits
+/// SIG_IGN and must survive the terminal going away; a handler registered
+/// for it would undo that). Made inside a tokio runtime's context.
+pub struct StopSignals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: Option<tokio::signal::unix::Signal>,
 }
 
-/// Wait for a signal that may not be listened to (then never).
-pub async fn recv_maybe(s: &mut Option<tokio::signal::unix::Signal>) {
-    match s {
-        Some(s) => {
-            s.recv().await;
-        }
-        None => std::future::pending().await,
+impl StopSignals {
+    pub fn new() -> std::io::Result<StopSignals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        // SAFETY: a query only (null new action); `old` is written by the kernel.
+        let hup_ignored = unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(libc::SIGHUP, std::ptr::null(), &mut old) == 0
+                && old.sa_sigaction == libc::SIG_IGN
+        };
+        Ok(StopSignals {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            hup: if hup_ignored {
+                None
+            } else {
+                Some(signal(SignalKind::hangup())?)
+            },
+        })
+    }
+
+    /// The next of them to arrive.
+    pub async fn recv(&mut self) {
+        let hup = async {
+            match &mut self.hup {
+                Some(h) => {
+                    h.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! { _ = self.int.recv() => {}, _ = self.term.recv() => {}, _ = hup => {} }
     }
 }

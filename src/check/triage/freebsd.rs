@@ -275,22 +275,8 @@ fn fatal_trap(from_header: &str) -> bool {
 // ------------------------------------------------------------------- rules
 
 const fn rule(header: &'static str, kind: &'static str, title: Title, guilty: Guilty) -> Rule {
-    Rule {
-        os: Os::FreeBsd,
-        header,
-        when: &[],
-        unless: &[],
-        check: None,
-        kind,
-        title,
-        guilty,
-        base: MACHINERY,
-        skip: &[],
-        joins: Joins::Never,
-        // A kernel without KDB prints no backtrace: not a cut report.
-        expects_frame: false,
-        headless: false,
-    }
+    // A kernel without KDB prints no backtrace: not a cut report.
+    Rule::opening(Os::FreeBsd, MACHINERY, header, kind, title, guilty, false)
 }
 
 /// The trap reports a panic follows.

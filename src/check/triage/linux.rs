@@ -528,21 +528,16 @@ fn wait_for_free(from_header: &str) -> bool {
 
 /// A rule with the common fields filled: Linux machinery, opens a report.
 const fn rule(header: &'static str, kind: &'static str, title: Title, guilty: Guilty) -> Rule {
-    Rule {
-        os: Os::Linux,
+    let expects_frame = !matches!(guilty, Guilty::None);
+    Rule::opening(
+        Os::Linux,
+        MACHINERY,
         header,
-        when: &[],
-        unless: &[],
-        check: None,
         kind,
         title,
         guilty,
-        base: MACHINERY,
-        skip: &[],
-        joins: Joins::Never,
-        expects_frame: !matches!(guilty, Guilty::None),
-        headless: false,
-    }
+        expects_frame,
+    )
 }
 
 const LOCKDEP_DEADLOCK: Title = Title::In("possible deadlock");

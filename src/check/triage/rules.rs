@@ -129,6 +129,34 @@ impl std::fmt::Debug for Rule {
 }
 
 impl Rule {
+    /// A rule that opens a report on `header` and has no further conditions
+    /// or own machinery: what each system's table starts its rules from.
+    pub(crate) const fn opening(
+        os: Os,
+        base: &'static [Pat],
+        header: &'static str,
+        kind: &'static str,
+        title: Title,
+        guilty: Guilty,
+        expects_frame: bool,
+    ) -> Rule {
+        Rule {
+            os,
+            header,
+            when: &[],
+            unless: &[],
+            check: None,
+            kind,
+            title,
+            guilty,
+            base,
+            skip: &[],
+            joins: Joins::Never,
+            expects_frame,
+            headless: false,
+        }
+    }
+
     /// A title ends in " in F".
     pub(crate) fn names_function(&self) -> bool {
         matches!(
