@@ -256,7 +256,8 @@ pub struct VmRunArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     guests: Option<u32>,
     /// Testing the runner itself: make the first guest panic (`panic:SECS`)
-    /// or wedge (`hang:SECS`) on purpose.
+    /// or wedge (`hang:SECS`), or every guest panic before its suite starts
+    /// (`boot-panic:0`), on purpose.
     #[arg(long, hide = true, value_name = "WHAT:SECS")]
     inject: Option<String>,
     /// Linux guests: run this shell script (a `repro.sh`, a shell-loop
@@ -323,6 +324,14 @@ pub struct MachineArgs {
     /// host's CPUs hold (CPUs / --cpus).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     parallel: Option<u16>,
+    /// Keep every FreeBSD guest's root disk, payload and collect image
+    /// (default: removed once the guest ended and its crash was unpacked).
+    #[arg(long)]
+    keep_disks: bool,
+    /// Keep the vmcores of the first N guests per crash signature; later
+    /// ones are removed (core.txt, info and the console always stay).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    keep_vmcores: usize,
 }
 
 /// Which hypervisor runs guests, and its settings.
@@ -380,6 +389,11 @@ impl MachineArgs {
             hang_timeout: self.hang_timeout,
             boot_timeout: self.boot_timeout,
             seed,
+            replay_seed: None,
+            keep: crate::vm::spent::Keep {
+                disks: self.keep_disks,
+                vmcores: self.keep_vmcores,
+            },
             inject: None,
             kmods: vec![],
             parallel: self.parallel.unwrap_or(1) as usize,
@@ -482,6 +496,10 @@ pub struct JudgeArgs {
     /// Confidence of the verdict and of the rate intervals.
     #[arg(long, default_value_t = 0.95)]
     confidence: f64,
+    /// The after side's ok ops per hour of an op kind below this fraction of
+    /// the before side's make the verdict `incomparable` (exit 4).
+    #[arg(long, value_name = "FRACTION", default_value_t = crate::verdict::MIN_WORK)]
+    min_work: f64,
     /// Also write the verdict as JSON here.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -496,10 +514,25 @@ impl JudgeArgs {
             ))
             .into());
         }
+        if !(self.min_work > 0.0 && self.min_work <= 1.0) {
+            return Err(UsageError(format!(
+                "--min-work {}: must be above 0 and at most 1",
+                self.min_work
+            ))
+            .into());
+        }
         if let Some(p) = &self.json {
             check_writable_file(p, "--json")?;
         }
         Ok(())
+    }
+
+    fn criteria(&self) -> crate::verdict::Criteria {
+        crate::verdict::Criteria {
+            signature: self.signature.clone(),
+            confidence: self.confidence,
+            min_work: self.min_work,
+        }
     }
 }
 
@@ -1032,13 +1065,14 @@ fn stop_on_signal(
 
 fn vm_run(a: VmRunArgs) -> anyhow::Result<i32> {
     if let Some(i) = &a.inject {
-        let ok = i
-            .split_once(':')
-            .is_some_and(|(w, s)| matches!(w, "panic" | "hang") && s.parse::<u32>().is_ok());
+        let ok = i.split_once(':').is_some_and(|(w, s)| {
+            matches!(w, "panic" | "hang" | "boot-panic") && s.parse::<u32>().is_ok()
+        });
         if !ok {
-            return Err(
-                UsageError(format!("--inject {i}: expected panic:SECS or hang:SECS")).into(),
-            );
+            return Err(UsageError(format!(
+                "--inject {i}: expected panic:SECS, hang:SECS or boot-panic:0"
+            ))
+            .into());
         }
     }
     let mut cfg = a.guest.config(a.duration);
@@ -1071,6 +1105,9 @@ fn vm_run(a: VmRunArgs) -> anyhow::Result<i32> {
     )?;
     if let Some(e) = report.vm.as_ref().and_then(|v| v.module_error()) {
         return Err(UsageError(format!("a --module did not load in the guest: {e}")).into());
+    }
+    if let Some(why) = report.vm.as_ref().and_then(|v| v.stopped.as_deref()) {
+        return Err(UsageError(why.to_string()).into());
     }
     Ok(status(&report))
 }
@@ -1115,6 +1152,8 @@ fn bench_seeded(a: SeededArgs, json: Option<PathBuf>) -> anyhow::Result<i32> {
             hang_timeout: Duration::from_secs(300),
             boot_timeout: Duration::from_secs(600),
             parallel: None,
+            keep_disks: false,
+            keep_vmcores: 1,
         },
     }
     .config(a.cap);
@@ -1172,8 +1211,7 @@ fn vm_ab(a: VmAbArgs) -> anyhow::Result<i32> {
         },
         budget: a.budget,
         slice: a.slice,
-        signature: a.judge.signature.clone(),
-        confidence: a.judge.confidence,
+        criteria: a.judge.criteria(),
     };
     let (stop, _signals) = stop_on_signal(
         "ifstress vm ab: stopping: ending the current guests and writing the partial verdict",
@@ -1356,8 +1394,7 @@ fn verdict(a: VerdictArgs) -> anyhow::Result<i32> {
     let v = crate::verdict::judge(&crate::verdict::VerdictInput {
         before: a.before,
         after: a.after,
-        signature: a.judge.signature.clone(),
-        confidence: a.judge.confidence,
+        criteria: a.judge.criteria(),
         partial: false,
     })
     .map_err(|e| UsageError(e.to_string()))?;

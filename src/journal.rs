@@ -22,6 +22,11 @@ use std::time::Duration;
 pub const FLUSH_EVERY: Duration = Duration::from_millis(500);
 /// Starts the heartbeat line on the journal port: `#hb OPS [end]`.
 pub const HEARTBEAT: &str = "#hb";
+/// Starts the per-kind totals line on the journal port, written before each
+/// heartbeat: `#ops KIND=ISSUED/OK ...`, counted from every record the
+/// flusher drains. A guest that crashes sends no report, yet the host
+/// still knows what work its suite did up to the last flush.
+pub const OP_TOTALS: &str = "#ops";
 const RING: usize = 1 << 16;
 
 pub struct Ring {
@@ -346,6 +351,8 @@ impl Journal {
         let keep = self.per_file / MIN_LINE;
         let mut tail = [None::<Record>; PORT_TAIL];
         let mut port_text = String::new();
+        // (issued, ok) per op kind, over every drained record.
+        let mut totals = [(0u64, 0u64); OpKind::COUNT];
         for (w, slot) in slots.iter_mut().enumerate() {
             self.ensure(w, slot, health);
         }
@@ -380,6 +387,9 @@ impl Journal {
                 text.clear();
                 pos[w] = ring.drain(from, |r| {
                     format_record(&mut text, w, self.epoch_unix_us, &r, &self.layout);
+                    let t = &mut totals[r.kind as usize];
+                    t.0 += 1;
+                    t.1 += u64::from(r.outcome == Outcome::Ok);
                     tail[n % PORT_TAIL] = Some(r);
                     n += 1;
                     if text.len() >= chunk {
@@ -424,6 +434,13 @@ impl Journal {
                 // The heartbeat: ops issued so far. A host that sees it stop
                 // moving knows the run is wedged, even with the kernel alive.
                 let ops: u64 = pos.iter().sum();
+                port_text.push_str(OP_TOTALS);
+                for (k, (issued, ok)) in OpKind::ALL.iter().zip(totals) {
+                    if issued > 0 {
+                        let _ = write!(port_text, " {k}={issued}/{ok}");
+                    }
+                }
+                port_text.push('\n');
                 let _ = writeln!(
                     port_text,
                     "{HEARTBEAT} {ops}{}",
@@ -581,6 +598,9 @@ mod tests {
         assert!(ops.iter().any(|l| l.contains(" w1 #49 mtu ")), "{text}");
         let last = text.lines().last().unwrap();
         assert_eq!(last, "#hb 100 end");
+        // Before it, the totals of every record drained, per kind.
+        let totals = text.lines().rev().nth(1).unwrap();
+        assert_eq!(totals, "#ops mtu=100/100");
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod stats;
 pub mod suite;
 #[doc(hidden)]
 pub mod testutil;
+pub mod trials;
 pub mod verdict;
 pub mod vm;
 pub mod world;

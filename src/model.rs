@@ -448,6 +448,18 @@ pub enum Accel {
     Tcg,
 }
 
+/// A child seed from a parent and an index (a guest of a run, a slice of an
+/// A/B comparison): SplitMix64's finaliser over both, so that children of
+/// nearby parents do not collide the way `parent + index` does. Below 2^63:
+/// seeds travel through TOML, whose integers are signed.
+pub fn derive_seed(parent: u64, index: u64) -> u64 {
+    let mut z = parent ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)) >> 1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

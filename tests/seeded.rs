@@ -2,8 +2,11 @@
 //! against the guest kernel's headers and loaded into QEMU guests (TCG) by
 //! `ifstress vm`. One bounded check of the whole chain: the vmove suite hits
 //! the vmove seed, the same module with fixed=1 is not hit although its
-//! window is entered, and the verdict over both sides' reports is `fixed`.
-//! A module that does not load ends the guest at once with one line. And
+//! window is entered and the fix averted the race, and the verdict over both
+//! sides' reports is `fixed`. The verdict cannot be fooled: an after side
+//! whose moves all fail (`break=move`) is `incomparable`, one whose race
+//! warns instead of panicking (`hit=warn`) is `regressed`. A module that
+//! does not load ends the guest at once with one line and is no trial. And
 //! `repro` starts from a crash of the ioctl suite on the media seed,
 //! confirms it and reduces the suite around the race's query op.
 //!
@@ -101,9 +104,20 @@ fn run_bounded(args: &[String], limit: Duration) -> (Option<i32>, String) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // Both pipes are drained while the child runs: one left unread fills
+    // at 64 KiB and blocks the child until it "did not end in time".
+    let drain = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut b = Vec::new();
+            let _ = r.read_to_end(&mut b);
+            String::from_utf8_lossy(&b).into_owned()
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
     let status = wait_bounded(&mut child, limit).expect("did not end in time");
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    let _ = out.join();
+    let err = err.join().unwrap();
     eprintln!("{err}");
     (status.code(), err)
 }
@@ -156,6 +170,58 @@ fn a_module_that_does_not_load_ends_the_guest_at_once_with_one_line() {
             .unwrap()
             .contains("broken")
     );
+    // Not exposure: the suite never ran, so a verdict counts no trial.
+    assert!(guests[0].get("suite_seconds").is_none(), "{:?}", guests[0]);
+    let o = Command::new(bin())
+        .args(["verdict", "--before"])
+        .arg(out.join("report.json"))
+        .arg("--after")
+        .arg(out.join("report.json"))
+        .args(["--json"])
+        .arg(d.path().join("v.json"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(4), "{o:?}");
+    let v = report(&d.path().join("v.json"));
+    assert_eq!(v["after"]["trials"], 0, "{v:#}");
+    assert_eq!(v["after"]["not_run_by_reason"]["module-failed"], 1, "{v:#}");
+}
+
+/// `vm ab` of the vmove seed at a 10 ms window, 60 s slices, seed 1: the
+/// before side loads racebench with `scenarios=vmove`, the after side with
+/// those parameters and `after`. Its exit code, verdict.json and stderr.
+fn vmove_ab(
+    kernel: &Path,
+    ko: &Path,
+    out: &Path,
+    after: &[&str],
+    budget: &str,
+) -> (Option<i32>, serde_json::Value, String) {
+    let mut extra = vec![
+        "--module",
+        ko.to_str().unwrap(),
+        "--module-param",
+        "scenarios=vmove",
+        "--module-param",
+        "window_us=10000",
+    ];
+    for a in after {
+        extra.extend(["--after-param", a]);
+    }
+    extra.extend([
+        "--slice",
+        "60s",
+        "--budget",
+        budget,
+        "--seed",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let (code, err) = run_bounded(&vm_cmd("ab", kernel, &extra), Duration::from_secs(600));
+    let v = serde_json::from_str(&std::fs::read_to_string(out.join("verdict.json")).unwrap())
+        .unwrap_or_else(|e| panic!("verdict.json: {e}\n{err}"));
+    (code, v, err)
 }
 
 #[test]
@@ -165,34 +231,10 @@ fn the_vmove_seed_is_hit_fixed_is_not_and_the_verdict_says_fixed() {
     let d = tmp();
     let ko = build_racebench(d.path(), &ver);
     let out = d.path().join("ab");
-    let (code, err) = run_bounded(
-        &vm_cmd(
-            "ab",
-            &kernel,
-            &[
-                "--module",
-                ko.to_str().unwrap(),
-                "--module-param",
-                "scenarios=vmove",
-                "--module-param",
-                "window_us=10000",
-                "--after-param",
-                "fixed=1",
-                "--slice",
-                "60s",
-                "--budget",
-                "6m",
-                "--seed",
-                "1",
-                "--out",
-                out.to_str().unwrap(),
-            ],
-        ),
-        Duration::from_secs(600),
-    );
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("verdict.json")).unwrap()).unwrap();
+    let (code, v, err) = vmove_ab(&kernel, &ko, &out, &["fixed=1"], "6m");
     assert_eq!(v["verdict"], "fixed", "{v:#}\n{err}");
+    assert!(v["regressions"].as_array().unwrap().is_empty(), "{v:#}");
+    assert!(v["work"]["short"].as_array().unwrap().is_empty(), "{v:#}");
     assert_eq!(code, Some(0));
     assert!(v["p_value"].as_f64().unwrap() <= 0.05, "{v:#}");
     assert!(v["before"]["hits"].as_u64().unwrap() >= 1);
@@ -233,8 +275,10 @@ fn the_vmove_seed_is_hit_fixed_is_not_and_the_verdict_says_fixed() {
             .contains("seeded race vmove hit"),
         "{hit}"
     );
-    // After: the window was entered (the race ran) and averted, never hit.
+    // After: the window was entered (the race ran) and the fix averted it
+    // (a free found the window open: the two ops met), never hit.
     let mut entered = 0;
+    let mut averted = 0;
     for r in after.iter().map(report) {
         assert!(
             !r["findings"]
@@ -248,16 +292,25 @@ fn the_vmove_seed_is_hit_fixed_is_not_and_the_verdict_says_fixed() {
             for l in g["module_state"].as_array().into_iter().flatten() {
                 let l = l.as_str().unwrap();
                 if let Some(rest) = l.strip_prefix("racebench.counters vmove ") {
-                    let n = rest
-                        .split_whitespace()
-                        .find_map(|w| w.strip_prefix("entered="))
-                        .unwrap();
-                    entered += n.parse::<u64>().unwrap();
+                    let field = |name: &str| {
+                        rest.split_whitespace()
+                            .find_map(|w| w.strip_prefix(name))
+                            .unwrap()
+                            .parse::<u64>()
+                            .unwrap()
+                    };
+                    entered += field("entered=");
+                    averted += field("averted=");
                 }
             }
         }
     }
     assert!(entered > 0, "fixed=1 guests never entered the window");
+    assert!(
+        averted > 0,
+        "fixed=1 guests entered the window {entered} times but no destroy ever met one open: \
+         the after side never raced, so its clean hours are no evidence"
+    );
     // The standalone command agrees on the same reports.
     let mut args: Vec<String> = vec!["verdict".into(), "--before".into()];
     args.extend(before.iter().map(|p| p.display().to_string()));
@@ -274,6 +327,88 @@ fn the_vmove_seed_is_hit_fixed_is_not_and_the_verdict_says_fixed() {
     assert!(
         summary.starts_with("## Patch verdict: fixed\n"),
         "{summary}"
+    );
+}
+
+#[test]
+fn a_patch_that_stops_the_moves_is_incomparable_not_fixed() {
+    let (kernel, ver) = require!(guest_kernel_with_headers());
+    let _s = serial();
+    let d = tmp();
+    let ko = build_racebench(d.path(), &ver);
+    let out = d.path().join("ab");
+    // break=move: every move fails after the patch, so the after side never
+    // opens the vmove window, and its clean hours must not read as fixed.
+    let (code, v, err) = vmove_ab(&kernel, &ko, &out, &["break=move"], "4m");
+    assert_eq!(v["verdict"], "incomparable", "{v:#}\n{err}");
+    assert_eq!(code, Some(4), "{err}");
+    assert_eq!(v["after"]["hits"], 0, "{v:#}");
+    let short: Vec<&str> = v["work"]["short"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert!(
+        short
+            .iter()
+            .any(|s| s.starts_with("move:") || s.contains("vmove: the window was armed")),
+        "{short:?}"
+    );
+    // The work table shows the after side's moves failing.
+    let mv = v["work"]["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["op"] == "move")
+        .expect("a move row");
+    assert_eq!(mv["after"]["ok"], 0, "{mv}");
+    assert!(mv["after"]["issued"].as_u64().unwrap() > 0, "{mv}");
+    // The workflow's summary says so and is not green.
+    let mut before = Vec::new();
+    let mut after = Vec::new();
+    for e in std::fs::read_dir(&out).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        match name.split('-').next() {
+            Some("before") => before.push(p.join("report.json")),
+            Some("after") => after.push(p.join("report.json")),
+            _ => {}
+        }
+    }
+    let (summary, rc) = workflow_verdict(&before, &after);
+    assert_eq!(rc, Some(4), "{summary}");
+    assert!(
+        summary.starts_with("## Patch verdict: incomparable\n"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn a_patch_that_turns_the_panic_into_a_warning_is_regressed_not_fixed() {
+    let (kernel, ver) = require!(guest_kernel_with_headers());
+    let _s = serial();
+    let d = tmp();
+    let ko = build_racebench(d.path(), &ver);
+    let out = d.path().join("ab");
+    // hit=warn: after the patch the same race still happens, but warns
+    // instead of panicking. The judged panic is gone; a crash-like
+    // signature the before side never had appeared.
+    let (code, v, err) = vmove_ab(&kernel, &ko, &out, &["hit=warn"], "4m");
+    assert_eq!(v["verdict"], "regressed", "{v:#}\n{err}");
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(v["after"]["hits"], 0, "{v:#}");
+    let r = &v["regressions"][0];
+    assert_eq!(r["why"], "new", "{v:#}");
+    assert_eq!(r["before_hits"], 0, "{v:#}");
+    assert!(r["after_hits"].as_u64().unwrap() >= 1, "{v:#}");
+    assert!(
+        r["title"].as_str().unwrap_or_default().contains("WARNING")
+            || r["title"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("racebench"),
+        "{r}"
     );
 }
 

@@ -126,6 +126,90 @@ fn a_guest_panic_is_named_with_its_last_ops_and_a_fresh_guest_goes_on() {
     assert!(last.values().all(|v| !v.as_array().unwrap().is_empty()));
     assert!(r["total_ops"].as_u64().unwrap() > guests.last().unwrap()["ops"].as_u64().unwrap());
     assert_eq!(r["verdict"], "findings");
+    // The crashed guest sent no report, yet its journal port told what work
+    // its suite did, per op kind; each guest ran a seed of its own.
+    let counts = guests[0]["op_counts"].as_object().expect("op_counts");
+    assert!(
+        counts.values().any(|c| c["issued"].as_u64().unwrap() > 0),
+        "{counts:?}"
+    );
+    assert!(guests[0]["suite_seconds"].as_f64().unwrap() > 0.0);
+    let seeds: Vec<u64> = guests.iter().map(|g| g["seed"].as_u64().unwrap()).collect();
+    assert!(
+        seeds.windows(2).all(|w| w[0] != w[1]),
+        "guests share a seed: {seeds:?}"
+    );
+}
+
+#[test]
+fn a_kernel_that_panics_before_the_suite_stops_after_three_boot_panics() {
+    let kernel = require_guest_kernel!();
+    let _s = serial();
+    let d = tmp();
+    let mut child = std::process::Command::new(bin())
+        .args([
+            "vm",
+            "run",
+            "--guest",
+            "linux",
+            "--image",
+            kernel.to_str().unwrap(),
+            "--suite",
+            "ioctl",
+            "--accel",
+            "tcg",
+            "--mem",
+            "1024",
+            "--duration",
+            "20m",
+            "--inject",
+            "boot-panic:0",
+            "--out",
+            d.path().to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = std::thread::spawn({
+        let mut e = child.stderr.take().unwrap();
+        move || {
+            let mut s = String::new();
+            let _ = std::io::Read::read_to_string(&mut e, &mut s);
+            s
+        }
+    });
+    let status = wait_bounded(&mut child, Duration::from_secs(400))
+        .expect("vm run did not stop within 400 s");
+    let err = err.join().unwrap();
+    eprintln!("{err}");
+    assert_eq!(status.code(), Some(2), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.contains(
+            "three guests in a row did not start the suite (boot-panic, boot-panic, boot-panic)"
+        ),
+        "{err}"
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.path().join("report.json")).unwrap())
+            .unwrap();
+    let guests = r["vm"]["guests"].as_array().unwrap();
+    assert_eq!(guests.len(), 3, "{guests:?}");
+    for g in guests {
+        assert_eq!(g["outcome"], "boot-panic", "{g}");
+        assert!(g.get("suite_seconds").is_none(), "{g}");
+    }
+    // The panic is still a finding of that kernel.
+    assert!(
+        r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "panic"),
+        "{:?}",
+        r["findings"]
+    );
 }
 
 #[test]

@@ -84,6 +84,10 @@ pub struct Trial {
     /// Suite seconds to the hit, or watched without one (censored).
     pub seconds: f64,
     pub outcome: String,
+    /// Why the guest was no trial (it never ran the suite): kept in the
+    /// cell's list, left out of its counts and median.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_run: Option<crate::trials::NotRun>,
     /// racebench's counters after a trial that did not crash.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub counters: Vec<String>,
@@ -106,6 +110,8 @@ pub struct Cell {
     pub trials: Vec<Trial>,
     pub hits: usize,
     pub censored: usize,
+    /// Guests that never ran the suite: not trials.
+    pub not_run: usize,
     /// Kaplan–Meier median time to first hit over the trials, censored
     /// trials counted as such; None when fewer than half hit.
     pub median_s: Option<f64>,
@@ -210,6 +216,10 @@ fn trial(
         hit,
         seconds: guest.and_then(|g| g.suite_seconds).unwrap_or(0.0),
         outcome: guest.map_or("none".into(), |g| g.outcome.clone()),
+        not_run: match guest {
+            Some(g) => crate::trials::not_run(g),
+            None => Some(crate::trials::NotRun::NoSuiteTime),
+        },
         counters: guest
             .map(|g| {
                 g.module_state
@@ -230,15 +240,16 @@ fn trial(
 }
 
 fn cell(sc: &Scenario, window: u32, method: &str, cap: Duration, trials: Vec<Trial>) -> Cell {
-    let obs: Vec<Observation> = trials
+    let ran: Vec<&Trial> = trials.iter().filter(|t| t.not_run.is_none()).collect();
+    let obs: Vec<Observation> = ran
         .iter()
         .map(|t| Observation {
             time: t.seconds,
             event: t.hit,
         })
         .collect();
-    let hits = trials.iter().filter(|t| t.hit).count();
-    let n = trials.len().max(1);
+    let hits = ran.iter().filter(|t| t.hit).count();
+    let n = ran.len().max(1);
     Cell {
         scenario: sc.name.into(),
         suite: sc.suite.into(),
@@ -246,9 +257,10 @@ fn cell(sc: &Scenario, window: u32, method: &str, cap: Duration, trials: Vec<Tri
         method: method.into(),
         cap_s: cap.as_secs_f64(),
         hits,
-        censored: trials.len() - hits,
+        censored: ran.len() - hits,
+        not_run: trials.len() - ran.len(),
         median_s: km_median(&obs).map(|m| (m * 10.0).round() / 10.0),
-        survival_at_cap: ((trials.len() - hits) as f64 / n as f64 * 100.0).round() / 100.0,
+        survival_at_cap: ((ran.len() - hits) as f64 / n as f64 * 100.0).round() / 100.0,
         trials,
     }
 }
@@ -351,7 +363,7 @@ pub fn render(r: &SeededReport) -> String {
             c.scenario,
             c.window_us,
             c.method,
-            c.trials.len(),
+            c.trials.len() - c.not_run,
             c.hits,
             c.median_s
                 .map_or("not reached".into(), |m| format!("{m:.1}")),
@@ -376,6 +388,7 @@ mod tests {
             hit,
             seconds,
             outcome: if hit { "panic" } else { "finished" }.into(),
+            not_run: None,
             counters: vec![],
             live_share: None,
             console: String::new(),
@@ -413,6 +426,21 @@ mod tests {
         assert_eq!((c.hits, c.censored), (3, 1));
         assert_eq!(c.median_s, Some(30.0));
         assert_eq!(c.survival_at_cap, 0.25);
+        // A guest that never ran the suite is not a censored trial.
+        let mut boot = t(false, 0.0);
+        boot.not_run = Some(crate::trials::NotRun::BootPanic);
+        let with_boot = cell(
+            sc,
+            2000,
+            "ifstress",
+            Duration::from_secs(600),
+            vec![t(true, 30.0), t(false, 600.0), boot],
+        );
+        assert_eq!(
+            (with_boot.hits, with_boot.censored, with_boot.not_run),
+            (1, 1, 1)
+        );
+        assert_eq!(with_boot.survival_at_cap, 0.5);
         let none = cell(
             sc,
             2000,

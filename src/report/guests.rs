@@ -3,15 +3,31 @@
 
 use crate::model::{Accel, GuestOs};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// Issued and succeeded ops of one kind in one guest's run.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct OpCount {
+    pub issued: u64,
+    pub ok: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct GuestSummary {
+    #[serde(default)]
     pub index: usize,
-    /// finished, panic, hang, boot-failure, lost.
+    /// finished, panic, hang, lost; and the guests that never ran the suite:
+    /// boot-failure, boot-panic (a panic before the suite started),
+    /// module-failed.
     pub outcome: String,
     pub seconds: f64,
+    #[serde(default)]
     pub ops: u64,
+    #[serde(default)]
     pub console: String,
+    /// The seed this guest's suite ran with: `repro` replays it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
     /// Files brought back from the guest's crash directory.
     #[serde(default)]
     pub collected: Vec<String>,
@@ -30,6 +46,14 @@ pub struct GuestSummary {
     /// A `--module` that did not load, as the guest said it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub module_error: Option<String>,
+    /// Per op kind, what the guest's run did, from its report; empty when
+    /// no report came back (a guest that crashed).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub op_counts: BTreeMap<String, OpCount>,
+    /// ifstress itself failed in this guest and the kernel showed nothing
+    /// (its report's verdict was `error`): not a trial of the kernel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -43,6 +67,10 @@ pub struct VmSummary {
     pub hypervisor: String,
     pub guests: Vec<GuestSummary>,
     pub guest_hours: f64,
+    /// The run stopped before its time because guests in a row did not
+    /// start the suite (boot failures, boot panics): why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
     /// `--module` files and their parameters, as loaded in every guest.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub modules: Vec<String>,

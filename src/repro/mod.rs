@@ -14,12 +14,14 @@
 //! 2k)/(2T), not at k/T, so that a race that came fast by luck in the
 //! confirm phase does not make steps too short. A step watches its
 //! candidate for E = ln(1/miss)/λ_lo seconds of suite time (across as many
-//! guests as that takes): a candidate that keeps the race at the original
-//! rate goes unseen that long with probability at most `miss` (default
-//! 5%), so a needed op is kept with at least 95% confidence per step, and
-//! a refused reduction costs one E. A reduction that makes the race rarer
-//! may be refused; the result is then less minimal, never wrong: a kept
-//! suite has hit the signature by itself.
+//! guests as that takes). What E bounds: a reduction that removed nothing
+//! the race needs leaves its rate at λ ≥ λ_lo, so the candidate goes unseen
+//! for E, and the reduction is wrongly refused, with probability at most
+//! `miss` (default 5%; given λ ≥ λ_lo, itself a 90% bound). A needed op is
+//! never dropped whatever E is: a reduction is kept only when its suite hit
+//! the signature by itself. A refused reduction costs one E; one that makes
+//! the race rarer may be refused, and the result is then less minimal, never
+//! wrong.
 //!
 //! Before the confirm phase has a hit, the report's own trials (k_r hits in
 //! T_r) give the same bound: a confirm that watched ln(1/miss)/λ_lo(k_r,
@@ -704,29 +706,27 @@ pub fn source(path: &Path, signature: Option<&str>) -> Result<Source, SourceErro
     let mut last_ops = r.last_ops.clone();
     let prior = match &r.vm {
         Some(vm) => {
-            let mut k = 0;
-            let mut t = 0.0;
-            let mut hitting = Vec::new();
-            for g in vm.guests.iter().filter(|g| g.outcome != "boot-failure") {
-                if g.signatures.contains(&sig) {
-                    k += 1;
-                    hitting.push(format!("guest-{} ", g.index));
-                }
-                t += g.suite_seconds.unwrap_or(g.seconds);
-            }
-            // FreeBSD guest i ran seed0 + i (Linux guests all seed0): replay
-            // the first guest that hit.
-            if vm.guest_os == crate::vm::GuestOs::Freebsd
-                && let Some(g) = vm.guests.iter().find(|g| g.signatures.contains(&sig))
-            {
-                seed = r.seed + g.index as u64;
+            let t = crate::trials::of_guests(&vm.guests)
+                .map_err(|e| SourceError::NotAReport(name.clone(), e.to_string()))?;
+            let k = t.hits(&sig);
+            let hitting: Vec<String> = t
+                .trials
+                .iter()
+                .filter(|x| x.hit(&sig))
+                .filter_map(|x| x.guest)
+                .map(|g| format!("guest-{g} "))
+                .collect();
+            // Replay the first guest that hit, with the seed it ran (older
+            // reports did not record it: the run's seed).
+            if let Some(s) = t.trials.iter().find(|x| x.hit(&sig)).and_then(|x| x.seed) {
+                seed = s;
             }
             // Only the journals of guests that crashed on this signature.
             if !hitting.is_empty() {
                 last_ops.retain(|w, _| hitting.iter().any(|h| w.starts_with(h.as_str())));
             }
             // Reports from before guests listed signatures: one hit.
-            (k.max(1), t.max(1.0))
+            (k.max(1), t.exposure_s().max(1.0))
         }
         None => (1, r.duration_s.max(1.0)),
     };
@@ -772,7 +772,9 @@ impl Guests for VmGuests {
         // The guest's suite runs for the time left at its boot; +2 s so a
         // cap of E is E of suite time, not less.
         c.duration = Duration::from_secs_f64(cap.ceil() + 2.0);
-        c.seed = seed;
+        // The given seed is replayed exactly by the first guest.
+        c.seed = None;
+        c.replay_seed = seed;
         c.out = dir.clone();
         c.max_guests = Some(c.parallel.max(1));
         let r = crate::vm::run(&c, &self.stop)?;
@@ -787,14 +789,17 @@ impl Guests for VmGuests {
             ))
             .into());
         }
-        let trials = vm
-            .guests
+        let trials = crate::trials::of_guests(&vm.guests)
+            .with_context(|| format!("{}/report.json", dir.display()))?
+            .trials
             .iter()
-            .filter(|g| g.outcome != "boot-failure")
-            .map(|g| Trial {
-                hit: g.signatures.contains(&self.signature),
-                seconds: g.suite_seconds.unwrap_or(g.seconds),
-                guest_seconds: g.seconds,
+            .map(|t| Trial {
+                hit: t.hit(&self.signature),
+                seconds: t.exposure_s,
+                guest_seconds: t
+                    .guest
+                    .and_then(|i| vm.guests.iter().find(|g| g.index == i))
+                    .map_or(0.0, |g| g.seconds),
             })
             .collect();
         Ok(Batch {

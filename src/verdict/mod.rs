@@ -5,22 +5,46 @@
 //! mean fixed only when, at the before rate, zero would have been unlikely.
 //! The maths is in `poisson`; this file reads reports and says the result.
 
+mod gathered;
+mod numfmt;
 pub mod poisson;
+mod regress;
+mod work;
 
+use crate::report::guests::{GuestSummary, OpCount};
+use crate::trials::{self, Trials};
+pub use gathered::crash_like;
+use gathered::{FindingInfo, Gathered, push_unique};
+pub use numfmt::num;
 use poisson::{Observation, km_median, poisson_interval};
+pub use regress::Regression;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::PathBuf;
+pub use work::{OpWork, SideWork, WorkCheck};
+
+/// The after side's ok rate of an op kind below this fraction of the before
+/// side's makes the sides incomparable (`--min-work`).
+pub const MIN_WORK: f64 = 0.5;
+
+/// What to judge and how strictly.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Criteria {
+    pub signature: Option<String>,
+    /// In (0, 1): 0.95 makes `fixed` need p <= 0.05.
+    pub confidence: f64,
+    /// In (0, 1]: see `MIN_WORK`.
+    pub min_work: f64,
+}
 
 /// What the CLI (or a caller holding file names) asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerdictInput {
     pub before: Vec<PathBuf>,
     pub after: Vec<PathBuf>,
-    pub signature: Option<String>,
-    /// In (0, 1): 0.95 makes `fixed` need p <= 0.05.
-    pub confidence: f64,
+    pub criteria: Criteria,
     /// The caller was interrupted: said in the output, the maths unchanged.
     pub partial: bool,
 }
@@ -43,14 +67,25 @@ pub enum VerdictError {
     NoReports { side: &'static str },
     #[error("--confidence {0}: must be strictly between 0 and 1")]
     Confidence(f64),
+    #[error("--min-work {0}: must be above 0 and at most 1")]
+    MinWork(f64),
 }
 
-/// The four answers; the names are the JSON values and the words printed.
+/// The answers; the names are the JSON values and the words printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
+    /// The judged crash is gone with the stated confidence, nothing
+    /// regressed, and the after side did comparable work.
     Fixed,
+    /// The judged crash occurred after the patch.
     StillBroken,
+    /// A crash seen after and never before, or significantly more often
+    /// after than before.
+    Regressed,
+    /// The after side did not do the work the before side did (an op kind
+    /// that stopped succeeding, a racebench window never entered).
+    Incomparable,
     Inconclusive,
     NoBaseline,
 }
@@ -60,8 +95,20 @@ impl Outcome {
         match self {
             Outcome::Fixed => "fixed",
             Outcome::StillBroken => "still-broken",
+            Outcome::Regressed => "regressed",
+            Outcome::Incomparable => "incomparable",
             Outcome::Inconclusive => "inconclusive",
             Outcome::NoBaseline => "no-baseline",
+        }
+    }
+
+    /// 0 fixed; 1 still broken or regressed (the patch is wrong); 4 cannot
+    /// tell (incomparable, inconclusive, no baseline).
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Outcome::Fixed => 0,
+            Outcome::StillBroken | Outcome::Regressed => 1,
+            Outcome::Incomparable | Outcome::Inconclusive | Outcome::NoBaseline => 4,
         }
     }
 }
@@ -70,14 +117,17 @@ impl Outcome {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Side {
     pub files: Vec<String>,
-    /// Runs plus guests that booted.
+    /// Runs plus guests that ran the suite.
     pub trials: usize,
     /// Trials in which the signature occurred (at least once).
     pub hits: usize,
     /// Trials that ended without it.
     pub censored: usize,
-    /// Guests that never started the suite: no exposure, not trials.
-    pub boot_failures: usize,
+    /// Guests and runs that never ran the suite: no exposure, not trials.
+    pub not_run: usize,
+    /// `not_run` by reason (boot-failure, boot-panic, module-failed,
+    /// no-suite-time, ifstress-error).
+    pub not_run_by_reason: BTreeMap<String, usize>,
     pub exposure_hours: f64,
     /// NaN (null in JSON) when the side had no exposure.
     pub rate_per_hour: f64,
@@ -89,15 +139,6 @@ pub struct Side {
     pub suites: Vec<String>,
     pub kernels: Vec<String>,
     pub seeds: Vec<u64>,
-}
-
-/// A crash-like signature seen after the patch and never before it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Regression {
-    pub signature: String,
-    pub title: Option<String>,
-    /// After trials it occurred in.
-    pub hits: usize,
 }
 
 /// The result; serialized as is for `--json`.
@@ -113,26 +154,10 @@ pub struct Verdict {
     pub before: Side,
     pub after: Side,
     pub regressions: Vec<Regression>,
+    /// What each side did, per op kind, and whether that compares.
+    pub work: WorkCheck,
     pub notes: Vec<String>,
     pub partial: bool,
-}
-
-/// Finding kinds that describe the run, not a kernel bug: never picked
-/// automatically and never regressions. Every other kind (panic, fatal-trap,
-/// bug, warning, lock-order-reversal, hang, hung-task and whatever the
-/// kernel-log parser learns next) counts. `stall` is here because it says
-/// only that no op completed for a while; a stuck op is a `hang`.
-const NOT_CRASH_LIKE: [&str; 6] = [
-    "leftover",
-    "dying-stack",
-    "leak",
-    "boot-failure",
-    "lost",
-    "stall",
-];
-
-pub fn crash_like(kind: &str) -> bool {
-    !NOT_CRASH_LIKE.contains(&kind)
 }
 
 // ---------------------------------------------------------------- input
@@ -157,6 +182,18 @@ struct RawReport {
     verdict: Option<String>,
     #[serde(default)]
     errors: Vec<String>,
+    /// A run's op table (a VM report's is the sum over the guests that
+    /// reported; their own tables are read instead).
+    #[serde(default)]
+    ops: BTreeMap<String, RawOp>,
+}
+
+#[derive(Deserialize)]
+struct RawOp {
+    #[serde(default)]
+    count: u64,
+    #[serde(default)]
+    ok: u64,
 }
 
 #[derive(Deserialize)]
@@ -166,6 +203,8 @@ struct RawFinding {
     title: String,
     #[serde(default)]
     kind: String,
+    #[serde(default)]
+    guilty_frame: Option<String>,
     /// Seconds into the run of the first occurrence, when the run knew it.
     #[serde(default)]
     first_hit_s: Option<f64>,
@@ -173,84 +212,7 @@ struct RawFinding {
 
 #[derive(Deserialize)]
 struct RawVm {
-    guests: Vec<RawGuest>,
-}
-
-#[derive(Deserialize)]
-struct RawGuest {
-    outcome: String,
-    seconds: f64,
-    #[serde(default)]
-    suite_seconds: Option<f64>,
-    #[serde(default)]
-    signatures: Vec<String>,
-}
-
-/// A run or a guest: how long it was watched, and which signatures it hit
-/// and how long after its start (first time only).
-#[derive(Debug, Clone, PartialEq)]
-struct Trial {
-    exposure_s: f64,
-    hits: Vec<(String, f64)>,
-}
-
-impl Trial {
-    fn hit_time(&self, sig: &str) -> Option<f64> {
-        self.hits.iter().find(|(s, _)| s == sig).map(|(_, t)| *t)
-    }
-
-    fn add_hit(&mut self, sig: &str, at: f64) {
-        if self.hit_time(sig).is_none() {
-            self.hits.push((sig.to_string(), at));
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-struct FindingInfo {
-    signature: String,
-    title: String,
-    kind: String,
-}
-
-/// One side's reports, before any signature is chosen.
-#[derive(Debug, Default)]
-struct Gathered {
-    files: Vec<String>,
-    trials: Vec<Trial>,
-    boot_failures: usize,
-    /// Every finding of the side's reports, first seen first, one per signature.
-    findings: Vec<FindingInfo>,
-    suites: Vec<String>,
-    kernels: Vec<String>,
-    seeds: Vec<u64>,
-    notes: Vec<String>,
-}
-
-impl Gathered {
-    fn info(&self, sig: &str) -> Option<&FindingInfo> {
-        self.findings.iter().find(|f| f.signature == sig)
-    }
-
-    /// Unknown kinds count as crash-like: a guest may list a signature the
-    /// report's findings do not describe, and hiding a crash is the worse error.
-    fn is_crash_like(&self, sig: &str) -> bool {
-        self.info(sig).is_none_or(|f| crash_like(&f.kind))
-    }
-
-    fn mentions(&self, sig: &str) -> bool {
-        self.info(sig).is_some() || self.trials.iter().any(|t| t.hit_time(sig).is_some())
-    }
-
-    fn exposure_s(&self) -> f64 {
-        self.trials.iter().map(|t| t.exposure_s).sum()
-    }
-}
-
-fn push_unique<T: PartialEq>(v: &mut Vec<T>, x: T) {
-    if !v.contains(&x) {
-        v.push(x);
-    }
+    guests: Vec<GuestSummary>,
 }
 
 fn not_a_report(file: &str, why: impl Into<String>) -> VerdictError {
@@ -275,95 +237,37 @@ fn parse_report(file: &str, v: &Value) -> Result<RawReport, VerdictError> {
         .map_err(|e| not_a_report(file, format!("{}: {}", e.path(), e.inner())))
 }
 
-/// A duration that cannot be negative, or the report is broken.
-fn seconds(file: &str, field: &str, s: f64) -> Result<f64, VerdictError> {
-    if s >= 0.0 {
-        Ok(s)
-    } else {
-        Err(not_a_report(file, format!("{field} is negative ({s})")))
-    }
-}
-
-/// `ifstress run`: the run is the trial. A hit's time is `first_hit_s`
-/// when the report has it, else the run's end (it hit no later than that).
-fn run_trial(file: &str, r: &RawReport) -> Result<Trial, VerdictError> {
-    let d = r
-        .duration_s
-        .ok_or_else(|| not_a_report(file, "a run report without `duration_s`"))?;
-    let exposure_s = seconds(file, "duration_s", d)?;
-    let mut t = Trial {
-        exposure_s,
-        hits: Vec::new(),
-    };
-    for f in &r.findings {
-        let at = f
-            .first_hit_s
-            .map_or(exposure_s, |s| s.clamp(0.0, exposure_s));
-        t.add_hit(&f.signature, at);
-    }
-    Ok(t)
-}
-
-/// `ifstress vm run`: every guest that booted is a trial, watched for its
-/// suite time; it ended at its crash, so a hit's time is its exposure.
-/// Boot failures are skipped. Returns the trials and, for each, the index
-/// of the guest it came from.
-fn guest_trials(file: &str, guests: &[RawGuest]) -> Result<(Vec<Trial>, Vec<usize>), VerdictError> {
-    let mut trials = Vec::new();
-    let mut from = Vec::new();
-    for (i, g) in guests.iter().enumerate() {
-        if g.outcome == "boot-failure" {
-            continue;
-        }
-        let exposure_s = match g.suite_seconds {
-            Some(s) => seconds(file, &format!("vm.guests[{i}].suite_seconds"), s)?,
-            None => seconds(file, &format!("vm.guests[{i}].seconds"), g.seconds)?,
-        };
-        let mut t = Trial {
-            exposure_s,
-            hits: Vec::new(),
-        };
-        for s in &g.signatures {
-            t.add_hit(s, exposure_s);
-        }
-        trials.push(t);
-        from.push(i);
-    }
-    Ok((trials, from))
-}
-
 /// A VM report's finding that no guest lists (a report written before
 /// guests carried their signatures) still happened: count it as one hit, on
-/// the first guest that crashed or hung, else the last guest. One hit is the
+/// the first trial that crashed, else the last trial. One hit is the
 /// cautious count both ways: it cannot make a fix look better proven (before)
 /// and is enough to say still-broken (after).
 fn attribute_unlisted(
     file: &str,
     r: &RawReport,
-    guests: &[RawGuest],
-    trials: &mut [Trial],
-    from: &[usize],
+    guests: &[GuestSummary],
+    t: &mut Trials,
 ) -> Option<String> {
     let listed = |sig: &str| guests.iter().any(|g| g.signatures.iter().any(|s| s == sig));
-    let crashed = from
-        .iter()
-        .position(|&i| matches!(guests[i].outcome.as_str(), "panic" | "hang"));
-    let target = crashed.or(trials.len().checked_sub(1))?;
+    let crashed = t.trials.iter().position(|x| x.crashed);
+    let target = crashed.or(t.trials.len().checked_sub(1))?;
     let mut n = 0;
     for f in &r.findings {
         // Boot failures come from guests that are not trials.
         if f.kind == "boot-failure" || listed(&f.signature) {
             continue;
         }
-        let at = trials[target].exposure_s;
-        trials[target].add_hit(&f.signature, at);
+        let at = t.trials[target].exposure_s;
+        t.trials[target].add_hit(&f.signature, at);
         n += 1;
     }
     (n > 0).then(|| {
         format!(
             "{file}: {n} finding(s) not listed by any guest (a report from before per-guest \
-             signatures?): each counted as one hit on guest {}",
-            from[target] + 1
+             signatures?): each counted as one hit on {}",
+            t.trials[target]
+                .guest
+                .map_or_else(|| "the last trial".to_string(), |g| format!("guest {g}"))
         )
     })
 }
@@ -371,21 +275,62 @@ fn attribute_unlisted(
 impl Gathered {
     fn add(&mut self, file: &str, v: &Value) -> Result<(), VerdictError> {
         let r = parse_report(file, v)?;
-        if r.vm.is_none() && r.verdict.as_deref() == Some("error") {
-            // Its exposure would count as clean time the kernel never had.
-            self.notes.push(format!(
-                "{file}: not counted: ifstress itself failed in that run ({})",
-                r.errors.first().map_or("verdict error", String::as_str)
-            ));
-            return Ok(());
-        }
-        if r.vm.is_some() && !r.errors.is_empty() {
-            self.notes.push(format!(
-                "{file}: {} ifstress failure(s) inside its guests, trials counted as they are (first: {})",
-                r.errors.len(),
-                r.errors[0]
-            ));
-        }
+        let bad = |e: trials::BadDuration| not_a_report(file, e.to_string());
+        let t = match &r.vm {
+            None => {
+                let failed = (r.verdict.as_deref() == Some("error"))
+                    .then(|| r.errors.first().map_or("verdict error", String::as_str));
+                if let Some(why) = failed {
+                    // Its exposure would count as clean time the kernel never had.
+                    self.notes.push(format!(
+                        "{file}: not counted: ifstress itself failed in that run ({why})"
+                    ));
+                }
+                let duration_s = r
+                    .duration_s
+                    .ok_or_else(|| not_a_report(file, "a run report without `duration_s`"))?;
+                trials::of_run(&trials::RunView {
+                    name: file,
+                    duration_s,
+                    failed,
+                    hits: r
+                        .findings
+                        .iter()
+                        .map(|f| (f.signature.as_str(), f.first_hit_s))
+                        .collect(),
+                    seed: r.seed,
+                    work: r
+                        .ops
+                        .iter()
+                        .map(|(k, o)| {
+                            (
+                                k.clone(),
+                                OpCount {
+                                    issued: o.count,
+                                    ok: o.ok,
+                                },
+                            )
+                        })
+                        .collect(),
+                })
+                .map_err(bad)?
+            }
+            Some(vm) => {
+                if !r.errors.is_empty() {
+                    self.notes.push(format!(
+                        "{file}: {} ifstress failure(s) inside its guests; a guest whose run \
+                         failed with no finding is not a trial (first: {})",
+                        r.errors.len(),
+                        r.errors[0]
+                    ));
+                }
+                let mut t = trials::of_guests(&vm.guests).map_err(bad)?;
+                if let Some(note) = attribute_unlisted(file, &r, &vm.guests, &mut t) {
+                    self.notes.push(note);
+                }
+                t
+            }
+        };
         self.files.push(file.to_string());
         push_unique(&mut self.suites, r.suite.clone());
         if let Some(k) = &r.kernel {
@@ -394,34 +339,20 @@ impl Gathered {
         if let Some(s) = r.seed {
             push_unique(&mut self.seeds, s);
         }
+        for s in t.trials.iter().filter_map(|t| t.seed) {
+            push_unique(&mut self.seeds, s);
+        }
         for f in &r.findings {
             if self.info(&f.signature).is_none() {
                 self.findings.push(FindingInfo {
                     signature: f.signature.clone(),
                     title: f.title.clone(),
                     kind: f.kind.clone(),
+                    guilty_frame: f.guilty_frame.clone(),
                 });
             }
         }
-        match &r.vm {
-            None => self.trials.push(run_trial(file, &r)?),
-            Some(vm) => self.add_guests(file, &r, &vm.guests)?,
-        }
-        Ok(())
-    }
-
-    fn add_guests(
-        &mut self,
-        file: &str,
-        r: &RawReport,
-        guests: &[RawGuest],
-    ) -> Result<(), VerdictError> {
-        let (mut trials, from) = guest_trials(file, guests)?;
-        self.boot_failures += guests.len() - trials.len();
-        if let Some(note) = attribute_unlisted(file, r, guests, &mut trials, &from) {
-            self.notes.push(note);
-        }
-        self.trials.extend(trials);
+        self.trials.extend(t);
         Ok(())
     }
 }
@@ -469,7 +400,7 @@ fn check_confidence(c: f64) -> Result<(), VerdictError> {
 /// the first seen, so the order the user gave the files decides.
 fn auto_signature(before: &Gathered) -> Option<(String, usize)> {
     let mut counts: Vec<(String, usize)> = Vec::new();
-    for t in &before.trials {
+    for t in &before.trials.trials {
         for (s, _) in &t.hits {
             match counts.iter_mut().find(|(x, _)| x == s) {
                 Some(c) => c.1 += 1,
@@ -500,7 +431,7 @@ fn choose(
         };
         return (Some(s.to_string()), notes);
     }
-    if before.findings.is_empty() && before.trials.iter().all(|t| t.hits.is_empty()) {
+    if before.findings.is_empty() && before.trials.trials.iter().all(|t| t.hits.is_empty()) {
         return (
             None,
             vec!["the before side has no findings: nothing to compare".into()],
@@ -524,7 +455,7 @@ fn choose(
     let mut note = format!(
         "signature picked automatically: the before side's most frequent crash-like finding \
          ({n} of {} trials)",
-        before.trials.len()
+        before.trials.trials.len()
     );
     if others > 0 {
         let _ = write!(
@@ -543,33 +474,11 @@ fn title_of(sig: &str, before: &Gathered, after: &Gathered) -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
-/// Crash-like signatures of after trials that the before side never shows,
-/// most hits first.
-fn regressions(before: &Gathered, after: &Gathered, judged: Option<&str>) -> Vec<Regression> {
-    let mut out: Vec<Regression> = Vec::new();
-    for t in &after.trials {
-        for (s, _) in &t.hits {
-            if Some(s.as_str()) == judged || before.mentions(s) || !after.is_crash_like(s) {
-                continue;
-            }
-            match out.iter_mut().find(|r| &r.signature == s) {
-                Some(r) => r.hits += 1,
-                None => out.push(Regression {
-                    signature: s.clone(),
-                    title: title_of(s, before, after),
-                    hits: 1,
-                }),
-            }
-        }
-    }
-    out.sort_by_key(|r| std::cmp::Reverse(r.hits));
-    out
-}
-
 // ---------------------------------------------------------------- maths
 
 fn summarize(g: &Gathered, sig: Option<&str>, confidence: f64) -> Side {
     let obs: Vec<Observation> = g
+        .trials
         .trials
         .iter()
         .map(|t| match sig.and_then(|s| t.hit_time(s)) {
@@ -588,7 +497,13 @@ fn summarize(g: &Gathered, sig: Option<&str>, confidence: f64) -> Side {
         trials: obs.len(),
         hits,
         censored: obs.len() - hits,
-        boot_failures: g.boot_failures,
+        not_run: g.trials.not_run.len(),
+        not_run_by_reason: g
+            .trials
+            .not_run_counts()
+            .into_iter()
+            .map(|(k, n)| (k.to_string(), n))
+            .collect(),
         exposure_hours: hours,
         rate_per_hour,
         rate_ci,
@@ -681,6 +596,17 @@ fn method(outcome: Outcome, confidence: f64) -> String {
              (or there was none to judge)"
                 .into()
         }
+        Outcome::Regressed => format!(
+            "a crash-like signature occurred after the patch and never before it, or more often \
+             after: given its n hits on both sides, k or more of them falling on the after side \
+             has probability p = P(Bin(n, T_a/(T_a+T_b)) >= k) if the patch changed nothing; \
+             regressed when p <= {alpha}"
+        ),
+        Outcome::Incomparable => {
+            "the after side did not do the before side's work (see the work table): its clean \
+             hours are not evidence that the race is gone"
+                .into()
+        }
     }
 }
 
@@ -697,10 +623,9 @@ fn mix_notes(side: &str, g: &Gathered) -> Vec<String> {
     if g.kernels.len() > 1 {
         notes.push(format!("{side}: several kernels: {}", g.kernels.join("; ")));
     }
-    if g.boot_failures > 0 {
+    for (why, n) in g.trials.not_run_counts() {
         notes.push(format!(
-            "{side}: {} guest(s) failed to boot (no exposure, not trials)",
-            g.boot_failures
+            "{side}: {n} guest(s) or run(s) did not run the suite ({why}): no exposure, not trials"
         ));
     }
     if g.exposure_s() <= 0.0 {
@@ -755,7 +680,7 @@ fn narrowed_note(before: &Side, after: &Side) -> Option<String> {
 
 /// Read the reports named in `input` and judge them.
 pub fn judge(input: &VerdictInput) -> Result<Verdict, VerdictError> {
-    check_confidence(input.confidence)?;
+    check_criteria(&input.criteria)?;
     if input.before.is_empty() {
         return Err(VerdictError::NoReports { side: "before" });
     }
@@ -764,49 +689,79 @@ pub fn judge(input: &VerdictInput) -> Result<Verdict, VerdictError> {
     }
     let before = read_reports(&input.before)?;
     let after = read_reports(&input.after)?;
-    let mut v = judge_reports(
-        &before,
-        &after,
-        input.signature.as_deref(),
-        input.confidence,
-    )?;
+    let mut v = judge_reports(&before, &after, &input.criteria)?;
     v.partial = input.partial;
     Ok(v)
 }
 
+fn check_criteria(c: &Criteria) -> Result<(), VerdictError> {
+    check_confidence(c.confidence)?;
+    if c.min_work > 0.0 && c.min_work <= 1.0 {
+        Ok(())
+    } else {
+        Err(VerdictError::MinWork(c.min_work))
+    }
+}
+
 /// Judge reports already in memory; each is (a name for messages, the JSON).
+/// The order of the rules: a hit after is still-broken; else a regression
+/// is regressed; else work the after side did not do is incomparable; else
+/// the test of the judged signature's rates says fixed or inconclusive.
 pub fn judge_reports(
     before: &[(String, Value)],
     after: &[(String, Value)],
-    signature: Option<&str>,
-    confidence: f64,
+    criteria: &Criteria,
 ) -> Result<Verdict, VerdictError> {
-    check_confidence(confidence)?;
+    check_criteria(criteria)?;
+    let confidence = criteria.confidence;
     let b = gather("before", before)?;
     let a = gather("after", after)?;
-    let (sig, mut notes) = choose(&b, &a, signature);
+    let (sig, mut notes) = choose(&b, &a, criteria.signature.as_deref());
     let bs = summarize(&b, sig.as_deref(), confidence);
     let as_ = summarize(&a, sig.as_deref(), confidence);
     // Without a signature both sides count 0 hits: no-baseline.
-    let d = decide(
+    let mut d = decide(
         bs.hits,
         bs.exposure_hours,
         as_.hits,
         as_.exposure_hours,
         confidence,
     );
+    let regressions = regress::find(&b, &a, sig.as_deref(), confidence);
+    let work = work::compare(&b.trials, &a.trials, criteria.min_work);
     if d.outcome == Outcome::Inconclusive {
         notes.push(small_baseline_note(bs.hits, bs.exposure_hours, confidence));
+    }
+    if d.outcome != Outcome::StillBroken {
+        let over = if !regressions.is_empty() {
+            Some(Outcome::Regressed)
+        } else if work.incomparable() && d.outcome != Outcome::NoBaseline {
+            Some(Outcome::Incomparable)
+        } else {
+            None
+        };
+        if let Some(o) = over {
+            notes.push(format!(
+                "without it the verdict would have been {}{}",
+                d.outcome.as_str(),
+                d.p_value
+                    .map(|p| format!(" (p = {})", num(p)))
+                    .unwrap_or_default()
+            ));
+            d.outcome = o;
+            d.more_after_hours = None;
+        }
     }
     notes.extend(narrowed_note(&bs, &as_));
     notes.extend(suite_note(&b, &a));
     notes.extend(mix_notes("before", &b));
     notes.extend(mix_notes("after", &a));
     notes.extend(b.notes.iter().chain(&a.notes).cloned());
+    notes.extend(work.notes.iter().cloned());
     Ok(Verdict {
         verdict: d.outcome,
         title: sig.as_deref().and_then(|s| title_of(s, &b, &a)),
-        regressions: regressions(&b, &a, sig.as_deref()),
+        regressions,
         signature: sig,
         confidence,
         method: method(d.outcome, confidence),
@@ -814,30 +769,13 @@ pub fn judge_reports(
         more_after_hours: d.more_after_hours,
         before: bs,
         after: as_,
+        work,
         notes,
         partial: false,
     })
 }
 
 // ---------------------------------------------------------------- output
-
-/// Three significant digits, plain down to 0.001, then scientific; "-" for
-/// what has no value (a rate without exposure).
-pub fn num(x: f64) -> String {
-    let a = x.abs();
-    if !x.is_finite() {
-        "-".into()
-    } else if x == 0.0 {
-        "0".into()
-    } else if a >= 100.0 {
-        format!("{x:.0}")
-    } else if a >= 0.001 {
-        let decimals = (2 - a.log10().floor() as i32).max(0) as usize;
-        format!("{x:.decimals$}")
-    } else {
-        format!("{x:.2e}")
-    }
-}
 
 /// 1 - confidence as people write it: 0.05, not 0.0500 or 0.050000000000000044.
 fn alpha_text(confidence: f64) -> String {
@@ -860,13 +798,9 @@ fn duration(s: f64) -> String {
 }
 
 impl Verdict {
-    /// 0 fixed, 1 still broken, 4 cannot tell (inconclusive, no baseline).
+    /// See `Outcome::exit_code`.
     pub fn exit_code(&self) -> i32 {
-        match self.verdict {
-            Outcome::Fixed => 0,
-            Outcome::StillBroken => 1,
-            Outcome::Inconclusive | Outcome::NoBaseline => 4,
-        }
+        self.verdict.exit_code()
     }
 
     /// The signature and its title, as the headline names it.
@@ -911,16 +845,27 @@ impl Verdict {
                 "never hit before the patch: nothing to compare".into()
             }
             Outcome::NoBaseline => "no crash-like finding before the patch to judge".into(),
+            Outcome::Regressed => format!(
+                "{} crash signature(s) new or more frequent after the patch (below); the \
+                 judged one: {} hit(s) in {} after-hours",
+                self.regressions.len(),
+                a.hits,
+                num(a.exposure_hours)
+            ),
+            Outcome::Incomparable => format!(
+                "the after side did not do the same work: {}",
+                self.work.short.join("; ")
+            ),
         };
         let mut line = format!(
             "{label}: {}: {}: {detail}",
             self.verdict.as_str(),
             self.named()
         );
-        if !self.regressions.is_empty() {
+        if !self.regressions.is_empty() && self.verdict != Outcome::Regressed {
             let _ = write!(
                 line,
-                " ({} possible regression(s) below)",
+                " (and {} regression(s) below)",
                 self.regressions.len()
             );
         }
@@ -936,7 +881,7 @@ impl Verdict {
             "trials",
             "hits",
             "censored",
-            "boot-fail",
+            "not-run",
             "hours",
             "rate/h",
             ci,
@@ -955,7 +900,7 @@ impl Verdict {
                 s.trials,
                 s.hits,
                 s.censored,
-                s.boot_failures,
+                s.not_run,
                 num(s.exposure_hours),
                 num(s.rate_per_hour),
                 interval,
@@ -988,17 +933,14 @@ impl Verdict {
             let _ = writeln!(o, "more after-hours without a hit needed: {} h", num(h));
         }
         if !self.regressions.is_empty() {
-            o.push_str("possible regressions (crash-like, after only):\n");
+            o.push_str(
+                "regressions (crash-like; new after the patch, or significantly more often):\n",
+            );
             for r in &self.regressions {
-                let _ = writeln!(
-                    o,
-                    "  {} in {} after trial(s): {}",
-                    r.signature,
-                    r.hits,
-                    r.title.as_deref().unwrap_or("(no title)")
-                );
+                o.push_str(&r.render());
             }
         }
+        o.push_str(&self.work.render());
         for n in &self.notes {
             let _ = writeln!(o, "note: {n}");
         }
@@ -1032,9 +974,23 @@ mod tests {
                "ops": {}, "findings": findings, "leftovers": [], "notes": []})
     }
 
+    /// A guest whose suite ran for all of its `seconds` (boot failures and
+    /// boot panics record no suite time).
     fn guest(outcome: &str, seconds: f64, sigs: &[&str]) -> Value {
-        json!({"index": 1, "outcome": outcome, "seconds": seconds, "ops": 10,
-               "console": "c.log", "collected": [], "signatures": sigs})
+        let mut g = json!({"index": 1, "outcome": outcome, "seconds": seconds, "ops": 10,
+               "console": "c.log", "collected": [], "signatures": sigs});
+        if !matches!(outcome, "boot-failure" | "boot-panic") {
+            g["suite_seconds"] = json!(seconds);
+        }
+        g
+    }
+
+    fn criteria(sig: Option<&str>, confidence: f64) -> Criteria {
+        Criteria {
+            signature: sig.map(str::to_string),
+            confidence,
+            min_work: MIN_WORK,
+        }
     }
 
     /// An `ifstress vm run` report.
@@ -1064,7 +1020,7 @@ mod tests {
     }
 
     fn judged(before: Vec<Value>, after: Vec<Value>, sig: Option<&str>) -> Verdict {
-        judge_reports(&named(before), &named(after), sig, 0.95).unwrap()
+        judge_reports(&named(before), &named(after), &criteria(sig, 0.95)).unwrap()
     }
 
     #[test]
@@ -1090,6 +1046,167 @@ mod tests {
         assert_eq!(v.after.rate_ci[0], 0.0);
         close(v.after.rate_ci[1], 3.6889, 1e-3);
         assert_eq!(v.after.median_time_to_hit_s, None);
+        assert!(v.regressions.is_empty());
+    }
+
+    /// A run report with an op table: (kind, issued, ok).
+    fn run_ops(duration_s: f64, findings: Vec<Value>, ops: &[(&str, u64, u64)]) -> Value {
+        let mut r = run(duration_s, findings);
+        for (k, n, ok) in ops {
+            r["ops"][*k] = json!({"count": n, "ok": ok, "skipped": 0, "errors": {},
+                                 "p50_us": 1, "p99_us": 2, "max_us": 3});
+        }
+        r
+    }
+
+    /// A finished guest with an op table.
+    fn guest_ops(seconds: f64, ops: &[(&str, u64, u64)]) -> Value {
+        let mut g = guest("finished", seconds, &[]);
+        for (k, n, ok) in ops {
+            g["op_counts"][*k] = json!({"issued": n, "ok": ok});
+        }
+        g
+    }
+
+    const WORK: &[(&str, u64, u64)] = &[("move", 4000, 1200), ("mtu", 3000, 2500)];
+    const NO_MOVES: &[(&str, u64, u64)] = &[("move", 4000, 0), ("mtu", 3000, 2500)];
+
+    #[test]
+    fn an_after_kernel_that_never_ran_the_suite_is_never_fixed() {
+        // The reproduction of the old bug: 10 before hits in 1 h against 200
+        // after guests that each panicked at boot after 90 s.
+        let boot_panics = |sigs: &[&str]| {
+            let guests = (0..200)
+                .map(|i| {
+                    let mut g = guest("boot-panic", 90.0, sigs);
+                    g["index"] = json!(i + 1);
+                    g
+                })
+                .collect();
+            vm(guests, sigs.iter().map(|s| finding(s, "panic")).collect())
+        };
+        let v = judged(vec![panics(10, 360.0)], vec![boot_panics(&[C])], None);
+        assert_eq!(v.after.trials, 0);
+        assert_eq!(v.after.not_run, 200);
+        assert_eq!(v.after.not_run_by_reason["boot-panic"], 200);
+        assert_eq!(v.after.exposure_hours, 0.0);
+        // The boot panic is a crash the patch added.
+        assert_eq!(v.verdict, Outcome::Regressed);
+        assert_eq!(v.regressions[0].after_not_run, 200);
+        // Without a signature on the boot panics: no exposure, inconclusive.
+        let v = judged(vec![panics(10, 360.0)], vec![boot_panics(&[])], None);
+        assert_eq!(v.verdict, Outcome::Inconclusive);
+        assert_eq!(v.exit_code(), 4);
+        // An older report: "panic" guests without suite time, and guests
+        // whose module did not load, are not exposure either.
+        let mut old = guest("panic", 90.0, &[]);
+        old.as_object_mut().unwrap().remove("suite_seconds");
+        let mut failed = guest("finished", 3600.0, &[]);
+        failed["module_error"] = json!("racebench: Invalid parameters");
+        let v = judged(
+            vec![panics(10, 360.0)],
+            vec![vm(vec![old.clone(), old, failed], vec![])],
+            None,
+        );
+        assert_eq!(v.verdict, Outcome::Inconclusive);
+        assert_eq!(v.after.not_run_by_reason["no-suite-time"], 2);
+        assert_eq!(v.after.not_run_by_reason["module-failed"], 1);
+    }
+
+    #[test]
+    fn a_crash_the_patch_added_is_a_regression_in_both_report_kinds() {
+        let mut moved = finding(C, "panic");
+        moved["guilty_frame"] = json!("if_vmove");
+        let mut judged_one = finding(A, "panic");
+        judged_one["guilty_frame"] = json!("if_vmove");
+        // Runs: A before; after, A is gone and C (same guilty frame) appears.
+        let before = vec![run_ops(3600.0, vec![judged_one.clone()], WORK); 10];
+        let after = vec![
+            run_ops(3600.0, vec![], WORK),
+            run_ops(3600.0, vec![moved.clone()], WORK),
+        ];
+        let mut after = after;
+        after.extend(vec![run_ops(3600.0, vec![], WORK); 8]);
+        let v = judged(before, after, Some(A));
+        assert_eq!(v.verdict, Outcome::Regressed);
+        assert_eq!(v.exit_code(), 1);
+        assert!(v.regressions[0].same_race_moved);
+        assert!(v.render().contains("the same race, moved?"));
+        assert!(
+            v.notes
+                .iter()
+                .any(|n| n.starts_with("without it the verdict would have been fixed")),
+            "{:?}",
+            v.notes
+        );
+        // Guests: B on both sides, 1 of 20 before and 12 of 20 after at
+        // equal hours: significantly more often after.
+        let side = |b_hits: usize| {
+            let guests = (0..20)
+                .map(|i| {
+                    let mut g = if i < b_hits {
+                        guest("panic", 600.0, &[B])
+                    } else {
+                        guest_ops(600.0, WORK)
+                    };
+                    g["index"] = json!(i + 1);
+                    g
+                })
+                .collect();
+            vm(guests, vec![finding(B, "warning")])
+        };
+        let mut before = side(1);
+        before["vm"]["guests"][5]["signatures"] = json!([A]);
+        before["findings"] = json!([finding(A, "panic"), finding(B, "warning")]);
+        let v = judged(vec![before], vec![side(12)], Some(A));
+        assert_eq!(v.verdict, Outcome::Regressed, "{}", v.render());
+        let r = &v.regressions[0];
+        assert_eq!((r.why, r.before_hits, r.after_hits), ("more", 1, 12));
+        assert!(r.p_value.unwrap() < 0.05);
+        // The same counts both sides: nothing regressed.
+        let v = judged(vec![side(6)], vec![side(6)], Some(B));
+        assert!(v.regressions.is_empty());
+    }
+
+    #[test]
+    fn work_the_after_side_stopped_doing_is_incomparable_in_both_report_kinds() {
+        let before = vec![run_ops(360.0, vec![finding(A, "panic")], WORK); 10];
+        let v = judged(before, vec![run_ops(360.0, vec![], NO_MOVES); 10], None);
+        assert_eq!(v.verdict, Outcome::Incomparable);
+        assert_eq!(v.exit_code(), 4);
+        assert!(
+            v.work.short[0].starts_with("move: 0 ok/h after"),
+            "{:?}",
+            v.work.short
+        );
+        let text = v.render();
+        assert!(text.starts_with("verdict: incomparable:"), "{text}");
+        assert!(text.contains("SHORT"), "{text}");
+        // The same from guests: the before guests crashed (no op table),
+        // the after guests finished and never moved anything.
+        let after = vm((0..6).map(|_| guest_ops(600.0, NO_MOVES)).collect(), vec![]);
+        let v = judged(vec![panics(10, 360.0)], vec![after], None);
+        assert_eq!(v.verdict, Outcome::Incomparable, "{}", v.render());
+        assert!(v.work.short[0].starts_with("move: none of 24000"));
+        // A window armed and never entered after.
+        let mut g = guest_ops(3600.0, WORK);
+        g["module_state"] =
+            json!(["racebench.counters vmove armed=1 entered=0 hit=0 averted=0 skipped=0"]);
+        let v = judged(vec![panics(10, 360.0)], vec![vm(vec![g], vec![])], None);
+        assert_eq!(v.verdict, Outcome::Incomparable);
+    }
+
+    #[test]
+    fn the_same_work_without_the_crash_is_fixed_in_both_report_kinds() {
+        let before = vec![run_ops(360.0, vec![finding(A, "panic")], WORK); 10];
+        let v = judged(before, vec![run_ops(360.0, vec![], WORK); 10], None);
+        assert_eq!(v.verdict, Outcome::Fixed, "{}", v.render());
+        assert_eq!(v.exit_code(), 0);
+        assert!(!v.work.incomparable());
+        assert_eq!(v.work.ops.len(), 2);
+        let after = vm((0..6).map(|_| guest_ops(600.0, WORK)).collect(), vec![]);
+        let v = judged(vec![panics(10, 360.0)], vec![after], None);
+        assert_eq!(v.verdict, Outcome::Fixed, "{}", v.render());
         assert!(v.regressions.is_empty());
     }
 
@@ -1265,19 +1382,29 @@ mod tests {
             vec![Regression {
                 signature: C.into(),
                 title: Some("panic in f_cccc".into()),
-                hits: 2
+                guilty_frame: None,
+                before_hits: 0,
+                after_hits: 2,
+                after_not_run: 0,
+                why: "new",
+                p_value: None,
+                same_race_moved: false,
             }]
         );
+        // A gets 0 after hits in 2 h against 1 in 11 min: the patch added C.
+        assert_eq!(v.verdict, Outcome::Regressed);
+        assert_eq!(v.exit_code(), 1);
+        let text = v.render();
         assert!(
-            v.render()
-                .lines()
+            text.lines()
                 .next()
                 .unwrap()
-                .contains("1 possible regression")
+                .starts_with("verdict: regressed: aaaaaaaaaaaaaaaa"),
+            "{text}"
         );
         assert!(
-            v.render()
-                .contains("cccccccccccccccc in 2 after trial(s): panic in f_cccc")
+            text.contains("cccccccccccccccc (new): before 0 hit(s), after 2: panic in f_cccc"),
+            "{text}"
         );
     }
 
@@ -1302,10 +1429,7 @@ mod tests {
         let v = judged(vec![r], vec![run(3600.0, vec![])], None);
         let s = &v.before;
         assert_eq!(v.signature.as_deref(), Some(A));
-        assert_eq!(
-            (s.trials, s.hits, s.censored, s.boot_failures),
-            (3, 2, 1, 1)
-        );
+        assert_eq!((s.trials, s.hits, s.censored, s.not_run), (3, 2, 1, 1));
         close(s.exposure_hours, 5500.0 / 3600.0, 1e-12);
         // KM: 2/3 at 600 s, 1/3 at 1300 s.
         assert_eq!(s.median_time_to_hit_s, Some(1300.0));
@@ -1314,7 +1438,7 @@ mod tests {
         assert!(
             v.notes
                 .iter()
-                .any(|n| n.contains("1 guest(s) failed to boot"))
+                .any(|n| n.contains("1 guest(s) or run(s) did not run the suite (boot-failure)"))
         );
         assert!(
             !v.notes.iter().any(|n| n.contains("not listed")),
@@ -1330,8 +1454,14 @@ mod tests {
             vec![guest("finished", 3600.0, &[]), guest("panic", 600.0, &[])],
             vec![finding(A, "panic")],
         );
-        for g in old["vm"]["guests"].as_array_mut().unwrap() {
+        for (i, g) in old["vm"]["guests"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .enumerate()
+        {
             g.as_object_mut().unwrap().remove("signatures");
+            g["index"] = json!(i + 1);
         }
         let v = judged(vec![panics(4, 600.0)], vec![old], None);
         assert_eq!(v.verdict, Outcome::StillBroken);
@@ -1389,7 +1519,7 @@ mod tests {
         let bad = |v: Value| {
             let before = vec![("x.json".to_string(), v)];
             let after = named(vec![run(1.0, vec![])]);
-            judge_reports(&before, &after, None, 0.95)
+            judge_reports(&before, &after, &criteria(None, 0.95))
                 .unwrap_err()
                 .to_string()
         };
@@ -1410,19 +1540,25 @@ mod tests {
         let e = bad(json!({"suite": "s", "findings": []}));
         assert!(e.contains("without `duration_s`"), "{e}");
         let e = bad(run(-1.0, vec![]));
-        assert!(e.contains("duration_s is negative"), "{e}");
+        assert!(e.contains("duration_s is -1"), "{e}");
     }
 
     #[test]
     fn empty_sides_and_bad_confidence_are_errors() {
         let one = named(vec![run(1.0, vec![])]);
-        let e = judge_reports(&[], &one, None, 0.95).unwrap_err();
+        let e = judge_reports(&[], &one, &criteria(None, 0.95)).unwrap_err();
         assert_eq!(e.to_string(), "--before: no report given");
-        let e = judge_reports(&one, &[], None, 0.95).unwrap_err();
+        let e = judge_reports(&one, &[], &criteria(None, 0.95)).unwrap_err();
         assert_eq!(e.to_string(), "--after: no report given");
         for c in [0.0, 1.0, 1.5, -0.1, f64::NAN] {
-            let e = judge_reports(&one, &one, None, c).unwrap_err();
+            let e = judge_reports(&one, &one, &criteria(None, c)).unwrap_err();
             assert!(matches!(e, VerdictError::Confidence(_)), "{c}");
+        }
+        for w in [0.0, 1.5, -1.0, f64::NAN] {
+            let mut c = criteria(None, 0.95);
+            c.min_work = w;
+            let e = judge_reports(&one, &one, &c).unwrap_err();
+            assert!(matches!(e, VerdictError::MinWork(_)), "{w}");
         }
     }
 
@@ -1432,7 +1568,7 @@ mod tests {
         let v = judged(vec![panics(2, 60.0)], vec![none], None);
         assert_eq!(v.verdict, Outcome::Inconclusive);
         close(v.p_value.unwrap(), 1.0, 0.0);
-        assert_eq!((v.after.trials, v.after.boot_failures), (0, 1));
+        assert_eq!((v.after.trials, v.after.not_run), (0, 1));
         assert!(v.after.rate_per_hour.is_nan());
         let j = serde_json::to_value(&v).unwrap();
         assert!(j["after"]["rate_per_hour"].is_null());
@@ -1453,8 +1589,7 @@ mod tests {
         VerdictInput {
             before: before.iter().map(|f| dir.join(f)).collect(),
             after: after.iter().map(|f| dir.join(f)).collect(),
-            signature: None,
-            confidence: 0.95,
+            criteria: criteria(None, 0.95),
             partial: false,
         }
     }
@@ -1514,6 +1649,7 @@ mod tests {
             "before",
             "after",
             "regressions",
+            "work",
             "notes",
             "partial",
         ] {
@@ -1525,7 +1661,8 @@ mod tests {
             "trials",
             "hits",
             "censored",
-            "boot_failures",
+            "not_run",
+            "not_run_by_reason",
             "exposure_hours",
             "rate_per_hour",
             "rate_ci",

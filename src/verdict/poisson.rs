@@ -144,6 +144,27 @@ pub fn poisson_interval(k: u64, confidence: f64) -> (f64, f64) {
     (lo, hi)
 }
 
+/// P(X >= k) for X ~ Binomial(n, p), summed exactly term by term in logs
+/// (n is a count of crashes: small).
+pub fn binomial_upper_tail(n: u64, k: u64, p: f64) -> f64 {
+    if k == 0 {
+        return 1.0;
+    }
+    if k > n || p <= 0.0 {
+        return 0.0;
+    }
+    if p >= 1.0 {
+        return 1.0;
+    }
+    let ln_choose = |i: u64| {
+        ln_gamma(n as f64 + 1.0) - ln_gamma(i as f64 + 1.0) - ln_gamma((n - i) as f64 + 1.0)
+    };
+    let sum: f64 = (k..=n)
+        .map(|i| (ln_choose(i) + i as f64 * p.ln() + (n - i) as f64 * (1.0 - p).ln()).exp())
+        .sum();
+    sum.min(1.0)
+}
+
 /// One trial for Kaplan–Meier: when it hit, or until when it was watched
 /// without a hit (censored).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -181,6 +202,20 @@ pub fn km_median(obs: &[Observation]) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn binomial_upper_tail_matches_hand_sums() {
+        // P(X >= 3), X ~ Bin(4, 0.5) = (4 + 1) / 16.
+        assert!((binomial_upper_tail(4, 3, 0.5) - 5.0 / 16.0).abs() < 1e-12);
+        // All n after at share p: p^n.
+        assert!((binomial_upper_tail(6, 6, 0.5) - 0.5f64.powi(6)).abs() < 1e-12);
+        assert_eq!(binomial_upper_tail(5, 0, 0.3), 1.0);
+        assert_eq!(binomial_upper_tail(5, 6, 0.3), 0.0);
+        assert_eq!(binomial_upper_tail(5, 2, 0.0), 0.0);
+        // 1 - P(0) - P(1) for Bin(10, 0.2).
+        let want = 1.0 - 0.8f64.powi(10) - 10.0 * 0.2 * 0.8f64.powi(9);
+        assert!((binomial_upper_tail(10, 2, 0.2) - want).abs() < 1e-12);
+    }
+
     use super::*;
 
     fn close(got: f64, want: f64, tol: f64) {

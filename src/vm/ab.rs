@@ -48,8 +48,7 @@ pub struct AbConfig {
     pub budget: Duration,
     /// Guest time per side per round.
     pub slice: Duration,
-    pub signature: Option<String>,
-    pub confidence: f64,
+    pub criteria: crate::verdict::Criteria,
 }
 
 /// Which side a report belongs to.
@@ -86,12 +85,12 @@ impl AbConfig {
         }
         c.duration = self.slice;
         c.out = self.base.out.join(format!("{}-{round}", which.name()));
-        // One seed stream per side and round, so that no two slices replay
-        // the same op sequence.
-        c.seed = self
-            .base
-            .seed
-            .map(|s| s.wrapping_add(round as u64 * 2 + (which == Which::After) as u64 * 1_000_003));
+        // One seed per side and round, mixed (not added: guest seeds are
+        // derived from it by index, and sums of small numbers meet), so that
+        // no two slices and no two guests replay the same op sequence.
+        c.seed = self.base.seed.map(|s| {
+            crate::model::derive_seed(s, round as u64 * 2 + (which == Which::After) as u64)
+        });
         c.parallel = 1;
         Ok(c)
     }
@@ -160,7 +159,7 @@ pub fn run(cfg: &AbConfig, stop: &Arc<AtomicBool>) -> anyhow::Result<Verdict> {
                 Which::After => after.push((name, value)),
             }
         }
-        let v = verdict::judge_reports(&before, &after, cfg.signature.as_deref(), cfg.confidence)?;
+        let v = verdict::judge_reports(&before, &after, &cfg.criteria)?;
         eprintln!(
             "ifstress vm ab: round {round}: before {} hit(s) in {:.3} h, after {} in {:.3} h: {}",
             v.before.hits,
@@ -171,7 +170,10 @@ pub fn run(cfg: &AbConfig, stop: &Arc<AtomicBool>) -> anyhow::Result<Verdict> {
         );
         let decided = matches!(
             v.verdict,
-            verdict::Outcome::Fixed | verdict::Outcome::StillBroken
+            verdict::Outcome::Fixed
+                | verdict::Outcome::StillBroken
+                | verdict::Outcome::Regressed
+                | verdict::Outcome::Incomparable
         );
         let interrupted = stop.load(Relaxed);
         // Another round takes two slices (one when side by side), plus boots.
@@ -246,6 +248,8 @@ mod tests {
             hang_timeout: Duration::from_secs(300),
             boot_timeout: Duration::from_secs(600),
             seed: Some(7),
+            replay_seed: None,
+            keep: Default::default(),
             inject: None,
             kmods: vec![],
             parallel: 1,
@@ -269,8 +273,11 @@ mod tests {
             },
             budget: Duration::from_secs(600),
             slice: Duration::from_secs(90),
-            signature: None,
-            confidence: 0.95,
+            criteria: crate::verdict::Criteria {
+                signature: None,
+                confidence: 0.95,
+                min_work: crate::verdict::MIN_WORK,
+            },
         };
         let b = cfg.side_cfg(Which::Before, 1).unwrap();
         let a = cfg.side_cfg(Which::After, 1).unwrap();
@@ -283,6 +290,16 @@ mod tests {
         assert_eq!(a.out, PathBuf::from("/tmp/ab/after-1"));
         assert_ne!(a.seed, b.seed);
         assert_ne!(cfg.side_cfg(Which::Before, 2).unwrap().seed, b.seed);
+        // No guest of one slice shares a seed with a guest of another.
+        let mut seeds = std::collections::BTreeSet::new();
+        for round in 1..=20 {
+            for w in [Which::Before, Which::After] {
+                let s0 = cfg.side_cfg(w, round).unwrap().seed.unwrap();
+                for g in 1..=50 {
+                    assert!(seeds.insert(crate::model::derive_seed(s0, g)));
+                }
+            }
+        }
     }
 
     #[test]
@@ -298,8 +315,11 @@ mod tests {
             },
             budget: Duration::from_secs(600),
             slice: Duration::from_secs(90),
-            signature: None,
-            confidence: 0.95,
+            criteria: crate::verdict::Criteria {
+                signature: None,
+                confidence: 0.95,
+                min_work: crate::verdict::MIN_WORK,
+            },
         };
         let e = cfg.validate().unwrap_err();
         assert!(e.contains("no --module given"), "{e}");

@@ -120,6 +120,8 @@ pub struct Port {
     pub heartbeats: u64,
     /// The journal closed: the run is past its stress phase.
     pub ended: bool,
+    /// Issued and ok ops per kind, from the newest `#ops` line.
+    pub op_counts: BTreeMap<String, crate::report::guests::OpCount>,
 }
 
 /// Lines kept per worker.
@@ -128,6 +130,23 @@ pub const LAST_OPS: usize = 20;
 impl Port {
     pub fn feed(&mut self, raw: &str) {
         let line = raw.trim_end_matches(['\r', '\n']).trim();
+        if let Some(rest) = line.strip_prefix(crate::journal::OP_TOTALS) {
+            self.op_counts = rest
+                .split_whitespace()
+                .filter_map(|w| {
+                    let (k, v) = w.split_once('=')?;
+                    let (issued, ok) = v.split_once('/')?;
+                    Some((
+                        k.to_string(),
+                        crate::report::guests::OpCount {
+                            issued: issued.parse().ok()?,
+                            ok: ok.parse().ok()?,
+                        },
+                    ))
+                })
+                .collect();
+            return;
+        }
         if let Some(rest) = line.strip_prefix(HEARTBEAT) {
             let mut w = rest.split_whitespace();
             if let Some(n) = w.next().and_then(|n| n.parse().ok()) {
@@ -262,5 +281,18 @@ mod tests {
         assert!(l["worker-0"].last().unwrap().contains("#29 move"));
         assert_eq!(l["worker-1"].len(), 1);
         assert_eq!(l.len(), 2);
+        // Per-kind totals: the newest line replaces the last; junk is skipped.
+        p.feed("#ops move=10/4 mtu=3/3");
+        p.feed("#ops move=20/9 mtu=x/1 bad");
+        assert_eq!(p.op_counts.len(), 1);
+        assert_eq!(
+            (p.op_counts["move"].issued, p.op_counts["move"].ok),
+            (20, 9)
+        );
+        assert!(
+            p.last_ops()
+                .values()
+                .all(|v| v.iter().all(|l| !l.starts_with('#')))
+        );
     }
 }

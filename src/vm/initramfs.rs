@@ -303,7 +303,8 @@ fn tool_env(tools: &[PathBuf]) -> String {
 /// the second serial port, print the loaded modules' parameters and the
 /// report between markers, power off. A test can ask (kernel command line
 /// `ifstress.inject=panic:S` or `hang:S`) for a panic or a wedged run after
-/// S seconds, to exercise the host side.
+/// S seconds, or (`boot-panic:0`) a panic before the suite starts, to
+/// exercise the host side.
 pub fn init_script(spec: &InitSpec) -> String {
     let args: Vec<String> = spec
         .ifstress_args
@@ -328,7 +329,7 @@ pub fn init_script(spec: &InitSpec) -> String {
     }
     let run = match spec.script {
         None => format!(
-            "IFSTRESS_DISPOSABLE_VM=1 /bin/ifstress {} --duration \"$duration\" --journal /tmp/journal --journal-port /dev/ttyS1 --report /tmp/report.json > /tmp/ifstress.out 2>&1 &\npid=$!",
+            "IFSTRESS_DISPOSABLE_VM=1 /bin/ifstress {} $seed --duration \"$duration\" --journal /tmp/journal --journal-port /dev/ttyS1 --report /tmp/report.json > /tmp/ifstress.out 2>&1 &\npid=$!",
             args.join(" ")
         ),
         // The script has no journal: a counter stands in for the heartbeat,
@@ -354,12 +355,17 @@ for m in $(cat /etc/modules.order); do insmod "$m" 2>/dev/null; done
 echo 1 > /proc/sys/kernel/sysrq
 inject=
 duration=60s
+seed=
 for w in $(cat /proc/cmdline); do
   case "$w" in
     ifstress.inject=*) inject="${{w#ifstress.inject=}}" ;;
     ifstress.duration=*) duration="${{w#ifstress.duration=}}" ;;
+    ifstress.seed=*) seed="--seed ${{w#ifstress.seed=}}" ;;
   esac
 done
+# A kernel that cannot run the suite, on purpose: it panics before the
+# suite starts, in every guest.
+case "$inject" in boot-panic:*) echo c > /proc/sysrq-trigger ;; esac
 echo "IFSTRESS-VM: running"
 {run}
 case "$inject" in
@@ -476,7 +482,11 @@ mod tests {
             script: None,
             tools: &[],
         });
-        assert!(s.contains("/bin/ifstress --suite vmove --seed 'it'\\''s' --duration \"$duration\" --journal /tmp/journal --journal-port /dev/ttyS1"), "{s}");
+        assert!(s.contains("/bin/ifstress --suite vmove --seed 'it'\\''s' $seed --duration \"$duration\" --journal /tmp/journal --journal-port /dev/ttyS1"), "{s}");
+        assert!(
+            s.contains("ifstress.seed=*) seed=\"--seed ${w#ifstress.seed=}\""),
+            "{s}"
+        );
         for m in [
             "IFSTRESS-VM: running",
             "IFSTRESS-VM: exit $rc",

@@ -19,6 +19,7 @@ pub mod kernel;
 pub mod machine;
 mod nmdm;
 pub mod qemu;
+pub mod spent;
 
 use crate::check::Finding;
 use crate::report::Report;
@@ -53,7 +54,13 @@ pub struct VmConfig {
     /// No heartbeat progress for this long while the suite runs: a hang.
     pub hang_timeout: Duration,
     pub boot_timeout: Duration,
+    /// The run's seed; guest i runs `model::derive_seed(seed, i)`.
     pub seed: Option<u64>,
+    /// The first guest runs exactly this seed (`repro` replaying the guest
+    /// that hit); the others derive theirs from `seed` as usual.
+    pub replay_seed: Option<u64>,
+    /// What of a spent guest stays on disk.
+    pub keep: spent::Keep,
     /// Test hook for the first guest only: `panic:S` or `hang:S`.
     pub inject: Option<String>,
     /// Kernel modules loaded before the suite starts, with their parameters
@@ -81,6 +88,9 @@ enum End {
     Panic,
     Hang,
     BootFailure,
+    /// A panic before the suite started: the kernel cannot run the suite,
+    /// the guest is no trial, and it counts toward the boot-failure stop.
+    BootPanic,
     Lost,
     ModuleFailed,
 }
@@ -92,6 +102,7 @@ impl End {
             End::Panic => "panic",
             End::Hang => "hang",
             End::BootFailure => "boot-failure",
+            End::BootPanic => "boot-panic",
             End::Lost => "lost",
             End::ModuleFailed => "module-failed",
         }
@@ -151,6 +162,8 @@ struct GuestResult {
     findings: Vec<Finding>,
     report: Option<Report>,
     last_ops: std::collections::BTreeMap<String, Vec<String>>,
+    /// What the journal port last said the suite had done, per op kind.
+    port_counts: std::collections::BTreeMap<String, crate::report::guests::OpCount>,
 }
 
 struct Runner<'a> {
@@ -222,7 +235,11 @@ impl Runner<'_> {
                 // reboots (QEMU exits) or goes quiet.
                 let at = *fatal_at.get_or_insert_with(Instant::now);
                 if exited || at.elapsed() > Duration::from_secs(90) {
-                    end = Some(End::Panic);
+                    end = Some(if running_at.is_some_and(|r| r <= at) {
+                        End::Panic
+                    } else {
+                        End::BootPanic
+                    });
                 }
             } else if con.phase() == Phase::ModuleFailed {
                 end = Some(End::ModuleFailed);
@@ -273,7 +290,7 @@ impl Runner<'_> {
                     .or(nmi_at.map(|n| n.0))
                     .unwrap_or_else(Instant::now);
                 let suite_seconds = running_at
-                    .filter(|_| e != End::ModuleFailed)
+                    .filter(|_| !matches!(e, End::ModuleFailed | End::BootPanic))
                     .map(|r| until.saturating_duration_since(r).as_secs_f64());
                 let mut g = self.result(e, t0, con, port, nmi_at.map(|n| n.1));
                 g.suite_seconds = suite_seconds;
@@ -342,7 +359,7 @@ impl Runner<'_> {
                     ))
                 }
             }
-            End::Panic | End::Finished | End::ModuleFailed => {}
+            End::Panic | End::BootPanic | End::Finished | End::ModuleFailed => {}
         }
         if let Some(r) = &report {
             for f in &r.findings {
@@ -361,6 +378,7 @@ impl Runner<'_> {
             findings,
             report,
             last_ops: port.last_ops(),
+            port_counts: port.op_counts,
         }
     }
 }
@@ -376,12 +394,10 @@ fn is_after(f: &Finding, line: usize) -> bool {
 }
 
 /// The ifstress arguments a guest runs with.
-fn guest_args(suite: &str, seed: u64) -> Vec<String> {
+fn guest_args(suite: &str) -> Vec<String> {
     vec![
         "--suite".into(),
         suite.into(),
-        "--seed".into(),
-        seed.to_string(),
         "--quiet".into(),
         "--on-hang".into(),
         "panic".into(),
@@ -412,6 +428,9 @@ struct Acc {
     notes: Vec<String>,
     /// The guests' runs' own failures (their reports' `errors`).
     errors: Vec<String>,
+    /// Why the run stopped before its time: its guests could not boot.
+    stopped: Option<String>,
+    vmcores: spent::VmcoreBook,
 }
 
 /// How guests boot: prepared once per run.
@@ -533,6 +552,19 @@ pub fn run(cfg: &VmConfig, stop: &Arc<AtomicBool>) -> anyhow::Result<Report> {
         acc.notes
             .push(format!("a --module did not load, no further guests: {e}"));
     }
+    let used = spent::usage(&cfg.out);
+    eprintln!(
+        "ifstress vm: {} holds {:.1} MiB",
+        cfg.out.display(),
+        used as f64 / (1 << 20) as f64
+    );
+    acc.notes.push(format!(
+        "{} holds {:.1} MiB after the run (disks {}, vmcores kept for the first {} crash(es) per signature)",
+        cfg.out.display(),
+        used as f64 / (1 << 20) as f64,
+        if cfg.keep.disks { "kept" } else { "removed" },
+        cfg.keep.vmcores
+    ));
     r.notes = acc.notes;
     r.errors = acc.errors;
     r.vm = Some(VmSummary {
@@ -543,6 +575,7 @@ pub fn run(cfg: &VmConfig, stop: &Arc<AtomicBool>) -> anyhow::Result<Report> {
         guest_hours: (acc.guests.iter().map(|g| g.seconds).sum::<f64>() / 3600.0 * 1000.0).round()
             / 1000.0,
         guests: acc.guests,
+        stopped: acc.stopped,
         modules: cfg
             .kmods
             .iter()
@@ -614,7 +647,7 @@ fn prepare(cfg: &VmConfig, notes: &mut Vec<String>) -> anyhow::Result<Prepared> 
             files.push((LINUX_SCRIPT.to_string(), text));
         }
         let init = initramfs::init_script(&initramfs::InitSpec {
-            ifstress_args: &guest_args(&guest_suite, seed0),
+            ifstress_args: &guest_args(&guest_suite),
             modules: &cfg.kmods,
             script: cfg.script.as_ref().map(|_| LINUX_SCRIPT),
             tools: &cfg.tools,
@@ -645,7 +678,8 @@ fn prepare(cfg: &VmConfig, notes: &mut Vec<String>) -> anyhow::Result<Prepared> 
 /// budget is used, or a module failed to load.
 fn lane(runner: &Runner, prep: &Prepared, shared: &Shared, t0: Instant) -> anyhow::Result<()> {
     let cfg = runner.cfg;
-    let mut boot_failures = 0;
+    // The lane's consecutive guests that did not start the suite.
+    let mut boot_failures: Vec<&'static str> = Vec::new();
     loop {
         let left = cfg.duration.saturating_sub(t0.elapsed());
         if left < Duration::from_secs(5) || runner.stop.load(Relaxed) || shared.abort.load(Relaxed)
@@ -658,8 +692,17 @@ fn lane(runner: &Runner, prep: &Prepared, shared: &Shared, t0: Instant) -> anyho
         }
         let dir = cfg.out.join(format!("guest-{index}"));
         std::fs::create_dir_all(&dir)?;
+        let seed = match cfg.replay_seed {
+            Some(s) if index == 1 => s,
+            _ => crate::model::derive_seed(prep.seed0, index as u64),
+        };
         let secs = left.as_secs();
-        let inject = if index == 1 { cfg.inject.clone() } else { None };
+        // A boot panic is every guest's (a kernel that cannot boot); the
+        // others are the first guest's only.
+        let inject = cfg
+            .inject
+            .clone()
+            .filter(|i| index == 1 || i.starts_with("boot-panic:"));
         eprintln!(
             "ifstress vm: guest {index}: booting for {secs} s of {}",
             cfg.suite
@@ -667,7 +710,7 @@ fn lane(runner: &Runner, prep: &Prepared, shared: &Shared, t0: Instant) -> anyho
         let boot = match cfg.guest {
             GuestOs::Linux => {
                 let mut append = format!(
-                    "console=ttyS0 loglevel=5 panic=-1 unknown_nmi_panic=1 ifstress.duration={secs}s"
+                    "console=ttyS0 loglevel=5 panic=-1 unknown_nmi_panic=1 ifstress.duration={secs}s ifstress.seed={seed}"
                 );
                 if let Some(i) = &inject {
                     append.push_str(&format!(" ifstress.inject={i}"));
@@ -679,8 +722,13 @@ fn lane(runner: &Runner, prep: &Prepared, shared: &Shared, t0: Instant) -> anyho
                 }
             }
             GuestOs::Freebsd => {
-                let mut args = guest_args(&prep.guest_suite, prep.seed0 + index as u64);
-                args.extend(["--duration".into(), format!("{secs}s")]);
+                let mut args = guest_args(&prep.guest_suite);
+                args.extend([
+                    "--seed".into(),
+                    seed.to_string(),
+                    "--duration".into(),
+                    format!("{secs}s"),
+                ]);
                 freebsd_boot(
                     runner.hv.as_ref(),
                     &dir,
@@ -695,14 +743,18 @@ fn lane(runner: &Runner, prep: &Prepared, shared: &Shared, t0: Instant) -> anyho
                 )?
             }
         };
-        let root = match &boot {
-            Boot::Disk { disks, .. } => disks.first().cloned(),
-            Boot::Kernel { .. } => None,
+        let (root, disks) = match &boot {
+            Boot::Disk { disks, .. } => (
+                disks.first().cloned(),
+                disks.iter().map(|d| d.0.clone()).collect(),
+            ),
+            Boot::Kernel { .. } => (None, Vec::new()),
         };
         let mut g = runner.guest(index, &dir, boot)?;
         let mut collected = Vec::new();
         let mut notes = Vec::new();
-        if cfg.guest == GuestOs::Freebsd && matches!(g.end, End::Panic | End::Hang) {
+        if cfg.guest == GuestOs::Freebsd && matches!(g.end, End::Panic | End::BootPanic | End::Hang)
+        {
             match collect_freebsd(runner, index, &dir, root.clone().context("no root disk")?) {
                 Ok(files) => {
                     for f in &files {
@@ -722,6 +774,10 @@ fn lane(runner: &Runner, prep: &Prepared, shared: &Shared, t0: Instant) -> anyho
                 Err(e) => notes.push(format!("guest {index}: crash collection: {e:#}")),
             }
         }
+        // The crash is unpacked (or there was none): the disks are spent.
+        if !cfg.keep.disks {
+            spent::drop_disks(&disks);
+        }
         match &g.module_error {
             Some(e) => eprintln!("ifstress vm: guest {index}: a --module did not load: {e}"),
             None => eprintln!(
@@ -732,14 +788,23 @@ fn lane(runner: &Runner, prep: &Prepared, shared: &Shared, t0: Instant) -> anyho
                 g.findings.len()
             ),
         }
-        boot_failures = if g.end == End::BootFailure {
-            boot_failures + 1
+        if matches!(g.end, End::BootFailure | End::BootPanic) {
+            boot_failures.push(g.end.as_str());
         } else {
-            0
-        };
+            boot_failures.clear();
+        }
         let mut acc = shared.acc.lock().unwrap_or_else(|p| p.into_inner());
         acc.notes.extend(notes);
-        if matches!(g.end, End::Panic | End::Hang | End::Lost) {
+        if let Some(f) = g
+            .findings
+            .iter()
+            .find(|f| crate::verdict::crash_like(&f.kind))
+        {
+            let paths: Vec<PathBuf> = collected.iter().map(PathBuf::from).collect();
+            let removed = acc.vmcores.settle(&f.signature, &paths, cfg.keep.vmcores);
+            collected.retain(|c| !removed.iter().any(|r| Path::new(c) == r));
+        }
+        if matches!(g.end, End::Panic | End::BootPanic | End::Hang | End::Lost) {
             for (w, l) in &g.last_ops {
                 acc.last_ops.insert(format!("guest-{index} {w}"), l.clone());
             }
@@ -754,10 +819,29 @@ fn lane(runner: &Runner, prep: &Prepared, shared: &Shared, t0: Instant) -> anyho
             f.first_seen = format!("guest {index}: {}", f.first_seen);
         }
         acc.all.extend(g.findings);
+        // A crashed guest sends no report: its journal port's last totals.
+        let mut op_counts = std::mem::take(&mut g.port_counts);
+        let mut error = None;
         if let Some(r) = &g.report {
             merge_ops(&mut acc.ops, &r.ops);
             acc.errors
                 .extend(r.errors.iter().map(|e| format!("guest {index}: {e}")));
+            op_counts = r
+                .ops
+                .iter()
+                .map(|(k, o)| {
+                    (
+                        k.clone(),
+                        crate::report::guests::OpCount {
+                            issued: o.count,
+                            ok: o.ok,
+                        },
+                    )
+                })
+                .collect();
+            if r.failed() {
+                error = Some(r.errors.first().cloned().unwrap_or_default());
+            }
         }
         if g.module_error.is_some() {
             shared.abort.store(true, Relaxed);
@@ -770,13 +854,20 @@ fn lane(runner: &Runner, prep: &Prepared, shared: &Shared, t0: Instant) -> anyho
             console: dir.join("console.log").display().to_string(),
             collected,
             suite_seconds: g.suite_seconds.map(|s| (s * 10.0).round() / 10.0),
+            seed: Some(seed),
             signatures,
             module_state: g.module_state,
             module_error: g.module_error,
+            op_counts,
+            error,
         });
-        if boot_failures >= 3 {
-            acc.notes
-                .push("three guests in a row failed to boot: stopped".into());
+        if boot_failures.len() >= 3 {
+            let why = format!(
+                "three guests in a row did not start the suite ({}): the kernel cannot run it; stopped",
+                boot_failures.join(", ")
+            );
+            acc.notes.push(why.clone());
+            acc.stopped.get_or_insert(why);
             shared.abort.store(true, Relaxed);
             return Ok(());
         }

@@ -39,6 +39,7 @@
 #include <linux/rcupdate.h>
 #include <net/net_namespace.h>
 #include <net/rtnetlink.h>
+#include <linux/version.h>
 
 enum rb_id { RB_VMOVE, RB_OUTPATH, RB_MEDIA, RB_TUN, RB_NR };
 
@@ -81,6 +82,18 @@ module_param(hit, charp, 0444);
 MODULE_PARM_DESC(hit, "on a hit: panic, warn (once per scenario) or count");
 
 static int rb_hit_mode;
+
+/*
+ * Ops made to fail on purpose, so that a verdict's work-equivalence rule can
+ * be tested on real guests: "move" marks every interface netns-local, so
+ * dev_change_net_namespace() refuses to move it (EINVAL), the way a patch
+ * that broke if_vmove would make every move fail.
+ */
+static char *break_ops = "";
+module_param_named(break, break_ops, charp, 0444);
+MODULE_PARM_DESC(break, "ops made to fail on purpose: move (or empty)");
+
+static bool rb_break_move;
 
 struct rb_scen {
 	const char *name;
@@ -462,6 +475,16 @@ static bool rb_is_tun(const struct net_device *dev)
 	       !strcmp(dev->rtnl_link_ops->kind, "tun");
 }
 
+/* Under RTNL, from the NETDEV_REGISTER notifier. */
+static void rb_set_netns_local(struct net_device *dev)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
+	dev->netns_local = true;
+#else
+	dev->features |= NETIF_F_NETNS_LOCAL;
+#endif
+}
+
 static int rb_netdev_event(struct notifier_block *nb, unsigned long event,
 			   void *ptr)
 {
@@ -470,6 +493,8 @@ static int rb_netdev_event(struct notifier_block *nb, unsigned long event,
 
 	switch (event) {
 	case NETDEV_REGISTER:
+		if (rb_break_move)
+			rb_set_netns_local(dev);
 		rb_slot_get_or_create(&rb_afdata, dev);
 		/*
 		 * State that survived an UNREGISTER: the second half of a
@@ -630,6 +655,13 @@ static int rb_parse_params(void)
 		return -EINVAL;
 	}
 
+	if (!strcmp(break_ops, "move")) {
+		rb_break_move = true;
+	} else if (*break_ops) {
+		pr_err("break=%s: expected move or nothing\n", break_ops);
+		return -EINVAL;
+	}
+
 	list = kstrdup(scenarios ? scenarios : "", GFP_KERNEL);
 	if (!list)
 		return -ENOMEM;
@@ -710,9 +742,9 @@ static int __init rb_init(void)
 		if (rb_kprobe_on[i])
 			snprintf(probes + strlen(probes), sizeof(probes) - strlen(probes),
 				 "%s%s", *probes ? "," : "", rb_kprobes[i].symbol_name);
-	pr_info("armed=%s window_us=%u tun_window_us=%lu fixed=%d hit=%s kprobes=%s\n",
+	pr_info("armed=%s window_us=%u tun_window_us=%lu fixed=%d hit=%s kprobes=%s break=%s\n",
 		*armed ? armed : "none", window_us, rb_tun_window_us(), fixed, hit,
-		*probes ? probes : "none");
+		*probes ? probes : "none", *break_ops ? break_ops : "none");
 	return 0;
 
 out_pernet:
