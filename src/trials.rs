@@ -158,7 +158,6 @@ pub fn not_run(g: &GuestSummary) -> Option<NotRun> {
 
 /// The guests of one `vm run`: each that ran its suite is a trial, ended at
 /// its crash (so a hit's time is its exposure), the rest are skipped.
-/// `fields` prefixes field names in errors (`vm.guests`).
 pub fn of_guests(guests: &[GuestSummary]) -> Result<Trials, BadDuration> {
     let mut out = Trials::default();
     for (i, g) in guests.iter().enumerate() {

@@ -240,21 +240,7 @@ fn the_vmove_seed_is_hit_fixed_is_not_and_the_verdict_says_fixed() {
     assert!(v["before"]["hits"].as_u64().unwrap() >= 1);
     assert_eq!(v["after"]["hits"], 0);
     // Before: the panics are the vmove seed, recognised as such.
-    let mut before = Vec::new();
-    let mut after = Vec::new();
-    for e in std::fs::read_dir(&out).unwrap() {
-        let p = e.unwrap().path();
-        let name = p.file_name().unwrap().to_string_lossy().to_string();
-        if p.is_dir() {
-            let r = p.join("report.json");
-            if name.starts_with("before-") {
-                before.push(r);
-            } else if name.starts_with("after-") {
-                after.push(r);
-            }
-        }
-    }
-    assert!(!before.is_empty() && !after.is_empty());
+    let (before, after) = slice_reports(&out);
     let hit = before.iter().map(report).find_map(|r| {
         r["findings"]
             .as_array()
@@ -365,17 +351,7 @@ fn a_patch_that_stops_the_moves_is_incomparable_not_fixed() {
     assert_eq!(mv["after"]["ok"], 0, "{mv}");
     assert!(mv["after"]["issued"].as_u64().unwrap() > 0, "{mv}");
     // The workflow's summary says so and is not green.
-    let mut before = Vec::new();
-    let mut after = Vec::new();
-    for e in std::fs::read_dir(&out).unwrap() {
-        let p = e.unwrap().path();
-        let name = p.file_name().unwrap().to_string_lossy().to_string();
-        match name.split('-').next() {
-            Some("before") => before.push(p.join("report.json")),
-            Some("after") => after.push(p.join("report.json")),
-            _ => {}
-        }
-    }
+    let (before, after) = slice_reports(&out);
     let (summary, rc) = workflow_verdict(&before, &after);
     assert_eq!(rc, Some(4), "{summary}");
     assert!(
@@ -410,6 +386,26 @@ fn a_patch_that_turns_the_panic_into_a_warning_is_regressed_not_fixed() {
                 .contains("racebench"),
         "{r}"
     );
+}
+
+/// The slices' reports of a `vm ab` in `out`: (before, after), neither empty.
+fn slice_reports(out: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let mut before = Vec::new();
+    let mut after = Vec::new();
+    for e in std::fs::read_dir(out).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if p.is_dir() {
+            let r = p.join("report.json");
+            if name.starts_with("before-") {
+                before.push(r);
+            } else if name.starts_with("after-") {
+                after.push(r);
+            }
+        }
+    }
+    assert!(!before.is_empty() && !after.is_empty(), "{}", out.display());
+    (before, after)
 }
 
 /// Run the verdict step of .github/workflows/patch-verdict.yml with

@@ -30,7 +30,12 @@ macro_rules! require_guest_kernel {
     };
 }
 
-fn vm_run(kernel: &std::path::Path, out: &std::path::Path, extra: &[&str]) -> serde_json::Value {
+/// `vm run` of the ioctl suite in a Linux guest of `kernel` under TCG.
+fn vm_args<'a>(
+    kernel: &'a std::path::Path,
+    out: &'a std::path::Path,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
     let mut args = vec![
         "vm",
         "run",
@@ -48,8 +53,12 @@ fn vm_run(kernel: &std::path::Path, out: &std::path::Path, extra: &[&str]) -> se
         out.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
+    args
+}
+
+fn vm_run(kernel: &std::path::Path, out: &std::path::Path, extra: &[&str]) -> serde_json::Value {
     let mut child = std::process::Command::new(bin())
-        .args(&args)
+        .args(vm_args(kernel, out, extra))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())
         .spawn()
@@ -147,26 +156,11 @@ fn a_kernel_that_panics_before_the_suite_stops_after_three_boot_panics() {
     let _s = serial();
     let d = tmp();
     let mut child = std::process::Command::new(bin())
-        .args([
-            "vm",
-            "run",
-            "--guest",
-            "linux",
-            "--image",
-            kernel.to_str().unwrap(),
-            "--suite",
-            "ioctl",
-            "--accel",
-            "tcg",
-            "--mem",
-            "1024",
-            "--duration",
-            "20m",
-            "--inject",
-            "boot-panic:0",
-            "--out",
-            d.path().to_str().unwrap(),
-        ])
+        .args(vm_args(
+            &kernel,
+            d.path(),
+            &["--duration", "20m", "--inject", "boot-panic:0"],
+        ))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -71,6 +71,7 @@ impl WorkCheck {
             num(self.after_hours),
             num(self.min_work)
         );
+        let _ = writeln!(o, "  {:<14} {:>32}   {:>32}", "", "before", "after");
         let _ = writeln!(
             o,
             "  {:<14} {:>10} {:>10} {:>10}   {:>10} {:>10} {:>10}",
