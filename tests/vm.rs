@@ -3,7 +3,10 @@
 //! binary and busybox; the guest runs a suite with the Linux backend. One
 //! test makes the first guest panic on purpose, the other wedges its run; the
 //! runner must name what happened, attach the last journaled ops from the
-//! second serial port, boot a fresh guest and write a correct report.
+//! second serial port, boot a fresh guest and write a correct report. A
+//! kernel that panics before its suite, and FreeBSD-lane guests on an image
+//! that boots nothing, stop the run after three guests; the latter leave no
+//! disks behind unless `--keep-disks`.
 
 mod common;
 
@@ -242,4 +245,97 @@ fn a_wedged_guest_is_a_hang_with_the_nmi_output_and_a_fresh_guest_goes_on() {
         !findings.iter().any(|f| f["kind"] == "panic"),
         "{findings:?}"
     );
+}
+
+/// A FreeBSD guest's disks, for real (qemu-img's overlay, the payload and
+/// the 2 GiB collect image), on an image that boots nothing: each guest
+/// fails to boot, and its disks are gone when it ends, unless
+/// `--keep-disks`. Three in a row stop the run (exit 2).
+#[test]
+fn a_freebsd_guests_disks_are_removed_when_it_ends_unless_kept() {
+    for (tool, pkg) in [
+        ("qemu-system-x86_64", "qemu-system-x86"),
+        ("qemu-img", "qemu-utils"),
+        ("xorriso", "xorriso"),
+    ] {
+        if let Err(why) = need_tool(tool, pkg) {
+            skip(&why);
+            return;
+        }
+    }
+    let _s = serial();
+    let d = tmp();
+    let image = d.path().join("blank.qcow2");
+    let st = std::process::Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(&image)
+        .arg("64M")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let binary = d.path().join("ifstress-freebsd");
+    std::fs::write(&binary, b"not run: the guest never boots").unwrap();
+    for keep in [false, true] {
+        let out = d.path().join(format!("out-{keep}"));
+        let mut args = vec![
+            "vm",
+            "run",
+            "--guest",
+            "freebsd",
+            "--image",
+            image.to_str().unwrap(),
+            "--binary",
+            binary.to_str().unwrap(),
+            "--suite",
+            "vmove",
+            "--accel",
+            "tcg",
+            "--mem",
+            "256",
+            "--boot-timeout",
+            "8s",
+            "--duration",
+            "10m",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        if keep {
+            args.push("--keep-disks");
+        }
+        let mut child = std::process::Command::new(bin())
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let err = std::thread::spawn({
+            let mut e = child.stderr.take().unwrap();
+            move || {
+                let mut s = String::new();
+                let _ = std::io::Read::read_to_string(&mut e, &mut s);
+                s
+            }
+        });
+        let status = wait_bounded(&mut child, Duration::from_secs(240))
+            .expect("vm run did not stop within 240 s");
+        let err = err.join().unwrap();
+        assert_eq!(status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("three guests in a row did not start the suite (boot-failure, boot-failure, boot-failure)"),
+            "{err}"
+        );
+        let r = report(&out.join("report.json"));
+        assert_eq!(r["vm"]["guests"].as_array().unwrap().len(), 3);
+        for g in 1..=3 {
+            let dir = out.join(format!("guest-{g}"));
+            assert!(dir.join("console.log").exists(), "{}", dir.display());
+            for disk in ["root.qcow2", "payload.img", "collect.img"] {
+                assert_eq!(
+                    dir.join(disk).exists(),
+                    keep,
+                    "{disk} of guest {g} with --keep-disks {keep}"
+                );
+            }
+        }
+    }
 }
