@@ -59,6 +59,28 @@ fn vm_args<'a>(
     args
 }
 
+/// Run ifstress to its end within `secs`, its stderr read as it goes (a
+/// full pipe would block it): the exit code and stderr.
+fn exit_and_stderr(args: &[&str], secs: u64) -> (Option<i32>, String) {
+    let mut child = std::process::Command::new(bin())
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = std::thread::spawn({
+        let mut e = child.stderr.take().unwrap();
+        move || {
+            let mut s = String::new();
+            let _ = std::io::Read::read_to_string(&mut e, &mut s);
+            s
+        }
+    });
+    let status = wait_bounded(&mut child, Duration::from_secs(secs))
+        .unwrap_or_else(|| panic!("ifstress did not stop within {secs} s"));
+    (status.code(), err.join().unwrap())
+}
+
 fn vm_run(kernel: &std::path::Path, out: &std::path::Path, extra: &[&str]) -> serde_json::Value {
     let mut child = std::process::Command::new(bin())
         .args(vm_args(kernel, out, extra))
@@ -158,29 +180,16 @@ fn a_kernel_that_panics_before_the_suite_stops_after_three_boot_panics() {
     let kernel = require_guest_kernel!();
     let _s = serial();
     let d = tmp();
-    let mut child = std::process::Command::new(bin())
-        .args(vm_args(
+    let (code, err) = exit_and_stderr(
+        &vm_args(
             &kernel,
             d.path(),
             &["--duration", "20m", "--inject", "boot-panic:0"],
-        ))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let err = std::thread::spawn({
-        let mut e = child.stderr.take().unwrap();
-        move || {
-            let mut s = String::new();
-            let _ = std::io::Read::read_to_string(&mut e, &mut s);
-            s
-        }
-    });
-    let status = wait_bounded(&mut child, Duration::from_secs(400))
-        .expect("vm run did not stop within 400 s");
-    let err = err.join().unwrap();
+        ),
+        400,
+    );
     eprintln!("{err}");
-    assert_eq!(status.code(), Some(2), "{err}");
+    assert_eq!(code, Some(2), "{err}");
     let last = err.lines().last().unwrap_or_default();
     assert!(
         last.contains(
@@ -302,24 +311,8 @@ fn a_freebsd_guests_disks_are_removed_when_it_ends_unless_kept() {
         if keep {
             args.push("--keep-disks");
         }
-        let mut child = std::process::Command::new(bin())
-            .args(&args)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let err = std::thread::spawn({
-            let mut e = child.stderr.take().unwrap();
-            move || {
-                let mut s = String::new();
-                let _ = std::io::Read::read_to_string(&mut e, &mut s);
-                s
-            }
-        });
-        let status = wait_bounded(&mut child, Duration::from_secs(240))
-            .expect("vm run did not stop within 240 s");
-        let err = err.join().unwrap();
-        assert_eq!(status.code(), Some(2), "{err}");
+        let (code, err) = exit_and_stderr(&args, 240);
+        assert_eq!(code, Some(2), "{err}");
         assert!(
             err.contains("three guests in a row did not start the suite (boot-failure, boot-failure, boot-failure)"),
             "{err}"
