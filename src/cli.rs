@@ -507,20 +507,7 @@ pub struct JudgeArgs {
 
 impl JudgeArgs {
     fn check(&self) -> anyhow::Result<()> {
-        if !(self.confidence > 0.0 && self.confidence < 1.0) {
-            return Err(UsageError(format!(
-                "--confidence {}: must be between 0 and 1",
-                self.confidence
-            ))
-            .into());
-        }
-        if !(self.min_work > 0.0 && self.min_work <= 1.0) {
-            return Err(UsageError(format!(
-                "--min-work {}: must be above 0 and at most 1",
-                self.min_work
-            ))
-            .into());
-        }
+        crate::verdict::check_criteria(&self.criteria()).map_err(|e| UsageError(e.to_string()))?;
         if let Some(p) = &self.json {
             check_writable_file(p, "--json")?;
         }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// Why a guest or run is not a trial of the kernel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum NotRun {
     /// The guest never started the suite (no console marker in time).
@@ -37,14 +37,6 @@ impl NotRun {
             NotRun::IfstressError => "ifstress-error",
         }
     }
-
-    pub const ALL: [NotRun; 5] = [
-        NotRun::BootFailure,
-        NotRun::BootPanic,
-        NotRun::ModuleFailed,
-        NotRun::NoSuiteTime,
-        NotRun::IfstressError,
-    ];
 }
 
 /// A report field that makes no sense (the caller names the file).
@@ -129,10 +121,10 @@ impl Trials {
     }
 
     /// How many were not trials, for each reason that occurred.
-    pub fn not_run_counts(&self) -> BTreeMap<&'static str, usize> {
+    pub fn not_run_counts(&self) -> BTreeMap<NotRun, usize> {
         let mut m = BTreeMap::new();
         for s in &self.not_run {
-            *m.entry(s.why.as_str()).or_default() += 1;
+            *m.entry(s.why).or_default() += 1;
         }
         m
     }

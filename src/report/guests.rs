@@ -5,11 +5,23 @@ use crate::model::{Accel, GuestOs};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Issued and succeeded ops of one kind in one guest's run.
+/// Issued and succeeded ops of one kind in one guest's run. Reads a run
+/// report's op table too (`count` is what it calls issued).
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
 pub struct OpCount {
+    #[serde(default, alias = "count")]
     pub issued: u64,
+    #[serde(default)]
     pub ok: u64,
+}
+
+impl From<&crate::stats::OpSummary> for OpCount {
+    fn from(o: &crate::stats::OpSummary) -> OpCount {
+        OpCount {
+            issued: o.count,
+            ok: o.ok,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

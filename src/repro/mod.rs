@@ -708,17 +708,16 @@ pub fn source(path: &Path, signature: Option<&str>) -> Result<Source, SourceErro
         Some(vm) => {
             let t = crate::trials::of_guests(&vm.guests)
                 .map_err(|e| SourceError::NotAReport(name.clone(), e.to_string()))?;
-            let k = t.hits(&sig);
-            let hitting: Vec<String> = t
-                .trials
+            let hit: Vec<&crate::trials::Trial> = t.trials.iter().filter(|x| x.hit(&sig)).collect();
+            let k = hit.len();
+            let hitting: Vec<String> = hit
                 .iter()
-                .filter(|x| x.hit(&sig))
                 .filter_map(|x| x.guest)
                 .map(|g| format!("guest-{g} "))
                 .collect();
             // Replay the first guest that hit, with the seed it ran (older
             // reports did not record it: the run's seed).
-            if let Some(s) = t.trials.iter().find(|x| x.hit(&sig)).and_then(|x| x.seed) {
+            if let Some(s) = hit.first().and_then(|x| x.seed) {
                 seed = s;
             }
             // Only the journals of guests that crashed on this signature.

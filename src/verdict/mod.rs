@@ -127,7 +127,7 @@ pub struct Side {
     pub not_run: usize,
     /// `not_run` by reason (boot-failure, boot-panic, module-failed,
     /// no-suite-time, ifstress-error).
-    pub not_run_by_reason: BTreeMap<String, usize>,
+    pub not_run_by_reason: BTreeMap<trials::NotRun, usize>,
     pub exposure_hours: f64,
     /// NaN (null in JSON) when the side had no exposure.
     pub rate_per_hour: f64,
@@ -182,18 +182,10 @@ struct RawReport {
     verdict: Option<String>,
     #[serde(default)]
     errors: Vec<String>,
-    /// A run's op table (a VM report's is the sum over the guests that
-    /// reported; their own tables are read instead).
+    /// A run's op table, read as counts (a VM report's is the sum over the
+    /// guests that reported; their own tables are read instead).
     #[serde(default)]
-    ops: BTreeMap<String, RawOp>,
-}
-
-#[derive(Deserialize)]
-struct RawOp {
-    #[serde(default)]
-    count: u64,
-    #[serde(default)]
-    ok: u64,
+    ops: BTreeMap<String, OpCount>,
 }
 
 #[derive(Deserialize)]
@@ -299,19 +291,7 @@ impl Gathered {
                         .map(|f| (f.signature.as_str(), f.first_hit_s))
                         .collect(),
                     seed: r.seed,
-                    work: r
-                        .ops
-                        .iter()
-                        .map(|(k, o)| {
-                            (
-                                k.clone(),
-                                OpCount {
-                                    issued: o.count,
-                                    ok: o.ok,
-                                },
-                            )
-                        })
-                        .collect(),
+                    work: r.ops.clone(),
                 })
                 .map_err(bad)?
             }
@@ -498,12 +478,7 @@ fn summarize(g: &Gathered, sig: Option<&str>, confidence: f64) -> Side {
         hits,
         censored: obs.len() - hits,
         not_run: g.trials.not_run.len(),
-        not_run_by_reason: g
-            .trials
-            .not_run_counts()
-            .into_iter()
-            .map(|(k, n)| (k.to_string(), n))
-            .collect(),
+        not_run_by_reason: g.trials.not_run_counts(),
         exposure_hours: hours,
         rate_per_hour,
         rate_ci,
@@ -625,7 +600,8 @@ fn mix_notes(side: &str, g: &Gathered) -> Vec<String> {
     }
     for (why, n) in g.trials.not_run_counts() {
         notes.push(format!(
-            "{side}: {n} guest(s) or run(s) did not run the suite ({why}): no exposure, not trials"
+            "{side}: {n} guest(s) or run(s) did not run the suite ({}): no exposure, not trials",
+            why.as_str()
         ));
     }
     if g.exposure_s() <= 0.0 {
@@ -694,7 +670,8 @@ pub fn judge(input: &VerdictInput) -> Result<Verdict, VerdictError> {
     Ok(v)
 }
 
-fn check_criteria(c: &Criteria) -> Result<(), VerdictError> {
+/// Bad criteria are bad input: the CLI checks them before any guest boots.
+pub fn check_criteria(c: &Criteria) -> Result<(), VerdictError> {
     check_confidence(c.confidence)?;
     if c.min_work > 0.0 && c.min_work <= 1.0 {
         Ok(())
@@ -1088,7 +1065,7 @@ mod tests {
         let v = judged(vec![panics(10, 360.0)], vec![boot_panics(&[C])], None);
         assert_eq!(v.after.trials, 0);
         assert_eq!(v.after.not_run, 200);
-        assert_eq!(v.after.not_run_by_reason["boot-panic"], 200);
+        assert_eq!(v.after.not_run_by_reason[&trials::NotRun::BootPanic], 200);
         assert_eq!(v.after.exposure_hours, 0.0);
         // The boot panic is a crash the patch added.
         assert_eq!(v.verdict, Outcome::Regressed);
@@ -1109,8 +1086,8 @@ mod tests {
             None,
         );
         assert_eq!(v.verdict, Outcome::Inconclusive);
-        assert_eq!(v.after.not_run_by_reason["no-suite-time"], 2);
-        assert_eq!(v.after.not_run_by_reason["module-failed"], 1);
+        assert_eq!(v.after.not_run_by_reason[&trials::NotRun::NoSuiteTime], 2);
+        assert_eq!(v.after.not_run_by_reason[&trials::NotRun::ModuleFailed], 1);
     }
 
     #[test]

@@ -552,16 +552,14 @@ pub fn run(cfg: &VmConfig, stop: &Arc<AtomicBool>) -> anyhow::Result<Report> {
         acc.notes
             .push(format!("a --module did not load, no further guests: {e}"));
     }
-    let used = spent::usage(&cfg.out);
-    eprintln!(
-        "ifstress vm: {} holds {:.1} MiB",
+    let held = format!(
+        "{} holds {:.1} MiB",
         cfg.out.display(),
-        used as f64 / (1 << 20) as f64
+        spent::usage(&cfg.out) as f64 / (1 << 20) as f64
     );
+    eprintln!("ifstress vm: {held}");
     acc.notes.push(format!(
-        "{} holds {:.1} MiB after the run (disks {}, vmcores kept for the first {} crash(es) per signature)",
-        cfg.out.display(),
-        used as f64 / (1 << 20) as f64,
+        "{held} after the run (disks {}, vmcores kept for the first {} crash(es) per signature)",
         if cfg.keep.disks { "kept" } else { "removed" },
         cfg.keep.vmcores
     ));
@@ -826,19 +824,7 @@ fn lane(runner: &Runner, prep: &Prepared, shared: &Shared, t0: Instant) -> anyho
             merge_ops(&mut acc.ops, &r.ops);
             acc.errors
                 .extend(r.errors.iter().map(|e| format!("guest {index}: {e}")));
-            op_counts = r
-                .ops
-                .iter()
-                .map(|(k, o)| {
-                    (
-                        k.clone(),
-                        crate::report::guests::OpCount {
-                            issued: o.count,
-                            ok: o.ok,
-                        },
-                    )
-                })
-                .collect();
+            op_counts = r.ops.iter().map(|(k, o)| (k.clone(), o.into())).collect();
             if r.failed() {
                 error = Some(r.errors.first().cloned().unwrap_or_default());
             }
