@@ -52,10 +52,6 @@ impl Regression {
     }
 }
 
-fn trial_hits(g: &Gathered, sig: &str) -> usize {
-    g.trials.hits(sig)
-}
-
 /// Every crash-like signature of the after side other than the judged one,
 /// most after hits first.
 pub(super) fn find(
@@ -86,8 +82,8 @@ pub(super) fn find(
             continue;
         }
         seen.push(s);
-        let k_a = trial_hits(after, s);
-        let k_b = trial_hits(before, s);
+        let k_a = after.trials.hits(s);
+        let k_b = before.trials.hits(s);
         let at_boot = after
             .trials
             .not_run
