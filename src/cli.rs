@@ -257,7 +257,8 @@ pub struct VmRunArgs {
     guests: Option<u32>,
     /// Testing the runner itself: make the first guest panic (`panic:SECS`)
     /// or wedge (`hang:SECS`), or every guest panic before its suite starts
-    /// (`boot-panic:0`), on purpose.
+    /// (`boot-panic:0`) or print nothing on its console (`silent:0`), on
+    /// purpose.
     #[arg(long, hide = true, value_name = "WHAT:SECS")]
     inject: Option<String>,
     /// Linux guests: run this shell script (a `repro.sh`, a shell-loop
@@ -319,6 +320,11 @@ pub struct MachineArgs {
     /// A guest that has not started the suite after this long failed to boot.
     #[arg(long, value_parser = parse_duration_arg, default_value = "10m")]
     boot_timeout: Duration,
+    /// A guest that has printed nothing on its console after this long
+    /// failed to boot (a vCPU that runs no guest code); with `--accel auto`
+    /// on KVM, the rest of the run falls back to TCG.
+    #[arg(long, value_parser = parse_duration_arg, default_value = "60s")]
+    console_timeout: Duration,
     /// Boot this many guests side by side (each with --cpus vCPUs; `vm ab`:
     /// 2 runs both sides at once). Default 1; `repro`: as many as the
     /// host's CPUs hold (CPUs / --cpus).
@@ -388,6 +394,7 @@ impl MachineArgs {
             modules: self.modules,
             hang_timeout: self.hang_timeout,
             boot_timeout: self.boot_timeout,
+            console_timeout: self.console_timeout,
             seed,
             replay_seed: None,
             keep: crate::vm::spent::Keep {
@@ -1053,11 +1060,11 @@ fn stop_on_signal(
 fn vm_run(a: VmRunArgs) -> anyhow::Result<i32> {
     if let Some(i) = &a.inject {
         let ok = i.split_once(':').is_some_and(|(w, s)| {
-            matches!(w, "panic" | "hang" | "boot-panic") && s.parse::<u32>().is_ok()
+            matches!(w, "panic" | "hang" | "boot-panic" | "silent") && s.parse::<u32>().is_ok()
         });
         if !ok {
             return Err(UsageError(format!(
-                "--inject {i}: expected panic:SECS, hang:SECS or boot-panic:0"
+                "--inject {i}: expected panic:SECS, hang:SECS, boot-panic:0 or silent:0"
             ))
             .into());
         }
@@ -1138,6 +1145,7 @@ fn bench_seeded(a: SeededArgs, json: Option<PathBuf>) -> anyhow::Result<i32> {
             modules: None,
             hang_timeout: Duration::from_secs(300),
             boot_timeout: Duration::from_secs(600),
+            console_timeout: crate::vm::CONSOLE_TIMEOUT,
             parallel: None,
             keep_disks: false,
             keep_vmcores: 1,

@@ -1,5 +1,6 @@
 //! Seeded races for real: racebench (vm/racebench) is built with kbuild
-//! against the guest kernel's headers and loaded into QEMU guests (TCG) by
+//! against the guest kernel's headers and loaded into QEMU guests (the
+//! default accelerator: TCG on this project's machines) by
 //! `ifstress vm`. One bounded check of the whole chain: the vmove suite hits
 //! the vmove seed, the same module with fixed=1 is not hit although its
 //! window is entered and the fix averted the race, and the verdict over both
@@ -83,12 +84,12 @@ fn build_racebench(dir: &Path, ver: &str) -> PathBuf {
     ko
 }
 
-/// `vm CMD` on a Linux guest of `kernel` under TCG, running the vmove suite,
-/// then `extra`.
+/// `vm CMD` on a Linux guest of `kernel` with the default accelerator
+/// (`auto`, as a newcomer runs it: TCG where KVM runs no guest), running the
+/// vmove suite, then `extra`.
 fn vm_cmd(cmd: &str, kernel: &Path, extra: &[&str]) -> Vec<String> {
     let mut a: Vec<String> = [
-        "vm", cmd, "--guest", "linux", "--image", "", "--suite", "vmove", "--accel", "tcg",
-        "--mem", "1024",
+        "vm", cmd, "--guest", "linux", "--image", "", "--suite", "vmove", "--mem", "1024",
     ]
     .map(String::from)
     .to_vec();
@@ -241,6 +242,11 @@ fn the_vmove_seed_is_hit_fixed_is_not_and_the_verdict_says_fixed() {
     assert_eq!(v["after"]["hits"], 0);
     // Before: the panics are the vmove seed, recognised as such.
     let (before, after) = slice_reports(&out);
+    // Every slice ran on what `auto` chose, and says why.
+    for r in before.iter().chain(&after).map(report) {
+        let why = r["vm"]["accel_why"].as_str().unwrap_or_default();
+        assert!(why.starts_with("auto:"), "{why:?}");
+    }
     let hit = before.iter().map(report).find_map(|r| {
         r["findings"]
             .as_array()
@@ -484,8 +490,6 @@ fn repro_confirms_a_media_crash_and_reduces_the_suite_around_its_ops() {
         &[
             "repro",
             src.to_str().unwrap(),
-            "--accel",
-            "tcg",
             "--mem",
             "1024",
             "--trials",

@@ -6,7 +6,10 @@
 //! second serial port, boot a fresh guest and write a correct report. A
 //! kernel that panics before its suite, and FreeBSD-lane guests on an image
 //! that boots nothing, stop the run after three guests; the latter leave no
-//! disks behind unless `--keep-disks`.
+//! disks behind unless `--keep-disks`. `--accel auto` boots a probe
+//! firmware and chooses KVM only if it ran: the default boots guests here; a
+//! guest that prints nothing is a boot failure within `--console-timeout`,
+//! and one on `auto`'s KVM turns the rest of the run to TCG.
 
 mod common;
 
@@ -331,4 +334,233 @@ fn a_freebsd_guests_disks_are_removed_when_it_ends_unless_kept() {
             }
         }
     }
+}
+
+/// The args of `vm_args` with `--accel tcg` removed: the default, `auto`.
+fn with_default_accel(args: Vec<&str>) -> Vec<&str> {
+    let i = args.iter().position(|a| *a == "--accel").unwrap();
+    let mut a = args;
+    a.drain(i..i + 2);
+    a
+}
+
+fn guests(r: &serde_json::Value) -> Vec<ifstress::report::guests::GuestSummary> {
+    serde_json::from_value(r["vm"]["guests"].clone()).unwrap()
+}
+
+/// The probe's bytes are `vm/accel-probe.S` as assembled, and under TCG
+/// (which runs anywhere) the probe walks every mode to its marker: a KVM
+/// probe that stops short is KVM's doing, not the probe's.
+#[test]
+fn the_accel_probe_is_its_source_and_runs_to_its_marker_under_tcg() {
+    if let Err(why) = need_tool("qemu-system-x86_64", "qemu-system-x86")
+        .and_then(|_| need_tool("as", "binutils"))
+        .and_then(|_| need_tool("ld", "binutils"))
+    {
+        skip(&why);
+        return;
+    }
+    let d = tmp();
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/vm/accel-probe.S");
+    let (o, bin) = (d.path().join("probe.o"), d.path().join("probe.bin"));
+    let st = std::process::Command::new("as")
+        .args(["--64", "-o"])
+        .arg(&o)
+        .arg(src)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let st = std::process::Command::new("ld")
+        .args([
+            "-m",
+            "elf_x86_64",
+            "-e",
+            "0",
+            "-Ttext=0",
+            "--oformat",
+            "binary",
+            "-o",
+        ])
+        .arg(&bin)
+        .arg(&o)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(
+        std::fs::read(&bin).unwrap() == ifstress::vm::accel::firmware(),
+        "src/vm/accel.rs's bytes are not vm/accel-probe.S assembled"
+    );
+    let p = ifstress::vm::accel::probe(
+        std::path::Path::new("qemu-system-x86_64"),
+        "tcg",
+        ifstress::vm::accel::FIRST_BYTE,
+        ifstress::vm::accel::REST,
+    )
+    .unwrap();
+    assert!(p.ran(), "{p:?}");
+    assert!(p.printed.starts_with("RPL"), "{p:?}");
+    eprintln!("TCG probe: {:.2} s", p.elapsed.as_secs_f64());
+}
+
+/// What a newcomer runs: `vm run` without `--accel`. `auto` must choose an
+/// accelerator that boots the guest: on a host with /dev/kvm and no
+/// hardware virtualisation (this project's machines) that is TCG, decided
+/// by the probe within seconds, and the report says why.
+#[test]
+fn vm_run_with_the_default_accelerator_boots_and_says_why() {
+    let kernel = require_guest_kernel!();
+    let _s = serial();
+    let d = tmp();
+    let t0 = std::time::Instant::now();
+    let args = with_default_accel(vm_args(
+        &kernel,
+        d.path(),
+        &["--duration", "30s", "--guests", "1"],
+    ));
+    let (code, err) = exit_and_stderr(&args, 300);
+    eprintln!("{err}");
+    assert!(matches!(code, Some(0) | Some(1)), "{code:?}: {err}");
+    let r = report(&d.path().join("report.json"));
+    let g = guests(&r);
+    assert_eq!(g[0].outcome, "finished", "{g:?}");
+    assert!(g[0].ops > 0);
+    let why = r["vm"]["accel_why"].as_str().unwrap();
+    let flags = std::fs::read_to_string("/proc/cpuinfo").unwrap();
+    let hw = flags
+        .lines()
+        .find(|l| l.starts_with("flags"))
+        .is_some_and(|l| l.split_whitespace().any(|f| f == "vmx" || f == "svm"));
+    let kvm_dev = std::path::Path::new("/dev/kvm").exists();
+    eprintln!(
+        "auto chose {} ({why}); /dev/kvm {kvm_dev}, vmx/svm {hw}",
+        r["vm"]["accel"]
+    );
+    if !kvm_dev {
+        assert_eq!(r["vm"]["accel"], "tcg");
+        assert!(why.contains("no usable /dev/kvm"), "{why}");
+    } else if !hw {
+        assert_eq!(r["vm"]["accel"], "tcg", "{why}");
+        assert!(why.contains("KVM did not run the probe guest"), "{why}");
+        assert!(why.contains("no vmx/svm"), "{why}");
+    } else {
+        // KVM that works: chosen, and the guest above booted on it.
+        assert!(why.starts_with("auto:"), "{why}");
+    }
+    assert!(t0.elapsed() < Duration::from_secs(240));
+}
+
+/// A kernel that prints nothing on its console (its console= on a port
+/// nobody reads) is a boot failure within --console-timeout, not a run:
+/// no suite time, not a trial.
+#[test]
+fn a_guest_that_prints_nothing_is_a_boot_failure_within_the_bound() {
+    let kernel = require_guest_kernel!();
+    let _s = serial();
+    let d = tmp();
+    let t0 = std::time::Instant::now();
+    let (code, err) = exit_and_stderr(
+        &vm_args(
+            &kernel,
+            d.path(),
+            &[
+                "--duration",
+                "10m",
+                "--guests",
+                "1",
+                "--console-timeout",
+                "10s",
+                "--inject",
+                "silent:0",
+            ],
+        ),
+        120,
+    );
+    eprintln!("{err}");
+    assert!(t0.elapsed() < Duration::from_secs(60), "{:?}", t0.elapsed());
+    assert_eq!(code, Some(1), "{err}");
+    let r = report(&d.path().join("report.json"));
+    let g = guests(&r);
+    assert_eq!(g[0].outcome, "boot-failure", "{g:?}");
+    assert_eq!(g[0].suite_seconds, None);
+    let f = &r["findings"][0];
+    assert_eq!(f["kind"], "boot-failure");
+    assert!(
+        f["title"]
+            .as_str()
+            .unwrap()
+            .contains("guest printed nothing on its console in 10 s (qemu (tcg))"),
+        "{f}"
+    );
+    let t = ifstress::trials::of_guests(&g).unwrap();
+    assert!(t.trials.is_empty(), "{t:?}");
+    assert_eq!(t.exposure_s(), 0.0);
+    assert_eq!(t.not_run[0].why, ifstress::trials::NotRun::BootFailure);
+}
+
+/// `auto` chose KVM (a stand-in QEMU lets the probe pass under TCG) and
+/// KVM then runs nothing (it stands in a guest that never prints): the
+/// first guest is a boot failure, the run says once that it falls back,
+/// and the next guest boots under TCG.
+#[test]
+fn auto_falls_back_to_tcg_when_a_kvm_guest_prints_nothing() {
+    let kernel = require_guest_kernel!();
+    let _s = serial();
+    let d = tmp();
+    let fake = d.path().join("qemu");
+    std::fs::write(
+        &fake,
+        r#"#!/bin/sh
+case " $* " in
+  *" -bios "*) # the probe: let it pass, so that auto chooses KVM
+    # shellcheck disable=SC2046 # the probe's arguments hold no spaces
+    exec qemu-system-x86_64 $(printf '%s\n' "$*" | sed 's/accel=kvm/accel=tcg/; s/-cpu host/-cpu max/') ;;
+  *accel=kvm*) exec sleep 600 ;; # a KVM guest that runs nothing
+  *) exec qemu-system-x86_64 "$@" ;;
+esac
+"#,
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = d.path().join("out");
+    let mut args = with_default_accel(vm_args(
+        &kernel,
+        &out,
+        &[
+            "--duration",
+            "50s",
+            "--guests",
+            "2",
+            "--console-timeout",
+            "10s",
+        ],
+    ));
+    args.extend(["--qemu", fake.to_str().unwrap()]);
+    let (code, err) = exit_and_stderr(&args, 300);
+    eprintln!("{err}");
+    assert!(matches!(code, Some(0) | Some(1)), "{code:?}: {err}");
+    assert_eq!(
+        err.matches("TCG from then on").count(),
+        1,
+        "said once: {err}"
+    );
+    let r = report(&out.join("report.json"));
+    let g = guests(&r);
+    assert_eq!(g.len(), 2, "{g:?}");
+    assert_eq!(g[0].outcome, "boot-failure", "{g:?}");
+    assert_eq!(g[1].outcome, "finished", "{g:?}");
+    assert_eq!(r["vm"]["accel"], "tcg");
+    assert_eq!(r["vm"]["hypervisor"], "qemu (tcg)");
+    let why = r["vm"]["accel_why"].as_str().unwrap();
+    assert!(
+        why.contains("guest 1 printed nothing on its console"),
+        "{why}"
+    );
+    assert!(
+        r["findings"].as_array().unwrap().iter().any(|f| f["title"]
+            .as_str()
+            .unwrap()
+            .contains("printed nothing on its console in 10 s (qemu (kvm))")),
+        "{}",
+        r["findings"]
+    );
 }

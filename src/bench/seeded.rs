@@ -277,7 +277,6 @@ pub fn run(
             cfg.racebench.display()
         )));
     }
-    let (accel, _) = crate::vm::qemu::resolve_accel(&cfg.guest.hv.qemu, cfg.guest.hv.accel);
     let mut cells = Vec::new();
     'all: for sc in &cfg.scenarios {
         for &w in &cfg.windows_us {
@@ -328,6 +327,9 @@ pub fn run(
         ));
         cells.push(cell(sc, w, "ifstress fixed=1", cfg.cap, vec![t]));
     }
+    // Resolved (and probed) by the first guest's run; after it, whatever
+    // a fallback made of it.
+    let accel = crate::vm::accel::resolve(&cfg.guest.hv.qemu, cfg.guest.hv.accel).accel;
     Ok(SeededReport {
         image: cfg.guest.image.display().to_string(),
         accel: format!("{accel:?}").to_lowercase(),

@@ -74,6 +74,9 @@ pub struct VmSummary {
     pub image: String,
     /// QEMU's accelerator (bhyve runs are `auto` here: see `hypervisor`).
     pub accel: Accel,
+    /// How `accel` was chosen: named, or `auto`'s probe and any fallback.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub accel_why: String,
     /// "qemu (kvm)", "qemu (tcg)", "bhyve".
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub hypervisor: String,

@@ -41,6 +41,9 @@ pub fn render(r: &Report) -> String {
             },
             vm.guest_hours
         );
+        if !vm.accel_why.is_empty() {
+            let _ = writeln!(o, "  accelerator: {}", vm.accel_why);
+        }
         for g in &vm.guests {
             let _ = writeln!(
                 o,

@@ -247,6 +247,7 @@ mod tests {
             modules: None,
             hang_timeout: Duration::from_secs(300),
             boot_timeout: Duration::from_secs(600),
+            console_timeout: crate::vm::CONSOLE_TIMEOUT,
             seed: Some(7),
             replay_seed: None,
             keep: Default::default(),

@@ -2,7 +2,7 @@
 //! the host (is bhyve usable here?) and the image (bhyve reads raw only).
 
 use super::machine::{Hypervisor, HypervisorConfig, HypervisorKind};
-use crate::model::GuestOs;
+use crate::model::{Accel, GuestOs};
 use std::path::Path;
 
 /// Is bhyve usable here? vmm(4) must be loaded: 15.0 makes /dev/vmmctl
@@ -68,14 +68,10 @@ pub fn select(
                     "--firmware is for bhyve guests".into(),
                 ));
             }
-            let (accel, note) = super::qemu::resolve_accel(&cfg.qemu, cfg.accel);
-            Ok((
-                Box::new(super::qemu::Qemu {
-                    qemu: cfg.qemu.clone(),
-                    accel,
-                }),
-                note,
-            ))
+            let q = super::qemu::Qemu::new(cfg.qemu.clone(), cfg.accel);
+            // `auto` says why it is not KVM; a named accelerator needs no word.
+            let note = (cfg.accel == Accel::Auto && q.accel() == Accel::Tcg).then(|| q.accel_why());
+            Ok((Box::new(q), note))
         }
     }
 }

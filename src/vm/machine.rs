@@ -59,6 +59,16 @@ pub trait Hypervisor: Send + Sync {
     fn accel(&self) -> Accel {
         Accel::Auto
     }
+    /// Why that accelerator (empty for hypervisors without a choice).
+    fn accel_why(&self) -> String {
+        String::new()
+    }
+    /// A guest printed nothing on its console: if `auto` chose an
+    /// accelerator that may be why, the rest of the run uses the fallback;
+    /// what to say, the first time only.
+    fn fall_back(&self, _why: &str) -> Option<String> {
+        None
+    }
 }
 
 /// What the runner does to a running guest.

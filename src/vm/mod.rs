@@ -7,6 +7,7 @@
 //! every guest, crashes deduplicated by signature.
 
 pub mod ab;
+pub mod accel;
 pub mod bhyve;
 mod console;
 pub mod freebsd_guest;
@@ -54,6 +55,10 @@ pub struct VmConfig {
     /// No heartbeat progress for this long while the suite runs: a hang.
     pub hang_timeout: Duration,
     pub boot_timeout: Duration,
+    /// A guest that has printed nothing on its console after this long (or
+    /// `boot_timeout`, if shorter) failed to boot: whatever the
+    /// accelerator, a vCPU that runs the guest prints within seconds.
+    pub console_timeout: Duration,
     /// The run's seed; guest i runs `model::derive_seed(seed, i)`.
     pub seed: Option<u64>,
     /// The first guest runs exactly this seed (`repro` replaying the guest
@@ -78,6 +83,11 @@ pub struct VmConfig {
 }
 
 pub use crate::report::guests::{GuestSummary, VmSummary};
+
+/// `--console-timeout`'s default: a Linux guest under TCG prints within a
+/// second or two and FreeBSD's loader within seconds; a minute is slack for
+/// a loaded host, not a boot.
+pub const CONSOLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub use guest_module::GuestModule;
 pub(crate) use host::which;
 
@@ -161,6 +171,8 @@ struct GuestResult {
     ops: u64,
     findings: Vec<Finding>,
     report: Option<Report>,
+    /// Ended as a boot failure with an empty console.
+    silent: bool,
     last_ops: std::collections::BTreeMap<String, Vec<String>>,
     /// What the journal port last said the suite had done, per op kind.
     port_counts: std::collections::BTreeMap<String, crate::report::guests::OpCount>,
@@ -209,6 +221,8 @@ impl Runner<'_> {
         let mut nmi_at: Option<(Instant, usize)> = None;
         let mut end = None;
         let mut exited = false;
+        let silent_after = self.cfg.console_timeout.min(self.cfg.boot_timeout);
+        let mut silent = false;
         loop {
             std::thread::sleep(Duration::from_millis(100));
             tc.lines(|l| con.feed(l));
@@ -257,6 +271,9 @@ impl Runner<'_> {
                 } else {
                     End::Lost
                 });
+            } else if con.phase() == Phase::Booting && tc.pos == 0 && t0.elapsed() > silent_after {
+                silent = true;
+                end = Some(End::BootFailure);
             } else if con.phase() == Phase::Booting && t0.elapsed() > self.cfg.boot_timeout {
                 end = Some(End::BootFailure);
             } else if con.phase() == Phase::Running
@@ -292,7 +309,8 @@ impl Runner<'_> {
                 let suite_seconds = running_at
                     .filter(|_| !matches!(e, End::ModuleFailed | End::BootPanic))
                     .map(|r| until.saturating_duration_since(r).as_secs_f64());
-                let mut g = self.result(e, t0, con, port, nmi_at.map(|n| n.1));
+                let silent = silent.then_some(silent_after);
+                let mut g = self.result(e, t0, con, port, nmi_at.map(|n| n.1), silent);
                 g.suite_seconds = suite_seconds;
                 return Ok(g);
             }
@@ -306,6 +324,7 @@ impl Runner<'_> {
         con: Console,
         port: Port,
         nmi_line: Option<usize>,
+        silent: Option<Duration>,
     ) -> GuestResult {
         let report: Option<Report> = con.report().and_then(|t| serde_json::from_str(t).ok());
         let tail = con.tail_text(60);
@@ -345,11 +364,18 @@ impl Runner<'_> {
                 }
                 findings.push(h);
             }
-            End::BootFailure => findings.push(Finding::new(
-                "boot-failure",
-                "guest did not start the suite",
-                tail,
-            )),
+            End::BootFailure => findings.push(match silent {
+                Some(after) => Finding::new(
+                    "boot-failure",
+                    format!(
+                        "guest printed nothing on its console in {} s ({})",
+                        after.as_secs(),
+                        self.hv.label()
+                    ),
+                    "the console is empty: no guest code ran that reached the serial port",
+                ),
+                None => Finding::new("boot-failure", "guest did not start the suite", tail),
+            }),
             End::Lost => {
                 if !self.stop.load(Relaxed) {
                     findings.push(Finding::new(
@@ -377,6 +403,7 @@ impl Runner<'_> {
             ops: report.as_ref().map_or(port.ops, |r| r.total_ops),
             findings,
             report,
+            silent: silent.is_some(),
             last_ops: port.last_ops(),
             port_counts: port.op_counts,
         }
@@ -494,6 +521,9 @@ pub fn run(cfg: &VmConfig, stop: &Arc<AtomicBool>) -> anyhow::Result<Report> {
         ));
     }
     std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
+    if let Some(n) = &hv_note {
+        eprintln!("ifstress vm: {n}");
+    }
     let mut notes: Vec<String> = hv_note.into_iter().collect();
     let runner = Runner { cfg, hv, stop };
     let started = std::time::SystemTime::now();
@@ -569,6 +599,7 @@ pub fn run(cfg: &VmConfig, stop: &Arc<AtomicBool>) -> anyhow::Result<Report> {
         guest_os: cfg.guest,
         image: cfg.image.display().to_string(),
         accel: runner.hv.accel(),
+        accel_why: runner.hv.accel_why(),
         hypervisor: runner.hv.label(),
         guest_hours: (acc.guests.iter().map(|g| g.seconds).sum::<f64>() / 3600.0 * 1000.0).round()
             / 1000.0,
@@ -700,17 +731,21 @@ fn lane(runner: &Runner, prep: &Prepared, shared: &Shared, t0: Instant) -> anyho
         let inject = cfg
             .inject
             .clone()
-            .filter(|i| index == 1 || i.starts_with("boot-panic:"));
+            .filter(|i| index == 1 || i.starts_with("boot-panic:") || i.starts_with("silent:"));
         eprintln!(
             "ifstress vm: guest {index}: booting for {secs} s of {}",
             cfg.suite
         );
         let boot = match cfg.guest {
             GuestOs::Linux => {
+                // `silent:0`: the kernel's console on a port nobody reads
+                // (ttyS3 exists but is not wired), as a wrong console= does.
+                let silent = inject.as_deref().is_some_and(|i| i.starts_with("silent:"));
                 let mut append = format!(
-                    "console=ttyS0 loglevel=5 panic=-1 unknown_nmi_panic=1 ifstress.duration={secs}s ifstress.seed={seed}"
+                    "console={} loglevel=5 panic=-1 unknown_nmi_panic=1 ifstress.duration={secs}s ifstress.seed={seed}",
+                    if silent { "ttyS3" } else { "ttyS0" }
                 );
-                if let Some(i) = &inject {
+                if let Some(i) = inject.as_ref().filter(|_| !silent) {
                     append.push_str(&format!(" ifstress.inject={i}"));
                 }
                 Boot::Kernel {
@@ -786,7 +821,20 @@ fn lane(runner: &Runner, prep: &Prepared, shared: &Shared, t0: Instant) -> anyho
                 g.findings.len()
             ),
         }
-        if matches!(g.end, End::BootFailure | End::BootPanic) {
+        // `auto`'s KVM that runs no guest: TCG from now on, and the guests
+        // that failed on KVM do not count toward stopping the run.
+        let fell_back = if g.silent {
+            runner
+                .hv
+                .fall_back(&format!("guest {index} printed nothing on its console"))
+        } else {
+            None
+        };
+        if let Some(why) = &fell_back {
+            eprintln!("ifstress vm: {why}");
+            notes.push(why.clone());
+            boot_failures.clear();
+        } else if matches!(g.end, End::BootFailure | End::BootPanic) {
             boot_failures.push(g.end.as_str());
         } else {
             boot_failures.clear();

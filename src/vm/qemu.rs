@@ -83,17 +83,35 @@ impl Machine {
     }
 }
 
-/// QEMU as a `Hypervisor`, its accelerator already resolved.
+/// QEMU as a `Hypervisor`, its accelerator resolved; `auto`'s KVM can
+/// still fall back to TCG while guests run (`Hypervisor::fall_back`).
 pub struct Qemu {
-    pub qemu: PathBuf,
-    pub accel: Accel,
+    qemu: PathBuf,
+    choice: std::sync::Mutex<super::accel::Choice>,
+    auto: bool,
 }
 
 impl Qemu {
+    /// `want` resolved now (`auto` probes once per process).
+    pub fn new(qemu: PathBuf, want: Accel) -> Qemu {
+        Qemu {
+            choice: std::sync::Mutex::new(super::accel::resolve(&qemu, want)),
+            auto: want == Accel::Auto,
+            qemu,
+        }
+    }
+
+    fn choice(&self) -> super::accel::Choice {
+        self.choice
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     fn machine(&self, spec: &GuestSpec) -> Machine {
         Machine {
             qemu: self.qemu.clone(),
-            accel: self.accel,
+            accel: self.accel(),
             cpus: spec.cpus,
             mem_mib: spec.mem_mib,
             console: spec.console.clone(),
@@ -131,7 +149,7 @@ impl Hypervisor for Qemu {
     fn label(&self) -> String {
         format!(
             "qemu ({})",
-            if self.accel == Accel::Kvm {
+            if self.accel() == Accel::Kvm {
                 "kvm"
             } else {
                 "tcg"
@@ -144,7 +162,28 @@ impl Hypervisor for Qemu {
     }
 
     fn accel(&self) -> Accel {
-        self.accel
+        self.choice().accel
+    }
+
+    fn accel_why(&self) -> String {
+        self.choice().why
+    }
+
+    fn fall_back(&self, why: &str) -> Option<String> {
+        if !self.auto {
+            return None;
+        }
+        let mut c = self.choice.lock().unwrap_or_else(|p| p.into_inner());
+        if c.accel != Accel::Kvm {
+            return None;
+        }
+        // The process's choice too: later runs (bench, repro steps) start
+        // on TCG. Another runner may have turned it already.
+        *c = super::accel::fall_back(&self.qemu, why).unwrap_or_else(|| super::accel::Choice {
+            accel: Accel::Tcg,
+            why: format!("auto: KVM passed the probe, but {why}: TCG from then on"),
+        });
+        Some(c.why.clone())
     }
 }
 
@@ -178,61 +217,6 @@ impl Drop for QemuGuest {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// Resolve `auto`: KVM only if a paused KVM guest actually starts here
-/// (nested setups may have /dev/kvm and still fail at vCPU setup).
-pub fn resolve_accel(qemu: &Path, want: Accel) -> (Accel, Option<String>) {
-    if want != Accel::Auto {
-        return (want, None);
-    }
-    if std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/kvm")
-        .is_err()
-    {
-        return (Accel::Tcg, Some("no usable /dev/kvm: using TCG".into()));
-    }
-    let child = Command::new(qemu)
-        .args([
-            "-machine",
-            "q35,accel=kvm",
-            "-cpu",
-            "host",
-            "-nodefaults",
-            "-display",
-            "none",
-            "-S",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn();
-    let Ok(mut child) = child else {
-        return (
-            Accel::Tcg,
-            Some("could not start QEMU with KVM: using TCG".into()),
-        );
-    };
-    let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_millis(1500) {
-        if let Ok(Some(_)) = child.try_wait() {
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = std::io::Read::read_to_string(&mut e, &mut err);
-            }
-            let why = err.lines().next().unwrap_or("exited").to_string();
-            return (
-                Accel::Tcg,
-                Some(format!("KVM does not work here ({why}): using TCG")),
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    (Accel::Kvm, None)
 }
 
 /// A QMP session: greeting, capabilities, then commands.
