@@ -521,7 +521,11 @@ pub fn run(cfg: &VmConfig, stop: &Arc<AtomicBool>) -> anyhow::Result<Report> {
         ));
     }
     std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
-    if let Some(n) = &hv_note {
+    // Once per process: `bench --seeded`, `vm ab` and `repro` run many.
+    static SAID: AtomicBool = AtomicBool::new(false);
+    if let Some(n) = &hv_note
+        && !SAID.swap(true, Relaxed)
+    {
         eprintln!("ifstress vm: {n}");
     }
     let mut notes: Vec<String> = hv_note.into_iter().collect();
