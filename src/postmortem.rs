@@ -166,8 +166,14 @@ pub fn run(journal: Option<&Path>, crash: &Path, crash_explicit: bool) -> anyhow
             .with_context(|| format!("reading {}", f.display()))?;
     }
     let mut findings: Vec<Finding> = s.into_findings();
-    let os = header.get("platform").map(String::as_str);
-    known::annotate(&mut findings, &known::load(), os);
+    // The kernel that crashed is the one the journal's run ran on (a
+    // reboot into another kernel is the user's to say; the header is the
+    // best record there is).
+    let kernel = known::Kernel {
+        os: header.get("platform").map(String::as_str),
+        osreldate: header.get("kernel_version").and_then(|v| v.parse().ok()),
+    };
+    known::annotate(&mut findings, &known::load(), kernel);
     let get = |k: &str| header.get(k).cloned().unwrap_or_default();
     let mut r = Report::empty();
     r.suite = get("suite");

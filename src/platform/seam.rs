@@ -72,6 +72,12 @@ pub trait Platform: Send + Sync {
     fn name(&self) -> &'static str;
     /// uname: system, release, version.
     fn kernel(&self) -> String;
+    /// The version number known issues' ranges are keyed by (FreeBSD:
+    /// `kern.osreldate`); `None` where the system has none, and then only
+    /// rules for any kernel can call a finding known.
+    fn kernel_version(&self) -> Option<i64> {
+        None
+    }
     fn require_privileges(&self) -> Result<(), EnvError>;
     /// Check what the run needs beyond link kinds (VIMAGE on FreeBSD).
     fn require_features(&self) -> Result<(), EnvError>;

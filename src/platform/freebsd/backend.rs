@@ -132,6 +132,10 @@ impl Platform for FreeBsd {
         crate::platform::unix::uname()
     }
 
+    fn kernel_version(&self) -> Option<i64> {
+        sys::sysctl_int("kern.osreldate")
+    }
+
     fn require_privileges(&self) -> Result<(), EnvError> {
         crate::platform::unix::require_root("creating VNET jails and interfaces needs root")
     }
