@@ -83,7 +83,9 @@ pub fn syscall_of(op: OpKind, kind: LinkKind) -> &'static str {
         OpKind::Media => "SIOCGIFMEDIA",
         OpKind::Addr4Add => "SIOCAIFADDR",
         OpKind::Addr4Del => "SIOCDIFADDR",
-        OpKind::Addr6Add => "SIOCAIFADDR_IN6 (IN6_IFF_NODAD)",
+        OpKind::Addr6Add => {
+            "SIOCAIFADDR_IN6 (DAD off in the jail: net.inet6.ip6.dad_count=0, set by its agents)"
+        }
         OpKind::Addr6Del => "SIOCDIFADDR_IN6",
         OpKind::SendUdp4 => "IP_MULTICAST_IF, sendto 224.0.0.1",
         OpKind::SendUdp6 => "sendto ff02::1%link",
@@ -1133,9 +1135,13 @@ impl State {
                     addr: abi::SockaddrIn6::new(crate::addr::v6(id)),
                     dstaddr: abi::SockaddrIn6::default(),
                     prefixmask: abi::SockaddrIn6::new(mask),
-                    // Usable at once: DAD would keep it tentative (unusable as
-                    // a source) for a second after every add (in6_update_ifa).
-                    flags: abi::IN6_IFF_NODAD,
+                    // No flags: IN6_IFF_NODAD would not keep the address
+                    // from being tentative (in6_update_ifa_internal sets
+                    // IN6_IFF_TENTATIVE whenever in6if_do_dad holds). It is
+                    // usable at once because the jail's agents set
+                    // net.inet6.ip6.dad_count=0 (rules::JAIL_SYSCTLS), which
+                    // nd6_dad_start honours.
+                    flags: 0,
                     lifetime: abi::In6Addrlifetime {
                         vltime: abi::ND6_INFINITE_LIFETIME,
                         pltime: abi::ND6_INFINITE_LIFETIME,

@@ -70,6 +70,8 @@ pub fn sysctl_bytes(name: &str) -> std::io::Result<Vec<u8>> {
 pub fn sysctl_int(name: &str) -> Option<i64> {
     let b = sysctl_bytes(name).ok()?;
     match b.len() {
+        // SYSCTL_BOOL (sysctl_handle_bool) answers one byte.
+        1 => Some(b[0] as i64),
         4 => Some(i32::from_ne_bytes(b[..4].try_into().ok()?) as i64),
         8 => Some(i64::from_ne_bytes(b[..8].try_into().ok()?)),
         _ => None,
