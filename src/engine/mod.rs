@@ -479,7 +479,7 @@ impl Run {
         if let Some(k) = klog {
             let mut scanner = std::mem::take(&mut report.scanner).unwrap_or_default();
             let mut lines = String::new();
-            if let Err(e) = k.read_new(&mut lines) {
+            if let Err(e) = k.read_final(&mut lines) {
                 report.notes.push(format!("reading the kernel log: {e}"));
             }
             for l in lines.lines() {

@@ -153,4 +153,9 @@ pub trait KernelLog: Send {
     /// growing buffer rather than a String per line: a busy bridge logs
     /// hundreds of port-state lines a second.
     fn read_new(&mut self, out: &mut String) -> std::io::Result<()>;
+    /// The run's last read: like `read_new`, and also whatever the reader
+    /// reads less often than it is asked (FreeBSD's WITNESS record).
+    fn read_final(&mut self, out: &mut String) -> std::io::Result<()> {
+        self.read_new(out)
+    }
 }

@@ -261,11 +261,13 @@ impl Platform for FreeBsd {
             shared,
             sampler: Some(sampler),
             badstacks: badstacks(),
+            badstacks_at: std::time::Instant::now(),
         }))
     }
 
     fn leftovers(&self, scope: Scope) -> anyhow::Result<Vec<String>> {
         Ok(sys::jails()
+            .context("listing jails (jail_get)")?
             .into_iter()
             .filter(|j| scope.owns_stack(&j.name))
             .map(|j| {
@@ -283,6 +285,7 @@ impl Platform for FreeBsd {
         let mut removed = Vec::new();
         // Parents first: removing a jail removes its children.
         let mut js: Vec<_> = sys::jails()
+            .context("listing jails (jail_get)")?
             .into_iter()
             .filter(|j| scope.owns_stack(&j.name) && !j.dying)
             .collect();
@@ -364,8 +367,11 @@ impl Platform for FreeBsd {
 struct Msgbuf {
     shared: Arc<LogShared>,
     sampler: Option<std::thread::JoinHandle<()>>,
-    /// WITNESS's record of lock-order reversals (absent without WITNESS).
+    /// WITNESS's record of lock-order reversals (absent without WITNESS),
+    /// as last read, and when: it is read at the start, at the end, and at
+    /// most every `msgbuf::BADSTACKS_EVERY` between.
     badstacks: Option<String>,
+    badstacks_at: std::time::Instant,
 }
 
 struct LogShared {
@@ -463,6 +469,16 @@ fn push_lines(out: &mut String, text: &str) {
 
 impl KernelLog for Msgbuf {
     fn read_new(&mut self, out: &mut String) -> std::io::Result<()> {
+        self.read(out, false)
+    }
+
+    fn read_final(&mut self, out: &mut String) -> std::io::Result<()> {
+        self.read(out, true)
+    }
+}
+
+impl Msgbuf {
+    fn read(&mut self, out: &mut String, last: bool) -> std::io::Result<()> {
         {
             let mut r = self.shared.ring.lock().unwrap_or_else(|p| p.into_inner());
             r.sample();
@@ -484,7 +500,10 @@ impl KernelLog for Msgbuf {
             push_lines(out, &text);
         }
         // LORs WITNESS recorded without printing them (debug.witness.trace=0).
-        if let Some(before) = &self.badstacks {
+        if let Some(before) = &self.badstacks
+            && super::msgbuf::badstacks_due(self.badstacks_at.elapsed(), last)
+        {
+            self.badstacks_at = std::time::Instant::now();
             let now = badstacks().unwrap_or_default();
             for block in super::msgbuf::new_badstacks(before, &now) {
                 out.push_str("lock order reversal: (from debug.witness.badstacks)\n");
@@ -550,6 +569,7 @@ impl Session for FbsdSession {
         loop {
             // `jls -vd`: jails the run removed that the kernel still holds.
             let held: Vec<(StackId, String)> = sys::jails()
+                .context("listing jails (jail_get)")?
                 .into_iter()
                 .filter_map(|j| {
                     let s = names.iter().position(|n| *n == j.name)? as StackId;

@@ -76,6 +76,17 @@ pub fn jail_sysctl_note(s: &JailSysctl, jid: i32, errno: i32) -> Option<String> 
     }
 }
 
+/// A failed jail_get(lastjid) walking the jail list: ENOENT is its end
+/// (kern_jail_get, sys/kern/kern_jail.c: "no jail after %d"); any other
+/// errno is an error to report.
+pub fn jail_list_end(errno: i32) -> Result<(), i32> {
+    if errno == libc::ENOENT {
+        Ok(())
+    } else {
+        Err(errno)
+    }
+}
+
 /// The kernel modules (modfind name, kldload file) behind a link kind, in
 /// load order. ng_eiface nodes are made through a netgraph control socket,
 /// which is ng_socket's: without it the kind is unusable even when ng_eiface
@@ -266,5 +277,13 @@ mod tests {
         let n = jail_sysctl_note(&dad, 7, libc::EPERM).unwrap();
         assert!(n.contains("jail 7") && n.contains("dad_count=0"), "{n}");
         assert!(jail_sysctl_note(&br, 7, libc::EPERM).is_some());
+    }
+
+    #[test]
+    fn only_enoent_ends_the_jail_list() {
+        assert_eq!(jail_list_end(libc::ENOENT), Ok(()));
+        for e in [libc::EFAULT, libc::EINVAL, libc::EPERM, libc::ENOMEM] {
+            assert_eq!(jail_list_end(e), Err(e));
+        }
     }
 }
