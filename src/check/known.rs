@@ -67,7 +67,10 @@ impl Range {
     /// (__FreeBSD_version is major * 100000 + ...).
     pub fn defect(&self) -> Option<String> {
         if self.from > self.to {
-            return Some(format!("{}: from {} > to {}", self.branch, self.from, self.to));
+            return Some(format!(
+                "{}: from {} > to {}",
+                self.branch, self.from, self.to
+            ));
         }
         let major = self
             .branch
@@ -409,7 +412,10 @@ mod tests {
     fn a_finding_is_known_only_on_a_kernel_inside_the_rules_ranges() {
         // In range: 14.2-RELEASE predates D49447.
         let k = pr285129_on(freebsd(Some(1_402_000)));
-        assert!(k.as_deref().is_some_and(|k| k.starts_with("PR 285129")), "{k:?}");
+        assert!(
+            k.as_deref().is_some_and(|k| k.starts_with("PR 285129")),
+            "{k:?}"
+        );
         // Out of range: 15.0-RELEASE, a kernel with D49447, reads NEW; and
         // so does 14.3-RELEASE, which the version cannot place before it.
         assert_eq!(pr285129_on(freebsd(Some(1_500_068))), None);
@@ -427,7 +433,12 @@ mod tests {
         // A race class is known on any kernel, its version known or not.
         let mut f = vec![finding("fatal-trap", &["lagg_media_status", "ifioctl"])];
         annotate(&mut f, &load(), freebsd(None));
-        assert!(f[0].known_issue.as_deref().unwrap().starts_with("lagg ioctl"));
+        assert!(
+            f[0].known_issue
+                .as_deref()
+                .unwrap()
+                .starts_with("lagg ioctl")
+        );
         // A rule whose kernels cannot be placed never marks.
         let mut f = vec![finding(
             "panic",

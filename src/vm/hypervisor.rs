@@ -219,7 +219,10 @@ mod tests {
         let (k, n) = auto_for_freebsd(true, || Err("kldload nmdm: no such file".into()));
         assert_eq!(k, HypervisorKind::Qemu);
         let n = n.unwrap();
-        assert!(n.contains("nmdm(4)") && n.contains("QEMU") && !n.contains('\n'), "{n}");
+        assert!(
+            n.contains("nmdm(4)") && n.contains("QEMU") && !n.contains('\n'),
+            "{n}"
+        );
         // No bhyve: nmdm is not even looked at.
         let (k, n) = auto_for_freebsd(false, || panic!("asked for nmdm"));
         assert_eq!((k, n), (HypervisorKind::Qemu, None));

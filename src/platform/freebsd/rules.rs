@@ -269,7 +269,10 @@ mod tests {
     fn jail_sysctls_are_said_only_when_they_matter() {
         let dad = JAIL_SYSCTLS[0];
         let br = JAIL_SYSCTLS[1];
-        assert_eq!((dad.name, dad.value, dad.optional), ("net.inet6.ip6.dad_count", 0, false));
+        assert_eq!(
+            (dad.name, dad.value, dad.optional),
+            ("net.inet6.ip6.dad_count", 0, false)
+        );
         assert_eq!(br.name, "net.link.bridge.member_ifaddrs");
         assert_eq!(jail_sysctl_note(&dad, 7, 0), None);
         // 14.x has no member_ifaddrs: nothing to say.
