@@ -159,6 +159,8 @@ fn workflow_hygiene(path: &str, y: &Yaml) {
     }
 }
 
+/// GitHub's runners are Linux: the script reads /proc/meminfo.
+#[cfg(target_os = "linux")]
 #[test]
 fn runner_size_gives_the_guest_this_machines_cpus_and_most_of_its_memory() {
     let o = std::process::Command::new("sh")
@@ -231,6 +233,34 @@ fn cirrus_commands_parse_and_both_freebsd_branches_are_covered() {
     assert!(
         text.contains("2026-06-01"),
         "header must say hosted Cirrus CI closed"
+    );
+    // A FreeBSD instance runs the tiers it has, by name: no QEMU guests, no
+    // shared fixtures beside the checkout.
+    let tiers = y["freebsd_task"]["env"]["IFSTRESS_TIERS"].as_str().unwrap();
+    assert_eq!(
+        ifstress::testutil::parse_tiers(Some(tiers)).unwrap(),
+        [
+            ifstress::testutil::Tier::Static,
+            ifstress::testutil::Tier::Host
+        ]
+    );
+}
+
+/// Linux CI names every tier, so its `cargo test` runs what it always ran.
+#[test]
+fn linux_ci_runs_every_tier() {
+    let text = std::fs::read_to_string(".ci/run").unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("cargo test"))
+        .expect(".ci/run runs cargo test");
+    let tiers = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("IFSTRESS_TIERS="))
+        .expect("the tiers are named");
+    assert_eq!(
+        ifstress::testutil::parse_tiers(Some(tiers)).unwrap(),
+        ifstress::testutil::Tier::ALL
     );
 }
 

@@ -22,7 +22,10 @@ fn guest_kernel() -> Result<PathBuf, String> {
 }
 
 macro_rules! require_guest_kernel {
-    () => {
+    () => {{
+        if !common::in_tier(common::Tier::Guest) {
+            return;
+        }
         match guest_kernel() {
             Ok(k) => k,
             Err(why) => {
@@ -30,7 +33,7 @@ macro_rules! require_guest_kernel {
                 return;
             }
         }
-    };
+    }};
 }
 
 /// `vm run` of the ioctl suite in a Linux guest of `kernel` under TCG.
@@ -262,6 +265,9 @@ fn a_wedged_guest_is_a_hang_with_the_nmi_output_and_a_fresh_guest_goes_on() {
 /// `--keep-disks`. Three in a row stop the run (exit 2).
 #[test]
 fn a_freebsd_guests_disks_are_removed_when_it_ends_unless_kept() {
+    if !common::in_tier(common::Tier::Guest) {
+        return;
+    }
     for (tool, pkg) in [
         ("qemu-system-x86_64", "qemu-system-x86"),
         ("qemu-img", "qemu-utils"),

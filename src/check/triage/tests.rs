@@ -36,6 +36,9 @@ fn read_fixture(p: &Path) -> Fixture {
 
 fn fixtures() -> Option<Vec<Fixture>> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
+    if !crate::testutil::in_tier(crate::testutil::Tier::Fixtures) {
+        return None;
+    }
     if !dir.exists() {
         crate::testutil::skip(&format!(
             "{} is absent; transcript tests not run",

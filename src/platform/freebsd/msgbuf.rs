@@ -169,6 +169,9 @@ mod tests {
     fn transcript() -> Option<String> {
         let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../shared/fixtures/freebsd/syzkaller-freebsd-8.txt");
+        if !crate::testutil::in_tier(crate::testutil::Tier::Fixtures) {
+            return None;
+        }
         match std::fs::read_to_string(&p) {
             Ok(t) => Some(t.split_once("\n\n").map(|x| x.1.to_string()).unwrap_or(t)),
             Err(_) => {
