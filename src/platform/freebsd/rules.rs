@@ -289,4 +289,24 @@ mod tests {
             assert_eq!(jail_list_end(e), Err(e));
         }
     }
+
+    /// known-issues.toml's D51525 ranges and `d51525` are one reading: the
+    /// rule marks exactly the kernels `d51525` calls Missing (from 13.0 on,
+    /// where both speak).
+    #[test]
+    fn d51525_known_issue_ranges_agree_with_the_version_rule() {
+        use crate::check::known::{Kernel, load};
+        let issues = load();
+        let rule = issues.iter().find(|i| i.id == "D51525").unwrap();
+        for v in [
+            1_300_000, 1_305_000, 1_305_001, 1_399_999, 1_400_000, 1_403_000, 1_403_001, 1_500_000,
+            1_500_067, 1_500_068, 1_600_000,
+        ] {
+            let k = Kernel {
+                os: Some("freebsd"),
+                osreldate: Some(v),
+            };
+            assert_eq!(rule.applies_to(k), d51525(v) == D51525::Missing, "{v}");
+        }
+    }
 }
