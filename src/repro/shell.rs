@@ -391,7 +391,10 @@ ops = { create = 2, destroy = 1, move = 3, tun-open = 1 }
         assert!(s.contains("c=\"epair create\""));
         assert!(s.contains("jail -c name=$H vnet persist"));
         // Its jails get the agents' per-vnet sysctls.
-        assert!(s.contains("tune $H;") && s.contains("tune \"$H.$s\""), "{s}");
+        assert!(
+            s.contains("tune $H;") && s.contains("tune \"$H.$s\""),
+            "{s}"
+        );
         assert!(s.contains("net.inet6.ip6.dad_count=0"));
         assert!(s.contains("jexec $H ifconfig \"$1\" vnet \"$t\""));
         assert!(!s.contains("ip netns"));
