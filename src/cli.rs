@@ -91,6 +91,11 @@ enum Cmd {
         /// Print a JSON array of findings.
         #[arg(long)]
         json: bool,
+        /// The kern.osreldate (__FreeBSD_version) of the kernel that wrote
+        /// the files: known issues are marked only for kernels inside their
+        /// version ranges (without it, only race classes are).
+        #[arg(long, value_name = "N")]
+        osreldate: Option<i64>,
     },
     /// After a crash and reboot: the crash (FreeBSD /var/crash, Linux
     /// pstore) and the last ops of every worker from the run's journal, as a
@@ -818,8 +823,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             written?;
             Ok(status(&r))
         }
-        Some(Cmd::Triage { files, json }) => {
-            let findings = crate::check::triage_files(&files)?;
+        Some(Cmd::Triage {
+            files,
+            json,
+            osreldate,
+        }) => {
+            let findings = crate::check::triage_files(&files, osreldate)?;
             if json {
                 // Written as it is serialised, not built as one string first
                 // (100,000 findings would double the memory); a closed pipe

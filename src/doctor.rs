@@ -357,7 +357,7 @@ pub fn run(platform: &'static dyn Platform) -> anyhow::Result<Doctor> {
     let bytes = klog
         .as_mut()
         .ok()
-        .and_then(|k| k.read_new(&mut logged).ok())
+        .and_then(|k| k.read_final(&mut logged).ok())
         .map(|()| logged.len() as u64);
     let torn = session.teardown();
     let _ = session.dying(std::time::Duration::from_secs(5));

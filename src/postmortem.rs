@@ -166,8 +166,14 @@ pub fn run(journal: Option<&Path>, crash: &Path, crash_explicit: bool) -> anyhow
             .with_context(|| format!("reading {}", f.display()))?;
     }
     let mut findings: Vec<Finding> = s.into_findings();
-    let os = header.get("platform").map(String::as_str);
-    known::annotate(&mut findings, &known::load(), os);
+    // The kernel that crashed is the one the journal's run ran on (a
+    // reboot into another kernel is the user's to say; the header is the
+    // best record there is).
+    let kernel = known::Kernel {
+        os: header.get("platform").map(String::as_str),
+        osreldate: header.get("kernel_version").and_then(|v| v.parse().ok()),
+    };
+    known::annotate(&mut findings, &known::load(), kernel);
     let get = |k: &str| header.get(k).cloned().unwrap_or_default();
     let mut r = Report::empty();
     r.suite = get("suite");
@@ -285,5 +291,36 @@ mod tests {
             e.chain().any(|c| c.is::<crate::error::UsageError>()),
             "{e:#}"
         );
+    }
+
+    /// The journal says which kernel the run was on; the crash after the
+    /// reboot is keyed by it: a known bug's shape is known only on a kernel
+    /// inside the rule's ranges.
+    #[test]
+    fn the_journals_kernel_version_keys_known_issues() {
+        let text = include_str!("check/triage/testdata/freebsd-pr279653-in6-selecthlim.txt");
+        let body = text.split_once("\n\n").unwrap().1;
+        let crash = tempfile::tempdir().unwrap();
+        std::fs::write(crash.path().join("core.txt.0"), body).unwrap();
+        let known = |version: Option<i64>| {
+            let j = tempfile::tempdir().unwrap();
+            let v = version.map_or(String::new(), |v| format!("kernel_version = {v}\n"));
+            std::fs::write(
+                j.path().join("run.txt"),
+                format!("suite = outpath\nplatform = freebsd\n{v}"),
+            )
+            .unwrap();
+            let r = run(Some(j.path()), crash.path(), true).unwrap();
+            assert_eq!(
+                r.findings[0].guilty_frame.as_deref(),
+                Some("in6_selecthlim")
+            );
+            r.findings[0].known_issue.clone()
+        };
+        // 14.3-RELEASE: inside PR 279653's ranges.
+        assert!(known(Some(1_403_000)).is_some_and(|k| k.starts_with("PR 279653")));
+        // A kernel after them, and one whose version the journal lacks: NEW.
+        assert_eq!(known(Some(1_600_010)), None);
+        assert_eq!(known(None), None);
     }
 }

@@ -59,6 +59,10 @@ fn tag_of(rx: &std::sync::mpsc::Receiver<String>, limit: Duration) -> String {
 // 1 -------------------------------------------------------------------------
 
 #[test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "a Linux host test (namespaces, ip(8)); FreeBSD's are tests/freebsd_e2e.rs"
+)]
 fn item1_a_failing_worker_keeps_the_runs_report() {
     require_root!();
     let h = host_test();
@@ -111,6 +115,10 @@ fn item1_a_failing_worker_keeps_the_runs_report() {
 // 2 -------------------------------------------------------------------------
 
 #[test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "a Linux host test (namespaces, ip(8)); FreeBSD's are tests/freebsd_e2e.rs"
+)]
 fn item2_cleanup_leaves_a_live_run_alone() {
     require_root!();
     let h = host_test();
@@ -184,6 +192,10 @@ fn signal_early(sig: i32, after: Duration) {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "a Linux host test (namespaces, ip(8)); FreeBSD's are tests/freebsd_e2e.rs"
+)]
 fn item3_sigint_in_the_first_tenth_of_a_second_leaves_nothing() {
     require_root!();
     let h = host_test();
@@ -207,6 +219,10 @@ fn hangup_after_start(cmd: &mut Command, rep: &Path, after: Duration) -> serde_j
 }
 
 #[test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "a Linux host test (namespaces, ip(8)); FreeBSD's are tests/freebsd_e2e.rs"
+)]
 fn item12_nohup_still_means_no_hangup() {
     require_root!();
     let h = host_test();
@@ -227,6 +243,10 @@ fn item12_nohup_still_means_no_hangup() {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "a Linux host test (namespaces, ip(8)); FreeBSD's are tests/freebsd_e2e.rs"
+)]
 fn item12_sighup_is_handled_like_sigterm() {
     require_root!();
     let h = host_test();
@@ -273,6 +293,10 @@ fn item9_a_suite_file_is_read_with_a_bound() {
 // 5 -------------------------------------------------------------------------
 
 #[test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "a Linux host test (namespaces, ip(8)); FreeBSD's are tests/freebsd_e2e.rs"
+)]
 fn item5_a_failing_journal_is_said_at_once_and_noted() {
     require_root!();
     let h = host_test();
@@ -355,6 +379,10 @@ fn item6_postmortem_shows_invalid_bytes_and_skips_fifos() {
 // 7 -------------------------------------------------------------------------
 
 #[test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "a Linux host test (namespaces, ip(8)); FreeBSD's are tests/freebsd_e2e.rs"
+)]
 fn item7_a_closed_stdout_does_not_cost_the_report() {
     require_root!();
     let h = host_test();
@@ -455,6 +483,10 @@ fn item10_argument_problems_are_usage_errors_before_the_run() {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "a Linux host test (namespaces, ip(8)); FreeBSD's are tests/freebsd_e2e.rs"
+)]
 fn item10_a_report_on_a_read_only_mount_is_refused_before_the_run() {
     require_root!();
     if Command::new("unshare").arg("--version").output().is_err() {
@@ -480,6 +512,10 @@ fn item10_a_report_on_a_read_only_mount_is_refused_before_the_run() {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "a Linux host test (namespaces, ip(8)); FreeBSD's are tests/freebsd_e2e.rs"
+)]
 fn item10_root_without_capabilities_is_told_so() {
     require_root!();
     if Command::new("capsh").arg("--help").output().is_err() {
@@ -510,6 +546,9 @@ fn item10_freebsd_guests_without_qemu_img_are_refused_before_booting() {
     head[510] = 0x55;
     head[511] = 0xaa;
     std::fs::write(&img, &head).unwrap();
+    if !common::in_tier(common::Tier::Guest) {
+        return;
+    }
     // A PATH with QEMU but no qemu-img.
     let bin_dir = d.path().join("bin");
     std::fs::create_dir(&bin_dir).unwrap();
@@ -554,6 +593,10 @@ fn item10_freebsd_guests_without_qemu_img_are_refused_before_booting() {
 // 11 ------------------------------------------------------------------------
 
 #[test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "a Linux host test (namespaces, ip(8)); FreeBSD's are tests/freebsd_e2e.rs"
+)]
 fn item11_a_userspace_warning_in_kmsg_is_not_a_kernel_finding() {
     require_root!();
     let h = host_test();

@@ -8,6 +8,10 @@ use common::*;
 use std::time::Duration;
 
 #[test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "a Linux host test (namespaces, ip(8)); FreeBSD's are tests/freebsd_e2e.rs"
+)]
 fn short_bench_measures_ifstress_and_both_baselines_and_leaves_nothing() {
     require_root!();
     let host = host_test();
@@ -104,6 +108,10 @@ fn interrupted_bench(args: &[&str], cue: &str, after: Duration) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "a Linux host test (namespaces, ip(8)); FreeBSD's are tests/freebsd_e2e.rs"
+)]
 fn bench_interrupted_during_a_baseline_cleans_up_and_says_so() {
     require_root!();
     // The ifstress measurement takes about 5 s, then the baseline starts.
@@ -124,6 +132,10 @@ fn bench_interrupted_during_a_baseline_cleans_up_and_says_so() {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "a Linux host test (namespaces, ip(8)); FreeBSD's are tests/freebsd_e2e.rs"
+)]
 fn bench_interrupted_during_the_soak_passes_it_on_and_reports_the_soak() {
     require_root!();
     // The soak is a child process in its own process group: the bench must

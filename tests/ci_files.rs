@@ -53,7 +53,8 @@ fn check(texts: &[String], subst: &[(String, String)], path: &str) {
             for (k, v) in subst {
                 t = t.replace(k, v);
             }
-            ifstress_commands(&t)
+            // Shell quoting is the shell's: the words are what ifstress gets.
+            ifstress_commands(&t.replace('"', ""))
         })
         .collect();
     assert!(!cmds.is_empty(), "{path}: no ifstress command");
@@ -91,16 +92,18 @@ fn github_nightly_commands_parse_for_every_matrix_value() {
     );
     for r in releases {
         for s in suites {
-            let subst = vec![
-                (
-                    "${{ matrix.release }}".to_string(),
-                    r.as_str().unwrap().to_string(),
-                ),
-                (
-                    "${{ matrix.suite }}".to_string(),
-                    s.as_str().unwrap().to_string(),
-                ),
-            ];
+            // Steps get the matrix through env: (never ${{ }} inside a
+            // script) and the guest's size from vm/runner-size.sh.
+            let (r, s) = (r.as_str().unwrap(), s.as_str().unwrap());
+            let subst: Vec<(String, String)> = [
+                ("$RELEASE", r),
+                ("$SUITE", s),
+                ("$GUEST_CPUS", "4"),
+                ("$GUEST_MEM", "12000"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
             check(&all, &subst, path);
         }
     }
@@ -108,6 +111,99 @@ fn github_nightly_commands_parse_for_every_matrix_value() {
     assert!(job["timeout-minutes"].as_i64().unwrap() < 360);
     let on = &y["on"];
     assert!(!on["schedule"].is_badvalue(), "nightly schedule missing");
+    workflow_hygiene(path, &y);
+}
+
+/// What every workflow keeps to: no `${{ }}` expanded inside a script (an
+/// input, or anything a user controls, would be shell code there: values
+/// reach scripts through `env:`); pip only inside a virtual environment
+/// (ubuntu-24.04's python is externally managed, PEP 668); guests sized from
+/// the runner (vm/runner-size.sh), never a fixed --cpus/--mem.
+fn workflow_hygiene(path: &str, y: &Yaml) {
+    for (job, script) in run_scripts(y) {
+        assert!(
+            !script.contains("${{"),
+            "{path}: job {job}: ${{{{ }}}} inside a run: script:\n{script}"
+        );
+        for l in script.lines() {
+            let l = l.trim();
+            assert!(
+                !(l.starts_with("pip ") || l.starts_with("pip3 ") || l.contains("python3 -m pip")),
+                "{path}: job {job}: pip outside a venv: {l}"
+            );
+            if l.contains("ifstress vm ") {
+                assert!(
+                    l.contains("--cpus \"$GUEST_CPUS\" --mem \"$GUEST_MEM\""),
+                    "{path}: job {job}: a guest not sized from the runner: {l}"
+                );
+            }
+        }
+        if script.contains("venv/bin/pip") {
+            assert!(script.contains("python3 -m venv"), "{path}: job {job}");
+        }
+        if script.contains("GUEST_CPUS") && !script.contains("runner-size") {
+            let sized = y["jobs"][job.as_str()]["steps"]
+                .as_vec()
+                .unwrap()
+                .iter()
+                .any(|st| {
+                    st["run"]
+                        .as_str()
+                        .is_some_and(|r| r.contains("vm/runner-size.sh"))
+                });
+            assert!(
+                sized,
+                "{path}: job {job} uses GUEST_CPUS without vm/runner-size.sh"
+            );
+        }
+    }
+}
+
+/// GitHub's runners are Linux: the script reads /proc/meminfo.
+#[cfg(target_os = "linux")]
+#[test]
+fn runner_size_gives_the_guest_this_machines_cpus_and_most_of_its_memory() {
+    let o = std::process::Command::new("sh")
+        .arg("vm/runner-size.sh")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let get = |k: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(k))
+            .unwrap_or_else(|| panic!("no {k} in {text}"))
+            .parse()
+            .unwrap()
+    };
+    let cpus = get("GUEST_CPUS=");
+    let mem = get("GUEST_MEM=");
+    assert_eq!(
+        cpus,
+        std::thread::available_parallelism().unwrap().get() as u64
+    );
+    let total_mib = std::fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .map(|v| v.trim().trim_end_matches(" kB").parse::<u64>().unwrap() / 1024)
+        .unwrap();
+    assert!(
+        mem >= 1024 && mem <= total_mib * 3 / 4 && mem + 1 >= total_mib * 3 / 4,
+        "{mem} of {total_mib}"
+    );
+    // Both values parse as the vm commands' own flags.
+    for cmd in [
+        format!(
+            "ifstress vm run --image x.qcow2 --suite vmove --duration 1h --cpus {cpus} --mem {mem}"
+        ),
+        format!(
+            "ifstress vm build-kernel --image x.qcow2 --src s --out-image o.qcow2 --cpus {cpus} --mem {mem}"
+        ),
+    ] {
+        let args: Vec<String> = cmd.split_whitespace().map(String::from).collect();
+        ifstress::cli::check_args(args).unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    }
 }
 
 #[test]
@@ -137,6 +233,34 @@ fn cirrus_commands_parse_and_both_freebsd_branches_are_covered() {
     assert!(
         text.contains("2026-06-01"),
         "header must say hosted Cirrus CI closed"
+    );
+    // A FreeBSD instance runs the tiers it has, by name: no QEMU guests, no
+    // shared fixtures beside the checkout.
+    let tiers = y["freebsd_task"]["env"]["IFSTRESS_TIERS"].as_str().unwrap();
+    assert_eq!(
+        ifstress::testutil::parse_tiers(Some(tiers)).unwrap(),
+        [
+            ifstress::testutil::Tier::Static,
+            ifstress::testutil::Tier::Host
+        ]
+    );
+}
+
+/// Linux CI names every tier, so its `cargo test` runs what it always ran.
+#[test]
+fn linux_ci_runs_every_tier() {
+    let text = std::fs::read_to_string(".ci/run").unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("cargo test"))
+        .expect(".ci/run runs cargo test");
+    let tiers = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("IFSTRESS_TIERS="))
+        .expect("the tiers are named");
+    assert_eq!(
+        ifstress::testutil::parse_tiers(Some(tiers)).unwrap(),
+        ifstress::testutil::Tier::ALL
     );
 }
 
@@ -197,49 +321,71 @@ fn patch_verdict_workflow_commands_parse_and_its_scripts_are_shell() {
     assert!(stress["timeout-minutes"].as_i64().unwrap() < 360);
     let vif = y["jobs"]["verdict"]["if"].as_str().unwrap();
     assert!(vif.starts_with("${{ always()"), "{vif}");
+    // A failed kernels job skips every stress job: the verdict job still
+    // runs and its first step says why in the step summary.
+    let needs: Vec<&str> = y["jobs"]["verdict"]["needs"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.as_str())
+        .collect();
+    assert!(
+        needs.contains(&"kernels") && needs.contains(&"stress"),
+        "{needs:?}"
+    );
+    let first = &y["jobs"]["verdict"]["steps"][0];
+    let why = first["run"].as_str().unwrap();
+    assert!(
+        first["if"]
+            .as_str()
+            .unwrap()
+            .contains("needs.stress.result == 'skipped'")
+            && why.contains("the kernels job failed")
+            && why.contains("GITHUB_STEP_SUMMARY")
+            && why.contains("exit 1"),
+        "{why}"
+    );
+    workflow_hygiene(path, &y);
     let suite = inputs["suite"]["default"].as_str().unwrap().to_string();
     let base = inputs["base"]["default"].as_str().unwrap().to_string();
     let mut checked = 0;
     for side in ["before", "after"] {
         for debug in [true, false] {
             for with_module in [true, false] {
-                let pick = |e: &str| -> String {
-                    match e {
-                        "matrix.side" => side.into(),
-                        "matrix.job" => "3".into(),
-                        "inputs.suite" => suite.clone(),
-                        "inputs.base" => base.clone(),
-                        "inputs.hours" => "5".into(),
-                        "inputs.revision" => "".into(),
-                        "needs.plan.outputs.revision" => "0123abcd".into(),
-                        "inputs.debug && '--debug' || ''" => {
-                            if debug { "--debug" } else { "" }.into()
-                        }
-                        _ => format!("X{}", e.len()),
-                    }
-                };
+                let pick = |e: &str| -> String { format!("X{}", e.len()) };
+                // The values steps get through env: and $GITHUB_ENV.
                 let env = |t: &str| {
-                    t.replace(
-                        "$PATCH_ARGS",
-                        if side == "after" {
-                            "--patch change.patch"
-                        } else {
-                            ""
-                        },
-                    )
-                    .replace("$IMAGE", "kernel-after.qcow2")
-                    .replace(
-                        "$MODULE_ARGS",
-                        if with_module && side == "after" {
-                            "--module after.ko"
-                        } else {
-                            ""
-                        },
-                    )
+                    t.replace("$debug_arg", if debug { "--debug" } else { "" })
+                        .replace("$BASE", &base)
+                        .replace("$SIDE", side)
+                        .replace("$SUITE", &suite)
+                        .replace("${HOURS}", "5")
+                        .replace("${JOB}", "3")
+                        .replace("$REVISION", "0123abcd")
+                        .replace("$GUEST_CPUS", "4")
+                        .replace("$GUEST_MEM", "12000")
+                        .replace(
+                            "$PATCH_ARGS",
+                            if side == "after" {
+                                "--patch change.patch"
+                            } else {
+                                ""
+                            },
+                        )
+                        .replace("$IMAGE", "kernel-after.qcow2")
+                        .replace(
+                            "$MODULE_ARGS",
+                            if with_module && side == "after" {
+                                "--module after.ko"
+                            } else {
+                                ""
+                            },
+                        )
                 };
                 let mut texts = Vec::new();
                 for (job, script) in run_scripts(&y) {
-                    let t = env(&resolve(&script, &pick));
+                    // Linted as written, parsed with the values filled in.
+                    let t = resolve(&script, &pick);
                     // Every script is shell that parses.
                     let st = std::process::Command::new("bash")
                         .args(["-n", "-c", &t])
@@ -263,7 +409,7 @@ fn patch_verdict_workflow_commands_parse_and_its_scripts_are_shell() {
                             String::from_utf8_lossy(&o.stdout)
                         );
                     }
-                    texts.push(t);
+                    texts.push(env(&t));
                 }
                 check(&texts, &[], path);
                 checked += 1;
@@ -289,6 +435,7 @@ fn the_repository_scripts_parse_and_shellcheck_is_clean_where_it_is_installed() 
         "vm/kernel-source.sh",
         "vm/prepare-host.sh",
         "vm/example-linux-guest.sh",
+        "vm/runner-size.sh",
     ];
     for s in scripts {
         let st = std::process::Command::new("sh")

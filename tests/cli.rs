@@ -91,6 +91,9 @@ fn list_and_show() {
 fn triage_reads_stdin_and_titles_a_real_panic() {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/fixtures/freebsd/syzkaller-freebsd-8.txt");
+    if !common::in_tier(common::Tier::Fixtures) {
+        return;
+    }
     let Ok(text) = std::fs::read_to_string(&p) else {
         skip(&format!("{} is absent", p.display()));
         return;
@@ -341,4 +344,30 @@ fn a_hypervisor_that_cannot_run_the_guest_is_refused_before_anything_is_made() {
         ]),
         "not a FreeBSD source tree",
     );
+}
+
+/// `triage --osreldate N`: a known bug's crash is known only on a kernel
+/// inside its rule's ranges; without a version it is NEW; a version that is
+/// not a number is bad input.
+#[test]
+fn triage_keys_known_issues_by_the_kernel_version_given() {
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/check/triage/testdata/freebsd-pr279653-in6-selecthlim.txt"
+    );
+    let known = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["triage", "--json", file];
+        args.extend_from_slice(extra);
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v[0]["guilty_frame"], "in6_selecthlim");
+        v[0]["known_issue"].clone()
+    };
+    let k = known(&["--osreldate", "1403000"]);
+    assert!(k.as_str().unwrap().starts_with("PR 279653"), "{k}");
+    assert!(known(&["--osreldate", "1600010"]).is_null());
+    assert!(known(&[]).is_null());
+    let o = run(&["triage", "--osreldate", "15.0", file]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }

@@ -445,7 +445,17 @@ fn divergent() -> Vec<Divergent> {
 
 /// How to run zig: the `ziglang` pip package (what .ci/run installs), else
 /// a `zig` on PATH.
+/// The C compiler the probe is built with, and the arguments that make it
+/// compile for FreeBSD: on a FreeBSD host its own `cc` and the running
+/// system's headers; elsewhere zig's FreeBSD headers.
 fn zig() -> Option<Vec<String>> {
+    if cfg!(target_os = "freebsd") {
+        let ok = Command::new("cc")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        return ok.then(|| vec!["cc".to_string()]);
+    }
     let candidates: [&[&str]; 2] = [&["python3", "-m", "ziglang"], &["zig"]];
     for c in candidates {
         let ok = Command::new(c[0])
@@ -513,9 +523,15 @@ fn header_values(zig: &[String], exprs: &[&str]) -> Vec<u64> {
     std::fs::write(&src, probe_source(exprs)).unwrap();
     let _ = std::fs::remove_file(&obj);
     let prelude = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/abi");
+    let cross: &[&str] = if zig[0] == "cc" {
+        &[]
+    } else {
+        &["cc", "-target", "x86_64-freebsd"]
+    };
     let out = Command::new(&zig[0])
         .args(&zig[1..])
-        .args(["cc", "-target", "x86_64-freebsd", "-c", "-o"])
+        .args(cross)
+        .args(["-c", "-o"])
         .arg(&obj)
         .arg("-I")
         .arg(&prelude)
@@ -560,7 +576,11 @@ fn header_values(zig: &[String], exprs: &[&str]) -> Vec<u64> {
 #[test]
 fn abi_matches_freebsd_headers() {
     let Some(zig) = zig() else {
-        ifstress::testutil::skip("zig is absent (python3 -m pip install ziglang)");
+        ifstress::testutil::skip(if cfg!(target_os = "freebsd") {
+            "cc is absent"
+        } else {
+            "zig is absent (python3 -m pip install ziglang)"
+        });
         return;
     };
     let checks = checks();
@@ -594,7 +614,11 @@ fn abi_matches_freebsd_headers() {
     }
     let version = Command::new(&zig[0])
         .args(&zig[1..])
-        .arg("version")
+        .arg(if zig[0] == "cc" {
+            "--version"
+        } else {
+            "version"
+        })
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();

@@ -350,6 +350,9 @@ fn postmortem_joins_the_crash_and_the_last_ops() {
     require_root!();
     let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/fixtures/freebsd/syzkaller-freebsd-0.txt");
+    if !common::in_tier(common::Tier::Fixtures) {
+        return;
+    }
     let Ok(text) = std::fs::read_to_string(&fixture) else {
         skip(&format!("{} is absent", fixture.display()));
         return;

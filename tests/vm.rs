@@ -25,7 +25,10 @@ fn guest_kernel() -> Result<PathBuf, String> {
 }
 
 macro_rules! require_guest_kernel {
-    () => {
+    () => {{
+        if !common::in_tier(common::Tier::Guest) {
+            return;
+        }
         match guest_kernel() {
             Ok(k) => k,
             Err(why) => {
@@ -33,7 +36,7 @@ macro_rules! require_guest_kernel {
                 return;
             }
         }
-    };
+    }};
 }
 
 /// `vm run` of the ioctl suite in a Linux guest of `kernel` under TCG.
@@ -265,6 +268,9 @@ fn a_wedged_guest_is_a_hang_with_the_nmi_output_and_a_fresh_guest_goes_on() {
 /// `--keep-disks`. Three in a row stop the run (exit 2).
 #[test]
 fn a_freebsd_guests_disks_are_removed_when_it_ends_unless_kept() {
+    if !common::in_tier(common::Tier::Guest) {
+        return;
+    }
     for (tool, pkg) in [
         ("qemu-system-x86_64", "qemu-system-x86"),
         ("qemu-img", "qemu-utils"),
@@ -353,6 +359,9 @@ fn guests(r: &serde_json::Value) -> Vec<ifstress::report::guests::GuestSummary> 
 /// probe that stops short is KVM's doing, not the probe's.
 #[test]
 fn the_accel_probe_is_its_source_and_runs_to_its_marker_under_tcg() {
+    if !common::in_tier(common::Tier::Guest) {
+        return;
+    }
     if let Err(why) = need_tool("qemu-system-x86_64", "qemu-system-x86")
         .and_then(|_| need_tool("as", "binutils"))
         .and_then(|_| need_tool("ld", "binutils"))

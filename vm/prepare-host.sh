@@ -8,5 +8,7 @@ case "$(uname -s)" in
     [ -w /dev/kvm ] || echo "note: /dev/kvm is not writable; guests will run under TCG (slow)" ;;
   FreeBSD)
     pkg install -y qemu-nox11 rust
+    # bhyve guests' consoles are nmdm(4) pairs: a module, not in GENERIC.
+    kldload -n nmdm
     echo "note: makefs(8) from base makes the cidata drive" ;;
 esac

@@ -9,8 +9,9 @@ pub mod triage;
 pub use finding::Finding;
 
 /// `ifstress triage`: findings in files (or `-` for stdin), known issues
-/// marked. Each input is streamed: memory is bounded by the findings.
-pub fn triage_files(files: &[String]) -> anyhow::Result<Vec<Finding>> {
+/// marked for the kernel `osreldate` names (without it, only rules for any
+/// kernel mark). Each input is streamed: memory is bounded by the findings.
+pub fn triage_files(files: &[String], osreldate: Option<i64>) -> anyhow::Result<Vec<Finding>> {
     use anyhow::Context;
     let mut s = triage::Scanner::default();
     for name in files {
@@ -25,6 +26,13 @@ pub fn triage_files(files: &[String]) -> anyhow::Result<Vec<Finding>> {
         }
     }
     let mut f = s.into_findings();
-    known::annotate(&mut f, &known::load(), None);
+    known::annotate(
+        &mut f,
+        &known::load(),
+        known::Kernel {
+            os: None,
+            osreldate,
+        },
+    );
     Ok(f)
 }

@@ -315,12 +315,16 @@ impl Run {
         let (journal, rings) = match &self.cfg.journal {
             Some(dir) => {
                 let header = format!(
-                    "suite = {}\nseed = {}\ntag = {}\nplatform = {}\nkernel = {}\nstart_unix_us = {epoch_unix_us}\nformat = unix_us worker #seq op link stack result latency\n",
+                    "suite = {}\nseed = {}\ntag = {}\nplatform = {}\nkernel = {}\n{}start_unix_us = {epoch_unix_us}\nformat = unix_us worker #seq op link stack result latency\n",
                     self.suite.name,
                     self.cfg.seed,
                     self.tag.id,
                     self.platform.name(),
-                    self.platform.kernel()
+                    self.platform.kernel(),
+                    // postmortem keys known issues by it after the reboot.
+                    self.platform
+                        .kernel_version()
+                        .map_or(String::new(), |v| format!("kernel_version = {v}\n")),
                 );
                 let (j, rings) = Journal::create(
                     dir,
@@ -475,7 +479,7 @@ impl Run {
         if let Some(k) = klog {
             let mut scanner = std::mem::take(&mut report.scanner).unwrap_or_default();
             let mut lines = String::new();
-            if let Err(e) = k.read_new(&mut lines) {
+            if let Err(e) = k.read_final(&mut lines) {
                 report.notes.push(format!("reading the kernel log: {e}"));
             }
             for l in lines.lines() {
@@ -490,7 +494,10 @@ impl Run {
         crate::check::known::annotate(
             &mut report.findings,
             &crate::check::known::load(),
-            Some(self.platform.name()),
+            crate::check::known::Kernel {
+                os: Some(self.platform.name()),
+                osreldate: self.platform.kernel_version(),
+            },
         );
         report.finish();
     }

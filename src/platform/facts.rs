@@ -84,11 +84,15 @@ pub struct KernelFacts {
     /// Whether link-state changes are logged (a log line per pair
     /// create/destroy, which fills the log buffer).
     pub link_state_log: Fact,
+    /// Whether a bridge member may carry addresses (FreeBSD 15.0's
+    /// `net.link.bridge.member_ifaddrs`, which ifstress sets to 1 in each
+    /// of its own stacks).
+    pub bridge_member_addrs: Fact,
 }
 
 impl KernelFacts {
     /// Every fact with its JSON name.
-    pub fn rows(&self) -> [(&'static str, &Fact); 7] {
+    pub fn rows(&self) -> [(&'static str, &Fact); 8] {
         [
             ("version", &self.version),
             ("log_buffer", &self.log_buffer),
@@ -97,6 +101,7 @@ impl KernelFacts {
             ("d51525_fix", &self.d51525_fix),
             ("capture_buffer", &self.capture_buffer),
             ("link_state_log", &self.link_state_log),
+            ("bridge_member_addrs", &self.bridge_member_addrs),
         ]
     }
 }
@@ -116,6 +121,7 @@ mod tests {
             d51525_fix: f.clone(),
             capture_buffer: f.clone(),
             link_state_log: Fact::not_applicable("none"),
+            bridge_member_addrs: f.clone(),
         };
         let v = serde_json::to_value(&k).unwrap();
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(|s| s.as_str()).collect();

@@ -72,6 +72,12 @@ pub trait Platform: Send + Sync {
     fn name(&self) -> &'static str;
     /// uname: system, release, version.
     fn kernel(&self) -> String;
+    /// The version number known issues' ranges are keyed by (FreeBSD:
+    /// `kern.osreldate`); `None` where the system has none, and then only
+    /// rules for any kernel can call a finding known.
+    fn kernel_version(&self) -> Option<i64> {
+        None
+    }
     fn require_privileges(&self) -> Result<(), EnvError>;
     /// Check what the run needs beyond link kinds (VIMAGE on FreeBSD).
     fn require_features(&self) -> Result<(), EnvError>;
@@ -147,4 +153,9 @@ pub trait KernelLog: Send {
     /// growing buffer rather than a String per line: a busy bridge logs
     /// hundreds of port-state lines a second.
     fn read_new(&mut self, out: &mut String) -> std::io::Result<()>;
+    /// The run's last read: like `read_new`, and also whatever the reader
+    /// reads less often than it is asked (FreeBSD's WITNESS record).
+    fn read_final(&mut self, out: &mut String) -> std::io::Result<()> {
+        self.read_new(out)
+    }
 }

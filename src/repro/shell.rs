@@ -66,7 +66,11 @@ mk() { # NAME: clone it in the home jail and rename it to NAME; a failed rename 
 	*) jexec $H ifconfig "$n" name "$1" >/dev/null ;;
 	esac || { jexec $H ifconfig "$n" destroy; return 1; }
 }
-setup() { jail -c name=$H vnet persist children.max=64 || exit 1; for s in $STACKS; do jexec $H jail -c name="$s" vnet persist; done; for n in $TOPS; do mk "$n"; done; }
+# A new jail's own vnet as ifstress's agents set it: DAD off (no_dad does not
+# keep an address from being tentative), bridge members may carry addresses
+# (15.0; absent before). Per-vnet: both die with the jail.
+tune() { jexec "$1" sysctl net.inet6.ip6.dad_count=0 >/dev/null; jexec "$1" sysctl net.link.bridge.member_ifaddrs=1 >/dev/null 2>&1; return 0; }
+setup() { jail -c name=$H vnet persist children.max=64 || exit 1; tune $H; for s in $STACKS; do jexec $H jail -c name="$s" vnet persist && tune "$H.$s"; done; for n in $TOPS; do mk "$n"; done; }
 teardown() { jail -r $H 2>/dev/null; } # its children and its clones go with it
 "#;
 
@@ -144,7 +148,7 @@ fn body(os: Os, op: OpKind) -> Option<&'static str> {
             "b=$(pick $j $BRIDGES) && s=$(where \"$1\") && case $b in rpl*) in_stack \"$s\" ifconfig \"$b\" -laggport \"$1\" ;; *) in_stack \"$s\" ifconfig \"$b\" deletem \"$1\" ;; esac"
         }
         StackCreate => {
-            "jexec $H jail -c name=\"$1\" vnet persist && n=$(pick $j $LINKS) && [ -z \"$(where \"$n\")\" ] && jexec $H ifconfig \"$n\" vnet \"$1\""
+            "jexec $H jail -c name=\"$1\" vnet persist && tune \"$H.$1\" && n=$(pick $j $LINKS) && [ -z \"$(where \"$n\")\" ] && jexec $H ifconfig \"$n\" vnet \"$1\""
         }
         StackRemove => "jexec $H jail -r \"$1\"",
         SendRaw | TunOpen | SendTcp4 | SendTcp6 => return None,
@@ -386,6 +390,12 @@ ops = { create = 2, destroy = 1, move = 3, tun-open = 1 }
         let s = render(&vmove_like(), Os::Freebsd, "t", "abc");
         assert!(s.contains("c=\"epair create\""));
         assert!(s.contains("jail -c name=$H vnet persist"));
+        // Its jails get the agents' per-vnet sysctls.
+        assert!(
+            s.contains("tune $H;") && s.contains("tune \"$H.$s\""),
+            "{s}"
+        );
+        assert!(s.contains("net.inet6.ip6.dad_count=0"));
         assert!(s.contains("jexec $H ifconfig \"$1\" vnet \"$t\""));
         assert!(!s.contains("ip netns"));
     }

@@ -18,6 +18,61 @@ fn bhyve_here() -> bool {
                 .is_ok_and(|s| s.success()))
 }
 
+/// nmdm(4) is a module, not in GENERIC: without it bhyve's console pairs
+/// cannot be opened (ENOENT). Load it unless it is there (`kldload -n`);
+/// `Err` says why it is not.
+fn nmdm_ready() -> Result<(), String> {
+    if !cfg!(target_os = "freebsd") {
+        return Err("not a FreeBSD host".into());
+    }
+    let loaded = || {
+        std::process::Command::new("kldstat")
+            .args(["-q", "-m", "nmdm"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if loaded() {
+        return Ok(());
+    }
+    match std::process::Command::new("kldload")
+        .args(["-n", "nmdm"])
+        .output()
+    {
+        Ok(o) if o.status.success() => Ok(()),
+        Ok(o) => Err(format!(
+            "kldload nmdm: {}",
+            String::from_utf8_lossy(&o.stderr)
+                .lines()
+                .next()
+                .unwrap_or("failed")
+        )),
+        Err(e) => Err(format!("kldload nmdm: {e}")),
+    }
+}
+
+/// What `auto` picks for a FreeBSD raw image: bhyve when it is usable and
+/// its consoles can be made, else QEMU with a one-line reason.
+fn auto_for_freebsd(
+    bhyve: bool,
+    nmdm: impl FnOnce() -> Result<(), String>,
+) -> (HypervisorKind, Option<String>) {
+    if !bhyve {
+        return (HypervisorKind::Qemu, None);
+    }
+    match nmdm() {
+        Ok(()) => (
+            HypervisorKind::Bhyve,
+            Some("bhyve found with vmm(4) loaded: guests run under bhyve".into()),
+        ),
+        Err(why) => (
+            HypervisorKind::Qemu,
+            Some(format!(
+                "bhyve not used: its consoles need nmdm(4) ({why}); guests run under QEMU"
+            )),
+        ),
+    }
+}
+
 /// The hypervisor a run uses for `image`, with a note on how `auto`
 /// decided. Bad combinations are bad input: the caller maps `UsageError`
 /// to exit 2.
@@ -27,13 +82,13 @@ pub fn select(
     image: &Path,
 ) -> Result<(Box<dyn Hypervisor>, Option<String>), crate::error::UsageError> {
     let raw = !super::bhyve::is_qcow2(image);
-    let kind = match cfg.kind {
+    let (kind, auto_note) = match cfg.kind {
         // bhyve reads raw images only: a qcow2 one goes to QEMU.
-        HypervisorKind::Auto if guest == GuestOs::Freebsd && raw && bhyve_here() => {
-            HypervisorKind::Bhyve
+        HypervisorKind::Auto if guest == GuestOs::Freebsd && raw => {
+            auto_for_freebsd(bhyve_here(), nmdm_ready)
         }
-        HypervisorKind::Auto => HypervisorKind::Qemu,
-        k => k,
+        HypervisorKind::Auto => (HypervisorKind::Qemu, None),
+        k => (k, None),
     };
     match kind {
         HypervisorKind::Bhyve => {
@@ -53,13 +108,18 @@ pub fn select(
                     image.display()
                 )));
             }
-            let note = (cfg.kind == HypervisorKind::Auto)
-                .then(|| "bhyve found with vmm(4) loaded: guests run under bhyve".to_string());
+            if cfg.kind == HypervisorKind::Bhyve
+                && let Err(why) = nmdm_ready()
+            {
+                return Err(crate::error::UsageError(format!(
+                    "--hypervisor bhyve: its consoles need nmdm(4): {why}"
+                )));
+            }
             Ok((
                 Box::new(super::bhyve::Bhyve {
                     firmware: cfg.firmware.clone(),
                 }),
-                note,
+                auto_note,
             ))
         }
         _ => {
@@ -71,6 +131,10 @@ pub fn select(
             let q = super::qemu::Qemu::new(cfg.qemu.clone(), cfg.accel);
             // `auto` says why it is not KVM; a named accelerator needs no word.
             let note = (cfg.accel == Accel::Auto && q.accel() == Accel::Tcg).then(|| q.accel_why());
+            let note = match (auto_note, note) {
+                (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+                (a, b) => a.or(b),
+            };
             Ok((Box::new(q), note))
         }
     }
@@ -141,5 +205,22 @@ mod tests {
         let (a, b) = (guest_name(""), guest_name("k"));
         assert_ne!(a, b[..b.len() - 1]);
         assert!(a.starts_with(&format!("ifstress-{}-", std::process::id())));
+    }
+
+    #[test]
+    fn auto_uses_bhyve_only_when_nmdm_is_there_and_says_why_not() {
+        let (k, n) = auto_for_freebsd(true, || Ok(()));
+        assert_eq!(k, HypervisorKind::Bhyve);
+        assert!(n.unwrap().contains("bhyve"));
+        let (k, n) = auto_for_freebsd(true, || Err("kldload nmdm: no such file".into()));
+        assert_eq!(k, HypervisorKind::Qemu);
+        let n = n.unwrap();
+        assert!(
+            n.contains("nmdm(4)") && n.contains("QEMU") && !n.contains('\n'),
+            "{n}"
+        );
+        // No bhyve: nmdm is not even looked at.
+        let (k, n) = auto_for_freebsd(false, || panic!("asked for nmdm"));
+        assert_eq!((k, n), (HypervisorKind::Qemu, None));
     }
 }

@@ -66,9 +66,24 @@ pub fn build_conf(kernconf: &str, debug: bool) -> String {
     }
 }
 
+/// The free space the build asks for before it starts, KiB: on the image's
+/// root (the installed kernel and modules, and with `--debug` their debug
+/// symbols under /usr/lib/debug) and on the scratch filesystem (the source
+/// and the objects). Floors ifstress sets so that an image without room
+/// fails at once with a clear reason instead of after an hour in
+/// installkernel; not measured sizes.
+pub fn space_floor_kib(debug: bool) -> (u64, u64) {
+    if debug {
+        (1 << 20, 8 << 20)
+    } else {
+        (512 << 10, 4 << 20)
+    }
+}
+
 /// The first-boot script of the build guest.
 pub fn build_script(kernconf: &str, debug: bool) -> String {
     let conf = build_conf(kernconf, debug);
+    let (root_kib, scratch_kib) = space_floor_kib(debug);
     let debug_file = if debug {
         // GENERIC-DEBUG's form where the tree has sys/conf/std.debug
         // (the debug options -CURRENT's GENERIC carries); the options
@@ -98,6 +113,16 @@ fail() {{
 }}
 newfs -U /dev/vtbd2 >/dev/null 2>&1 || fail "newfs of the scratch disk"
 mkdir -p /build && mount /dev/vtbd2 /build || fail "mounting the scratch disk"
+# Preflight, before anything is unpacked: a compiler, make, and room.
+say "preflight"
+command -v cc >/dev/null 2>&1 || fail "preflight: no C compiler (cc) in the image"
+command -v make >/dev/null 2>&1 || fail "preflight: no make in the image"
+need() {{
+	avail=$(df -k "$1" | awk 'NR == 2 {{ print $4 }}')
+	[ "${{avail:-0}}" -ge "$2" ] || fail "preflight: $1 has ${{avail:-0}} KiB free, $3 need $2 KiB"
+}}
+need / {root_kib} "the installed kernel and its symbols"
+need /build {scratch_kib} "the source and the objects"
 say "unpacking the source"
 tar -xf /dev/vtbd1 -C /build || fail "unpacking the source"
 cd /build/src || fail "no src in the source disk"
@@ -233,6 +258,14 @@ impl KernelBuild {
             bail!(UsageError(format!(
                 "--out-image {}: exists; not overwritten",
                 self.out_image.display()
+            )));
+        }
+        let need_gib = space_floor_kib(self.debug).1.div_ceil(1 << 20);
+        if self.scratch_gib < need_gib {
+            bail!(UsageError(format!(
+                "--scratch {}: a{} kernel build asks for {need_gib} GiB of scratch at least",
+                self.scratch_gib,
+                if self.debug { " --debug" } else { "" }
             )));
         }
         Ok(())
@@ -379,6 +412,11 @@ mod tests {
         let at = |m: &str| s.find(m).unwrap_or_else(|| panic!("missing {m}:\n{s}"));
         assert!(s.starts_with("#!/bin/sh\n"));
         assert!(at("newfs -U /dev/vtbd2") < at("tar -xf /dev/vtbd1 -C /build"));
+        // The preflight comes before anything is unpacked.
+        assert!(at("mount /dev/vtbd2 /build") < at("command -v cc"));
+        assert!(at("command -v cc") < at("tar -xf /dev/vtbd1"));
+        assert!(at("need / 1048576 ") < at("tar -xf /dev/vtbd1"));
+        assert!(at("need /build 8388608 ") < at("tar -xf /dev/vtbd1"));
         assert!(at("tar -xf /dev/vtbd1") < at("patch -p1"));
         assert!(at("patch -p1") < at("include GENERIC\nident IFSTRESS-DEBUG"));
         assert!(at("patch -p1") < at("include GENERIC\\ninclude"));
@@ -569,7 +607,7 @@ mod tests {
             work: d.join("work"),
             cpus: 2,
             mem_mib: 2048,
-            scratch_gib: 4,
+            scratch_gib: 8,
             timeout: Duration::from_secs(60),
         }
     }
@@ -669,6 +707,10 @@ mod tests {
         let e = format!("{:#}", kb.check_inputs().unwrap_err());
         assert!(e.contains("--patch"), "{e}");
         kb.patches.clear();
+        kb.scratch_gib = 4;
+        let e = format!("{:#}", kb.check_inputs().unwrap_err());
+        assert!(e.contains("--scratch 4") && e.contains("8 GiB"), "{e}");
+        kb.scratch_gib = 32;
         kb.check_inputs().unwrap();
         assert!(!kb.work.exists(), "nothing is created by the checks");
     }

@@ -571,13 +571,18 @@ pub fn run(cfg: &VmConfig, stop: &Arc<AtomicBool>) -> anyhow::Result<Report> {
     r.tag = String::new();
     r.interrupted = stop.load(Relaxed);
     r.findings = crate::check::triage::dedup(acc.all);
+    // The host does not know the guests' kernel versions: only rules for
+    // any kernel mark these; each guest's own report keys the rest.
     crate::check::known::annotate(
         &mut r.findings,
         &crate::check::known::load(),
-        Some(match cfg.guest {
-            GuestOs::Freebsd => "freebsd",
-            GuestOs::Linux => "linux",
-        }),
+        crate::check::known::Kernel {
+            os: Some(match cfg.guest {
+                GuestOs::Freebsd => "freebsd",
+                GuestOs::Linux => "linux",
+            }),
+            osreldate: None,
+        },
     );
     r.total_ops = acc.guests.iter().map(|g| g.ops).sum();
     r.ops = acc.ops;

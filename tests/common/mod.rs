@@ -20,12 +20,16 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-pub use ifstress::testutil::skip;
+#[allow(unused_imports)]
+pub use ifstress::testutil::{Tier, in_tier, skip};
 
-/// Tests that create kernel objects need root.
+/// Tests that create kernel objects are the host tier, and need root.
 #[macro_export]
 macro_rules! require_root {
     () => {
+        if !common::in_tier(common::Tier::Host) {
+            return;
+        }
         if !common::is_root() {
             common::skip("not root; this test creates namespaces and interfaces");
             return;

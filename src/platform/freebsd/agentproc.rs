@@ -222,7 +222,10 @@ impl Handler for InJail {
     }
 }
 
-/// `ifstress __agent JID`: attach to the jail and serve requests on stdin.
+/// `ifstress __agent JID`: attach to the jail, set the jail's own sysctls
+/// (`rules::JAIL_SYSCTLS`: per-vnet, so they die with the jail), and serve
+/// requests on stdin. Every agent sets them, so a jail has them before any
+/// op reaches it: every op on a jail goes through an agent of that jail.
 pub fn main(jid: i32) -> i32 {
     if let Err(e) = sys::jail_attach(jid) {
         eprintln!(
@@ -230,6 +233,14 @@ pub fn main(jid: i32) -> i32 {
             std::io::Error::from_raw_os_error(e)
         );
         return 2;
+    }
+    for s in super::rules::JAIL_SYSCTLS {
+        let errno = sys::set_sysctl_int(s.name, s.value)
+            .err()
+            .map_or(0, |e| e.raw_os_error().unwrap_or(libc::EIO));
+        if let Some(note) = super::rules::jail_sysctl_note(s, jid, errno) {
+            eprintln!("{note}");
+        }
     }
     let inet = match sys::socket(libc::AF_INET, libc::SOCK_DGRAM, 0) {
         Ok(s) => s,

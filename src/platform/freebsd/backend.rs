@@ -83,7 +83,9 @@ pub fn syscall_of(op: OpKind, kind: LinkKind) -> &'static str {
         OpKind::Media => "SIOCGIFMEDIA",
         OpKind::Addr4Add => "SIOCAIFADDR",
         OpKind::Addr4Del => "SIOCDIFADDR",
-        OpKind::Addr6Add => "SIOCAIFADDR_IN6 (IN6_IFF_NODAD)",
+        OpKind::Addr6Add => {
+            "SIOCAIFADDR_IN6 (DAD off in the jail: net.inet6.ip6.dad_count=0, set by its agents)"
+        }
         OpKind::Addr6Del => "SIOCDIFADDR_IN6",
         OpKind::SendUdp4 => "IP_MULTICAST_IF, sendto 224.0.0.1",
         OpKind::SendUdp6 => "sendto ff02::1%link",
@@ -130,6 +132,10 @@ impl Platform for FreeBsd {
 
     fn kernel(&self) -> String {
         crate::platform::unix::uname()
+    }
+
+    fn kernel_version(&self) -> Option<i64> {
+        sys::sysctl_int("kern.osreldate")
     }
 
     fn require_privileges(&self) -> Result<(), EnvError> {
@@ -255,11 +261,13 @@ impl Platform for FreeBsd {
             shared,
             sampler: Some(sampler),
             badstacks: badstacks(),
+            badstacks_at: std::time::Instant::now(),
         }))
     }
 
     fn leftovers(&self, scope: Scope) -> anyhow::Result<Vec<String>> {
         Ok(sys::jails()
+            .context("listing jails (jail_get)")?
             .into_iter()
             .filter(|j| scope.owns_stack(&j.name))
             .map(|j| {
@@ -277,6 +285,7 @@ impl Platform for FreeBsd {
         let mut removed = Vec::new();
         // Parents first: removing a jail removes its children.
         let mut js: Vec<_> = sys::jails()
+            .context("listing jails (jail_get)")?
             .into_iter()
             .filter(|j| scope.owns_stack(&j.name) && !j.dying)
             .collect();
@@ -358,8 +367,11 @@ impl Platform for FreeBsd {
 struct Msgbuf {
     shared: Arc<LogShared>,
     sampler: Option<std::thread::JoinHandle<()>>,
-    /// WITNESS's record of lock-order reversals (absent without WITNESS).
+    /// WITNESS's record of lock-order reversals (absent without WITNESS),
+    /// as last read, and when: it is read at the start, at the end, and at
+    /// most every `msgbuf::BADSTACKS_EVERY` between.
     badstacks: Option<String>,
+    badstacks_at: std::time::Instant,
 }
 
 struct LogShared {
@@ -457,6 +469,16 @@ fn push_lines(out: &mut String, text: &str) {
 
 impl KernelLog for Msgbuf {
     fn read_new(&mut self, out: &mut String) -> std::io::Result<()> {
+        self.read(out, false)
+    }
+
+    fn read_final(&mut self, out: &mut String) -> std::io::Result<()> {
+        self.read(out, true)
+    }
+}
+
+impl Msgbuf {
+    fn read(&mut self, out: &mut String, last: bool) -> std::io::Result<()> {
         {
             let mut r = self.shared.ring.lock().unwrap_or_else(|p| p.into_inner());
             r.sample();
@@ -478,7 +500,10 @@ impl KernelLog for Msgbuf {
             push_lines(out, &text);
         }
         // LORs WITNESS recorded without printing them (debug.witness.trace=0).
-        if let Some(before) = &self.badstacks {
+        if let Some(before) = &self.badstacks
+            && super::msgbuf::badstacks_due(self.badstacks_at.elapsed(), last)
+        {
+            self.badstacks_at = std::time::Instant::now();
             let now = badstacks().unwrap_or_default();
             for block in super::msgbuf::new_badstacks(before, &now) {
                 out.push_str("lock order reversal: (from debug.witness.badstacks)\n");
@@ -544,6 +569,7 @@ impl Session for FbsdSession {
         loop {
             // `jls -vd`: jails the run removed that the kernel still holds.
             let held: Vec<(StackId, String)> = sys::jails()
+                .context("listing jails (jail_get)")?
                 .into_iter()
                 .filter_map(|j| {
                     let s = names.iter().position(|n| *n == j.name)? as StackId;
@@ -1129,9 +1155,13 @@ impl State {
                     addr: abi::SockaddrIn6::new(crate::addr::v6(id)),
                     dstaddr: abi::SockaddrIn6::default(),
                     prefixmask: abi::SockaddrIn6::new(mask),
-                    // Usable at once: DAD would keep it tentative (unusable as
-                    // a source) for a second after every add (in6_update_ifa).
-                    flags: abi::IN6_IFF_NODAD,
+                    // No flags: IN6_IFF_NODAD would not keep the address
+                    // from being tentative (in6_update_ifa_internal sets
+                    // IN6_IFF_TENTATIVE whenever in6if_do_dad holds). It is
+                    // usable at once because the jail's agents set
+                    // net.inet6.ip6.dad_count=0 (rules::JAIL_SYSCTLS), which
+                    // nd6_dad_start honours.
+                    flags: 0,
                     lifetime: abi::In6Addrlifetime {
                         vltime: abi::ND6_INFINITE_LIFETIME,
                         pltime: abi::ND6_INFINITE_LIFETIME,

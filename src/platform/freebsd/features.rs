@@ -17,7 +17,11 @@
 //! - `net.bpf.bufsize`, `net.bpf.maxbufsize`: sys/net/bpf_buffer.c; a read
 //!   of a bpf descriptor must ask for exactly its buffer size
 //!   (sys/net/bpf.c `bpfread` returns EINVAL otherwise);
-//! - `net.link.log_link_state_change`: sys/net/if.c (default 1).
+//! - `net.link.log_link_state_change`: sys/net/if.c (default 1);
+//! - `net.link.bridge.member_ifaddrs`: sys/net/if_bridge.c of 15.0 (a
+//!   per-vnet switch; 0 makes if_bridge refuse a member with addresses and
+//!   an address on a member with EINVAL, bridge(4); absent on 14.x, and
+//!   wherever if_bridge is not loaded).
 
 use super::rules::{D51525, d51525 as d51525_state};
 use crate::platform::facts::{Fact, KernelFacts, State};
@@ -33,6 +37,7 @@ pub struct Readings {
     pub bpf_bufsize: Option<i64>,
     pub bpf_maxbufsize: Option<i64>,
     pub log_link_state_change: Option<i64>,
+    pub bridge_member_ifaddrs: Option<i64>,
 }
 
 fn d51525(osreldate: Option<i64>) -> Fact {
@@ -157,6 +162,7 @@ pub fn facts(r: &Readings) -> KernelFacts {
             "unreadable",
         ),
     };
+    let bridge_member_addrs = bridge_member_addrs(r.bridge_member_ifaddrs);
     KernelFacts {
         version,
         log_buffer,
@@ -165,6 +171,34 @@ pub fn facts(r: &Readings) -> KernelFacts {
         d51525_fix: d51525(r.osreldate),
         capture_buffer,
         link_state_log,
+        bridge_member_addrs,
+    }
+}
+
+/// What `net.link.bridge.member_ifaddrs` means for a run. Its value here is
+/// the host's vnet's; ifstress sets it to 1 in each of its jails (a per-vnet
+/// sysctl: it dies with the jail), so member and address ops behave as on
+/// 14.x and rates compare across versions.
+fn bridge_member_addrs(v: Option<i64>) -> Fact {
+    const SOURCE: &str = "net.link.bridge.member_ifaddrs";
+    match v {
+        None => Fact::new(
+            State::Ok,
+            None,
+            SOURCE,
+            "absent (a kernel before 15.0, or if_bridge not loaded): bridge members may \
+             carry addresses",
+        ),
+        Some(v) => Fact::new(
+            State::Ok,
+            Some(v),
+            SOURCE,
+            format!(
+                "{} in the host's vnet; ifstress sets it to 1 in each of its jails (it dies \
+                 with the jail), else if_bridge refuses members with addresses (EINVAL)",
+                if v != 0 { "allowed" } else { "refused" }
+            ),
+        ),
     }
 }
 
@@ -180,6 +214,7 @@ pub fn read() -> KernelFacts {
         bpf_bufsize: sysctl_int("net.bpf.bufsize"),
         bpf_maxbufsize: sysctl_int("net.bpf.maxbufsize"),
         log_link_state_change: sysctl_int("net.link.log_link_state_change"),
+        bridge_member_ifaddrs: sysctl_int("net.link.bridge.member_ifaddrs"),
     })
 }
 
@@ -215,8 +250,11 @@ mod tests {
             bpf_bufsize: Some(4096),
             bpf_maxbufsize: Some(524_288),
             log_link_state_change: Some(1),
+            bridge_member_ifaddrs: None,
         });
         assert_eq!(f.version.value, Some(1_403_000));
+        assert_eq!(f.bridge_member_addrs.value, None);
+        assert!(f.bridge_member_addrs.detail.contains("before 15.0"));
         assert_eq!(f.log_buffer.value, Some(98_304));
         assert_eq!(f.lock_order_checker.state, State::Absent);
         assert_eq!(f.invariants.state, State::Absent);
@@ -241,7 +279,15 @@ mod tests {
             bpf_bufsize: Some(4096),
             bpf_maxbufsize: Some(524_288),
             log_link_state_change: Some(0),
+            bridge_member_ifaddrs: Some(0),
         });
+        assert_eq!(f.bridge_member_addrs.value, Some(0));
+        assert!(
+            f.bridge_member_addrs.detail.contains("refused")
+                && f.bridge_member_addrs.detail.contains("dies with the jail"),
+            "{}",
+            f.bridge_member_addrs.detail
+        );
         assert_eq!(f.lock_order_checker.state, State::Ok);
         assert_eq!(f.invariants.state, State::Ok);
         assert_eq!(f.d51525_fix.state, State::Ok);

@@ -135,6 +135,21 @@ fn lor_blocks(text: &str) -> Vec<&str> {
 /// were found, so a new one between older locks lands in the middle of the
 /// text: blocks are compared as a set, keyed by their header line (the pair of
 /// locks; the stacks under it are the first seen and do not change).
+/// How often at most `debug.witness.badstacks` is read between a run's first
+/// and last read. Its handler (sys/kern/subr_witness.c,
+/// sysctl_debug_witness_badstacks -> sbuf_print_witness_badstacks) walks
+/// every witness pair, taking the w_mtx spin lock for each, and starts over
+/// whenever the graph changes: on a debug kernel, reading it every 2 s
+/// disturbs the very lock timing a run races.
+pub const BADSTACKS_EVERY: Duration = Duration::from_secs(30);
+
+/// Whether to read badstacks now: at the last read always, otherwise when
+/// `BADSTACKS_EVERY` has passed since the previous read (the first is taken
+/// when the reader starts).
+pub fn badstacks_due(since_last: Duration, last_read: bool) -> bool {
+    last_read || since_last >= BADSTACKS_EVERY
+}
+
 pub fn new_badstacks<'a>(before: &str, now: &'a str) -> Vec<&'a str> {
     let header = |b: &str| b.lines().next().unwrap_or("").trim_end().to_string();
     let old: std::collections::HashSet<String> =
@@ -154,6 +169,9 @@ mod tests {
     fn transcript() -> Option<String> {
         let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../shared/fixtures/freebsd/syzkaller-freebsd-8.txt");
+        if !crate::testutil::in_tier(crate::testutil::Tier::Fixtures) {
+            return None;
+        }
         match std::fs::read_to_string(&p) {
             Ok(t) => Some(t.split_once("\n\n").map(|x| x.1.to_string()).unwrap_or(t)),
             Err(_) => {
@@ -264,5 +282,13 @@ mod tests {
         assert!(new_badstacks(now, now).is_empty());
         assert_eq!(new_badstacks("", OLD).len(), 2);
         assert!(new_badstacks(OLD, "").is_empty());
+    }
+
+    #[test]
+    fn badstacks_are_read_at_the_end_and_at_most_every_30_s_between() {
+        assert!(!badstacks_due(Duration::from_secs(2), false));
+        assert!(!badstacks_due(Duration::from_secs(29), false));
+        assert!(badstacks_due(Duration::from_secs(30), false));
+        assert!(badstacks_due(Duration::ZERO, true));
     }
 }

@@ -26,6 +26,67 @@ pub fn unsupported(op: OpKind, kind: LinkKind) -> Option<&'static str> {
     }
 }
 
+/// A sysctl every agent sets inside its jail, right after jail_attach. All
+/// are per-vnet (CTLFLAG_VNET), so they change the run's own stacks only,
+/// and they die with the jail's vnet: nothing to restore, even after a kill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JailSysctl {
+    pub name: &'static str,
+    pub value: i32,
+    /// Kernels without it are fine as they are (ENOENT is not an error).
+    pub optional: bool,
+}
+
+/// The per-jail settings.
+/// - `net.inet6.ip6.dad_count=0`: IN6_IFF_NODAD on SIOCAIFADDR_IN6 does not
+///   skip DAD. in6_update_ifa_internal() (sys/netinet6/in6.c) sets
+///   IN6_IFF_TENTATIVE whenever in6if_do_dad() holds, and nd6_dad_start()
+///   (nd6_nbr.c) clears it at once only for anycast, V_ip6_dad_count == 0 or
+///   ND6_IFF_NO_DAD; with the link down the address stays tentative, and
+///   IPv6 sends meet source-selection failures instead of the race.
+/// - `net.link.bridge.member_ifaddrs=1`: 15.0's if_bridge refuses (EINVAL)
+///   a member that has addresses, and an address on a member, unless it is
+///   set (bridge(4); b61850c4e6f6). 14.x has no such sysctl and allows both,
+///   so with it member and address ops do the same work on both.
+pub const JAIL_SYSCTLS: &[JailSysctl] = &[
+    JailSysctl {
+        name: "net.inet6.ip6.dad_count",
+        value: 0,
+        optional: false,
+    },
+    JailSysctl {
+        name: "net.link.bridge.member_ifaddrs",
+        value: 1,
+        optional: true,
+    },
+];
+
+/// What to say of setting `s` inside jail `jid` when it answered `errno`
+/// (0: set); `None` when there is nothing to say.
+pub fn jail_sysctl_note(s: &JailSysctl, jid: i32, errno: i32) -> Option<String> {
+    match errno {
+        0 => None,
+        libc::ENOENT if s.optional => None,
+        e => Some(format!(
+            "ifstress agent: jail {jid}: sysctl {}={}: {}",
+            s.name,
+            s.value,
+            std::io::Error::from_raw_os_error(e)
+        )),
+    }
+}
+
+/// A failed jail_get(lastjid) walking the jail list: ENOENT is its end
+/// (kern_jail_get, sys/kern/kern_jail.c: "no jail after %d"); any other
+/// errno is an error to report.
+pub fn jail_list_end(errno: i32) -> Result<(), i32> {
+    if errno == libc::ENOENT {
+        Ok(())
+    } else {
+        Err(errno)
+    }
+}
+
 /// The kernel modules (modfind name, kldload file) behind a link kind, in
 /// load order. ng_eiface nodes are made through a netgraph control socket,
 /// which is ng_socket's: without it the kind is unusable even when ng_eiface
@@ -202,5 +263,50 @@ mod tests {
         let mut old = m;
         old[0] = abi::NG_VERSION - 1;
         assert_eq!(ng_reply(&old, 7), None);
+    }
+
+    #[test]
+    fn jail_sysctls_are_said_only_when_they_matter() {
+        let dad = JAIL_SYSCTLS[0];
+        let br = JAIL_SYSCTLS[1];
+        assert_eq!(
+            (dad.name, dad.value, dad.optional),
+            ("net.inet6.ip6.dad_count", 0, false)
+        );
+        assert_eq!(br.name, "net.link.bridge.member_ifaddrs");
+        assert_eq!(jail_sysctl_note(&dad, 7, 0), None);
+        // 14.x has no member_ifaddrs: nothing to say.
+        assert_eq!(jail_sysctl_note(&br, 7, libc::ENOENT), None);
+        let n = jail_sysctl_note(&dad, 7, libc::EPERM).unwrap();
+        assert!(n.contains("jail 7") && n.contains("dad_count=0"), "{n}");
+        assert!(jail_sysctl_note(&br, 7, libc::EPERM).is_some());
+    }
+
+    #[test]
+    fn only_enoent_ends_the_jail_list() {
+        assert_eq!(jail_list_end(libc::ENOENT), Ok(()));
+        for e in [libc::EFAULT, libc::EINVAL, libc::EPERM, libc::ENOMEM] {
+            assert_eq!(jail_list_end(e), Err(e));
+        }
+    }
+
+    /// known-issues.toml's D51525 ranges and `d51525` are one reading: the
+    /// rule marks exactly the kernels `d51525` calls Missing (from 13.0 on,
+    /// where both speak).
+    #[test]
+    fn d51525_known_issue_ranges_agree_with_the_version_rule() {
+        use crate::check::known::{Kernel, load};
+        let issues = load();
+        let rule = issues.iter().find(|i| i.id == "D51525").unwrap();
+        for v in [
+            1_300_000, 1_305_000, 1_305_001, 1_399_999, 1_400_000, 1_403_000, 1_403_001, 1_500_000,
+            1_500_067, 1_500_068, 1_600_000,
+        ] {
+            let k = Kernel {
+                os: Some("freebsd"),
+                osreldate: Some(v),
+            };
+            assert_eq!(rule.applies_to(k), d51525(v) == D51525::Missing, "{v}");
+        }
     }
 }

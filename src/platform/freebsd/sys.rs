@@ -70,6 +70,8 @@ pub fn sysctl_bytes(name: &str) -> std::io::Result<Vec<u8>> {
 pub fn sysctl_int(name: &str) -> Option<i64> {
     let b = sysctl_bytes(name).ok()?;
     match b.len() {
+        // SYSCTL_BOOL (sysctl_handle_bool) answers one byte.
+        1 => Some(b[0] as i64),
         4 => Some(i32::from_ne_bytes(b[..4].try_into().ok()?) as i64),
         8 => Some(i64::from_ne_bytes(b[..8].try_into().ok()?)),
         _ => None,
@@ -137,11 +139,15 @@ pub struct JailInfo {
     pub dying: bool,
 }
 
-/// Every jail, dying ones included, as `jls -vd` shows them.
-pub fn jails() -> Vec<JailInfo> {
+/// Every jail, dying ones included, as `jls -vd` shows them. Only ENOENT
+/// ends the list (kern_jail_get: "no jail after %d"); any other error is
+/// the caller's to report, so a DYING jail is never missed in silence.
+pub fn jails() -> std::io::Result<Vec<JailInfo>> {
     let mut out = Vec::new();
     let mut last = 0;
-    loop {
+    // Bounded: jail ids only grow along the list, and no system holds more
+    // jails than this.
+    for _ in 0..1_000_000 {
         let mut p = JailParams::new();
         p.int("lastjid", last)
             .out("jid", 4)
@@ -151,7 +157,10 @@ pub fn jails() -> Vec<JailInfo> {
         // SAFETY: iov points into `p`, alive for the call.
         let jid = unsafe { libc::jail_get(iov.as_mut_ptr(), iov.len() as u32, abi::JAIL_DYING) };
         if jid < 0 {
-            return out;
+            return match super::rules::jail_list_end(errno()) {
+                Ok(()) => Ok(out),
+                Err(e) => Err(std::io::Error::from_raw_os_error(e)),
+            };
         }
         out.push(JailInfo {
             jid,
@@ -160,6 +169,7 @@ pub fn jails() -> Vec<JailInfo> {
         });
         last = jid;
     }
+    Err(std::io::Error::other("jail_get: the jail list did not end"))
 }
 
 unsafe extern "C" {

@@ -132,6 +132,9 @@ pub fn read() -> KernelFacts {
         d51525_fix: Fact::not_applicable("a FreeBSD tun/tap devfs clone bug"),
         capture_buffer,
         link_state_log: Fact::not_applicable("no sysctl switches link-state log lines"),
+        bridge_member_addrs: Fact::not_applicable(
+            "a Linux bridge port may carry addresses; no switch refuses them",
+        ),
     }
 }
 

@@ -459,6 +459,9 @@ mod tests {
 
     #[test]
     fn observer_forgets_freed_namespaces_and_keeps_held_ones() {
+        if !crate::testutil::in_tier(crate::testutil::Tier::Host) {
+            return;
+        }
         if !nix::unistd::geteuid().is_root() {
             crate::testutil::skip("observer pruning needs root (namespaces)");
             return;
