@@ -27,6 +27,10 @@ pub const HEARTBEAT: &str = "#hb";
 /// flusher drains. A guest that crashes sends no report, yet the host
 /// still knows what work its suite did up to the last flush.
 pub const OP_TOTALS: &str = "#ops";
+/// The port's first line: `#kernel_version N` (FreeBSD's kern.osreldate),
+/// so that the host keys known issues by the guest's kernel, which only the
+/// guest knows.
+pub const KERNEL_VERSION: &str = "#kernel_version";
 const RING: usize = 1 << 16;
 
 pub struct Ring {
@@ -268,8 +272,13 @@ impl Journal {
         ))
     }
 
-    /// Also stream to `port` (see the field).
-    pub fn mirror_to(&mut self, port: File) {
+    /// Also stream to `port` (see the field), after a line with the
+    /// kernel's version where the platform has one.
+    pub fn mirror_to(&mut self, mut port: File, kernel_version: Option<i64>) {
+        if let Some(v) = kernel_version {
+            // A port that cannot take it is not worth failing the run for.
+            let _ = writeln!(port, "{KERNEL_VERSION} {v}");
+        }
         self.port = Some(port);
     }
 
@@ -585,13 +594,15 @@ mod tests {
         let port = dir.path().join("port");
         let (mut j, rings) =
             Journal::create(&dir.path().join("j"), 2, 1 << 20, layout(), "x\n", 0).unwrap();
-        j.mirror_to(File::create(&port).unwrap());
+        j.mirror_to(File::create(&port).unwrap(), Some(1_403_000));
         let h = j.start().unwrap();
         for i in 0..100u64 {
             rings[(i % 2) as usize].push(i, OpKind::Mtu, 0, 0, Outcome::Ok, 1);
         }
         assert!(h.close().is_empty());
         let text = std::fs::read_to_string(&port).unwrap();
+        // First the kernel's version, for the host's known-issue keys.
+        assert_eq!(text.lines().next(), Some("#kernel_version 1403000"));
         let ops: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
         // 50 ops per worker, at most PORT_TAIL each per flush.
         assert!(ops.len() <= 2 * PORT_TAIL * 2, "{text}");

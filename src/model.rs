@@ -435,6 +435,16 @@ pub enum GuestOs {
     Linux,
 }
 
+impl GuestOs {
+    /// The platform's name, as its reports and known-issue rules say it.
+    pub fn name(self) -> &'static str {
+        match self {
+            GuestOs::Freebsd => "freebsd",
+            GuestOs::Linux => "linux",
+        }
+    }
+}
+
 /// QEMU's accelerator for guests.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,

@@ -341,7 +341,7 @@ impl Run {
                         .append(true)
                         .open(port)
                         .with_context(|| format!("opening the journal port {}", port.display()))?;
-                    j.mirror_to(f);
+                    j.mirror_to(f, self.platform.kernel_version());
                 }
                 (
                     Some(j.start().context("starting the journal")?),

@@ -66,6 +66,10 @@ pub struct GuestSummary {
     /// (its report's verdict was `error`): not a trial of the kernel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The guest kernel's version as its ifstress said it (FreeBSD's
+    /// kern.osreldate): what its findings' known issues were keyed by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_version: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

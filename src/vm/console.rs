@@ -122,6 +122,9 @@ pub struct Port {
     pub ended: bool,
     /// Issued and ok ops per kind, from the newest `#ops` line.
     pub op_counts: BTreeMap<String, crate::report::guests::OpCount>,
+    /// The guest kernel's version (FreeBSD's kern.osreldate), when its
+    /// ifstress said it.
+    pub kernel_version: Option<i64>,
 }
 
 /// Lines kept per worker.
@@ -130,6 +133,10 @@ pub const LAST_OPS: usize = 20;
 impl Port {
     pub fn feed(&mut self, raw: &str) {
         let line = raw.trim_end_matches(['\r', '\n']).trim();
+        if let Some(rest) = line.strip_prefix(crate::journal::KERNEL_VERSION) {
+            self.kernel_version = rest.trim().parse().ok();
+            return;
+        }
         if let Some(rest) = line.strip_prefix(crate::journal::OP_TOTALS) {
             self.op_counts = rest
                 .split_whitespace()
@@ -265,6 +272,9 @@ mod tests {
     #[test]
     fn port_keeps_the_newest_ops_per_worker_and_the_heartbeat() {
         let mut p = Port::default();
+        assert_eq!(p.kernel_version, None);
+        p.feed("#kernel_version 1500068\r");
+        assert_eq!(p.kernel_version, Some(1_500_068));
         for i in 0..30 {
             p.feed(&format!(
                 "17000000{i:02} w0 #{i} move is0abcp0 ifstress-0abc-s1 ok 12us\r"

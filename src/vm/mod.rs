@@ -173,6 +173,8 @@ struct GuestResult {
     report: Option<Report>,
     /// Ended as a boot failure with an empty console.
     silent: bool,
+    /// What the guest's ifstress said of its kernel's version.
+    kernel_version: Option<i64>,
     last_ops: std::collections::BTreeMap<String, Vec<String>>,
     /// What the journal port last said the suite had done, per op kind.
     port_counts: std::collections::BTreeMap<String, crate::report::guests::OpCount>,
@@ -404,6 +406,7 @@ impl Runner<'_> {
             findings,
             report,
             silent: silent.is_some(),
+            kernel_version: port.kernel_version,
             last_ops: port.last_ops(),
             port_counts: port.op_counts,
         }
@@ -444,6 +447,7 @@ struct Shared {
     acc: std::sync::Mutex<Acc>,
     /// A module failed to load: every further guest would fail the same way.
     abort: AtomicBool,
+    known: Vec<crate::check::known::Issue>,
 }
 
 #[derive(Default)]
@@ -540,6 +544,7 @@ pub fn run(cfg: &VmConfig, stop: &Arc<AtomicBool>) -> anyhow::Result<Report> {
             ..Acc::default()
         }),
         abort: AtomicBool::new(false),
+        known: crate::check::known::load(),
     };
     let lanes = cfg.parallel.max(1);
     std::thread::scope(|sc| {
@@ -571,16 +576,13 @@ pub fn run(cfg: &VmConfig, stop: &Arc<AtomicBool>) -> anyhow::Result<Report> {
     r.tag = String::new();
     r.interrupted = stop.load(Relaxed);
     r.findings = crate::check::triage::dedup(acc.all);
-    // The host does not know the guests' kernel versions: only rules for
-    // any kernel mark these; each guest's own report keys the rest.
+    // Each guest's findings were keyed by its own kernel's version (its
+    // journal port); what none marked, rules for any kernel may.
     crate::check::known::annotate(
         &mut r.findings,
-        &crate::check::known::load(),
+        &shared.known,
         crate::check::known::Kernel {
-            os: Some(match cfg.guest {
-                GuestOs::Freebsd => "freebsd",
-                GuestOs::Linux => "linux",
-            }),
+            os: Some(cfg.guest.name()),
             osreldate: None,
         },
     );
@@ -873,6 +875,17 @@ fn lane(runner: &Runner, prep: &Prepared, shared: &Shared, t0: Instant) -> anyho
         for f in &mut g.findings {
             f.first_seen = format!("guest {index}: {}", f.first_seen);
         }
+        // Known issues keyed by this guest's kernel: only the guest knows
+        // its version (its journal port's first line). The run's own
+        // annotation afterwards adds only rules for any kernel.
+        crate::check::known::annotate(
+            &mut g.findings,
+            &shared.known,
+            crate::check::known::Kernel {
+                os: Some(cfg.guest.name()),
+                osreldate: g.kernel_version,
+            },
+        );
         acc.all.extend(g.findings);
         // A crashed guest sends no report: its journal port's last totals.
         let mut op_counts = std::mem::take(&mut g.port_counts);
@@ -903,6 +916,7 @@ fn lane(runner: &Runner, prep: &Prepared, shared: &Shared, t0: Instant) -> anyho
             module_error: g.module_error,
             op_counts,
             error,
+            kernel_version: g.kernel_version,
         });
         if boot_failures.len() >= 3 {
             let why = format!(
