@@ -6,6 +6,7 @@
 
 pub mod addr;
 pub mod bench;
+pub mod bounded;
 pub mod check;
 pub mod cli;
 pub mod doctor;
