@@ -680,8 +680,10 @@ pub fn source(path: &Path, signature: Option<&str>) -> Result<Source, SourceErro
         path.to_path_buf()
     };
     let name = file.display().to_string();
-    let text = std::fs::read_to_string(&file).map_err(|e| SourceError::Read(name.clone(), e))?;
-    let r: Report = serde_json::from_str(&text)
+    // Bounded like the verdict's reads: `repro /dev/zero` must not fill memory.
+    let text = crate::bounded::read(&file, crate::verdict::MAX_REPORT_BYTES, "a report")
+        .map_err(|why| SourceError::Read(name.clone(), std::io::Error::other(why)))?;
+    let r: Report = serde_json::from_slice(&text)
         .map_err(|e| SourceError::NotAReport(name.clone(), e.to_string()))?;
     let finding = match signature {
         Some(s) => r
