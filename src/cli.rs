@@ -803,6 +803,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                     check_writable_file(p, what)?;
                 }
             }
+            check_distinct(&[
+                (report.as_deref(), "--report"),
+                (junit.as_deref(), "--junit"),
+            ])?;
             let explicit = crash.is_some();
             let crash = crash.unwrap_or_else(crate::postmortem::default_crash_dir);
             let r = crate::postmortem::run(journal.as_deref(), &crash, explicit)?;
@@ -895,26 +899,62 @@ fn writable(p: &std::path::Path) -> bool {
     nix::unistd::access(p, nix::unistd::AccessFlags::W_OK).is_ok()
 }
 
-/// Can a file be written at `p`? Checked before a run starts, so that a
-/// report path on a read-only mount is a usage error, not a lost report.
+/// Can a report be written at `p`? Checked before a run starts, so that a
+/// report path on a read-only mount, a full disk, a directory or a block
+/// device is a usage error, not a report lost after the run.
 fn check_writable_file(p: &std::path::Path, what: &str) -> Result<(), UsageError> {
-    let parent = p
+    use crate::report::output::{self, Target};
+    let bad = |why: String| UsageError(format!("{what} {}: {why}", p.display()));
+    let real = match output::target(p).map_err(|e| bad(e.to_string()))? {
+        Target::InPlace => {
+            return if writable(p) {
+                Ok(())
+            } else {
+                Err(bad("is not writable".into()))
+            };
+        }
+        Target::Atomic(real) => real,
+    };
+    let parent = real
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
-    let bad = |why: String| UsageError(format!("{what} {}: {why}", p.display()));
     if !parent.is_dir() {
         return Err(bad(format!(
             "directory {} does not exist",
             parent.display()
         )));
     }
-    if p.is_dir() {
-        return Err(bad("is a directory".into()));
-    }
     // Written beside, then renamed: the directory must take a new file.
-    if !writable(parent) || (p.exists() && !writable(p)) {
+    if !writable(parent) || (real.exists() && !writable(&real)) {
         return Err(bad(format!("{} is not writable", parent.display())));
+    }
+    match output::free_bytes(parent) {
+        Ok(free) if free < output::MIN_FREE_BYTES => Err(bad(format!(
+            "{} has {free} bytes free; a report needs at least {}",
+            parent.display(),
+            output::MIN_FREE_BYTES
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Two output flags naming one file would silently keep only the last.
+fn check_distinct(paths: &[(Option<&std::path::Path>, &str)]) -> Result<(), UsageError> {
+    let given: Vec<(&std::path::Path, &str)> = paths
+        .iter()
+        .filter_map(|(p, w)| p.map(|p| (p, *w)))
+        .collect();
+    for (i, (a, wa)) in given.iter().enumerate() {
+        for (b, wb) in &given[i + 1..] {
+            if crate::report::output::same_file(a, b) {
+                return Err(UsageError(format!(
+                    "{wa} {} and {wb} {} name the same file: one would overwrite the other",
+                    a.display(),
+                    b.display()
+                )));
+            }
+        }
     }
     Ok(())
 }
@@ -970,11 +1010,33 @@ fn run(a: RunArgs) -> anyhow::Result<i32> {
         a.yes_really,
         std::env::var(DISPOSABLE_ENV).is_ok_and(|v| v == "1"),
     )?;
+    if a.yes_really && a.on_hang != OnHang::Panic {
+        return Err(UsageError(
+            "--yes-really confirms --on-hang panic, which is not given: drop it, or add --on-hang panic".into(),
+        )
+        .into());
+    }
+    let threads = suite.total_workers() * a.workers as usize;
+    if threads > suite::MAX_WORKERS {
+        return Err(UsageError(format!(
+            "--workers {}: {threads} worker threads is more than {} (suite {} has {} per scale step)",
+            a.workers,
+            suite::MAX_WORKERS,
+            suite.name,
+            suite.total_workers()
+        ))
+        .into());
+    }
     for (p, what) in [(&a.report, "--report"), (&a.junit, "--junit")] {
         if let Some(p) = p {
             check_writable_file(p, what)?;
         }
     }
+    check_distinct(&[
+        (a.report.as_deref(), "--report"),
+        (a.junit.as_deref(), "--junit"),
+        (a.journal_port.as_deref(), "--journal-port"),
+    ])?;
     check_journal(a.journal.as_deref(), a.journal_port.as_deref())?;
     let platform = platform::native()?;
     let seed = a.seed.unwrap_or_else(|| {
@@ -1075,6 +1137,8 @@ fn vm_run(a: VmRunArgs) -> anyhow::Result<i32> {
             .tool
             .iter()
             .map(|t| {
+                // Its upper-cased name becomes a variable of the script.
+                crate::model::safe_name(t).map_err(|m| UsageError(format!("--tool {m}")))?;
                 crate::vm::which(t)
                     .ok_or_else(|| UsageError(format!("--tool {t}: not found in PATH")))
             })
