@@ -1038,6 +1038,20 @@ fn run(a: RunArgs) -> anyhow::Result<i32> {
         (a.journal_port.as_deref(), "--journal-port"),
     ])?;
     check_journal(a.journal.as_deref(), a.journal_port.as_deref())?;
+    // Descriptors: every worker holds about five per stack it uses; ask
+    // for that much, and refuse a limit too low to even set the run up
+    // (`ulimit -n 8` was an internal error from deep inside setup).
+    let stacks = 1 + suite.topology.stacks + suite.topology.churn_stacks;
+    let want = crate::resources::descriptors_to_start(stacks) + (threads * stacks * 5) as u64;
+    let have = crate::resources::raise_nofile(want);
+    let floor = crate::resources::descriptors_to_start(stacks);
+    if have < floor {
+        return Err(UsageError(format!(
+            "ulimit -n {have}: too few file descriptors to set up suite {} ({stacks} stacks need at least {floor}; its {threads} workers want about {want})",
+            suite.name
+        ))
+        .into());
+    }
     let platform = platform::native()?;
     let seed = a.seed.unwrap_or_else(|| {
         let t = std::time::SystemTime::now()
@@ -1129,9 +1143,7 @@ fn vm_run(a: VmRunArgs) -> anyhow::Result<i32> {
     cfg.kmods = a.guest_modules.resolve()?;
     cfg.max_guests = a.guests.map(|g| g as usize);
     if let Some(sc) = &a.script {
-        if !sc.is_file() {
-            return Err(UsageError(format!("--script {}: no such file", sc.display())).into());
-        }
+        crate::vm::check_regular("--script", sc)?;
         cfg.script = Some(sc.clone());
         cfg.tools = a
             .tool
@@ -1244,6 +1256,18 @@ fn bench_seeded(a: SeededArgs, json: Option<PathBuf>) -> anyhow::Result<i32> {
 
 fn vm_ab(a: VmAbArgs) -> anyhow::Result<i32> {
     a.judge.check()?;
+    // Both sides the same kernel, modules and parameters: the budget would
+    // go to comparing a kernel with itself.
+    let image = |side: &Option<PathBuf>| side.clone().unwrap_or_else(|| a.guest.image.clone());
+    if image(&a.before_image) == image(&a.after_image)
+        && a.before_module == a.after_module
+        && a.before_param == a.after_param
+    {
+        return Err(UsageError(
+            "the before and after sides are the same: give --after-image, --after-module or --after-param (or their --before-* twins) for the side that differs".into(),
+        )
+        .into());
+    }
     let out = a.guest.out.clone();
     let base = a.guest.config(a.budget);
     let cfg = crate::vm::ab::AbConfig {
@@ -1491,7 +1515,9 @@ fn bench(a: BenchArgs) -> anyhow::Result<i32> {
         std::fs::write(p, serde_json::to_string_pretty(&report)? + "\n")
             .map_err(|e| anyhow::anyhow!("writing {}: {e}", p.display()))?;
     }
-    Ok(if report.findings.is_empty() && !report.interrupted {
+    // As a run: an interrupt is in the JSON (`interrupted`), not in the
+    // status, which says only whether the kernel logged something.
+    Ok(if report.findings.is_empty() {
         exit::CLEAN
     } else {
         exit::FINDINGS
