@@ -839,6 +839,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Some(Cmd::Cleanup { force }) => {
             let p = platform::native()?;
             p.require_privileges()?;
+            // The sweep is bounded; a signal lets it finish, so its claims
+            // (lock files) are released, not left behind.
+            let (_stopped, _signals) =
+                stop_on_signal("ifstress cleanup: finishing the sweep, then releasing its claims")?;
             // Each tag's run lock is taken when the tag is first met and
             // held until the sweep ends: a live run (or one starting now)
             // holds its own, and is left alone.
@@ -873,6 +877,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                     );
                 }
             }
+            // Our claims end here; then the lock files of runs that died
+            // without unlinking theirs (a tag with no objects left is never
+            // claimed above).
+            drop(held);
+            let mut removed = removed;
+            removed.extend(crate::platform::runlock::sweep_stale());
             if removed.is_empty() {
                 outln!("nothing to clean up");
             }

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant, SystemTime};
 
+pub use progress::Signals;
 pub use shared::OnHang;
 pub(crate) use shared::Shared;
 pub use worker::WorkerSpec;
