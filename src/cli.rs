@@ -683,6 +683,10 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
 
 /// Parse, run, and return the exit status. Errors are printed as one line.
 pub fn main() -> i32 {
+    // Before anything else allocates: under a tight `ulimit -v` the first
+    // failed allocation then gives this back instead of aborting, and a run
+    // refuses to start (exit 2) when it cannot get it back (Run::prepare).
+    let _ = crate::memory::arm();
     std::panic::set_hook(Box::new(|info| {
         let msg = info
             .payload()

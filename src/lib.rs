@@ -13,6 +13,7 @@ pub mod doctor;
 pub mod engine;
 pub mod error;
 pub mod journal;
+pub mod memory;
 pub mod model;
 pub mod netlink;
 pub mod plan;

@@ -154,6 +154,11 @@ pub fn orchestrate(
             if shared.failed.load(Relaxed) >= shared.live.len() {
                 return false;
             }
+            // An allocation failed and the reserve was given back: stop
+            // while teardown and the report still have room.
+            if crate::memory::low() {
+                return false;
+            }
             tokio::select! {
                 _ = &mut deadline => return false,
                 _ = signals.notify.notified() => return true,
