@@ -682,7 +682,7 @@ pub fn source(path: &Path, signature: Option<&str>) -> Result<Source, SourceErro
     let name = file.display().to_string();
     // Bounded like the verdict's reads: `repro /dev/zero` must not fill memory.
     let text = crate::bounded::read(&file, crate::verdict::MAX_REPORT_BYTES, "a report")
-        .map_err(|why| SourceError::Read(name.clone(), std::io::Error::other(why)))?;
+        .map_err(|e| SourceError::Read(name.clone(), e))?;
     let r: Report = serde_json::from_slice(&text)
         .map_err(|e| SourceError::NotAReport(name.clone(), e.to_string()))?;
     let finding = match signature {

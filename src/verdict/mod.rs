@@ -370,10 +370,10 @@ fn read_reports(paths: &[PathBuf]) -> Result<Vec<(String, Value)>, VerdictError>
         .iter()
         .map(|p| {
             let file = p.display().to_string();
-            let bytes = crate::bounded::read(p, MAX_REPORT_BYTES, "a report").map_err(|why| {
+            let bytes = crate::bounded::read(p, MAX_REPORT_BYTES, "a report").map_err(|error| {
                 VerdictError::Read {
                     file: file.clone(),
-                    error: std::io::Error::other(why),
+                    error,
                 }
             })?;
             let v = serde_json::from_slice(&bytes).map_err(|error| VerdictError::NotJson {
