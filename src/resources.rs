@@ -25,6 +25,8 @@ pub fn descriptors_to_start(stacks: usize) -> u64 {
 
 /// Raise the soft descriptor limit towards `want` (never above the hard
 /// limit); the soft limit afterwards.
+// rlim_t is u64 on Linux and i64 on FreeBSD.
+#[allow(clippy::unnecessary_cast)]
 pub fn raise_nofile(want: u64) -> u64 {
     let mut l = libc::rlimit {
         rlim_cur: 0,

@@ -343,7 +343,7 @@ fn item6_a_report_never_replaces_a_device_a_symlink_or_someones_tmp() {
         &null,
         nix::sys::stat::SFlag::S_IFCHR,
         nix::sys::stat::Mode::from_bits_truncate(0o666),
-        nix::sys::stat::makedev(1, 3),
+        libc::makedev(1, 3),
     )
     .unwrap();
     // Someone's own PATH.tmp beside the report.
@@ -406,7 +406,7 @@ fn item6_a_report_never_replaces_a_device_a_symlink_or_someones_tmp() {
         &blk,
         nix::sys::stat::SFlag::S_IFBLK,
         nix::sys::stat::Mode::from_bits_truncate(0o600),
-        nix::sys::stat::makedev(7, 255),
+        libc::makedev(7, 255),
     )
     .unwrap();
     let o = postmortem(&blk, &d.path().join("j.xml"));

@@ -409,12 +409,15 @@ fn identity(v: &Value) -> (String, String) {
     }
 }
 
+/// Reports as read: (the name they were given by, the JSON).
+type Named = Vec<(String, Value)>;
+
 /// Drop a side's repeats of one run (each is noted) and refuse a run on
 /// both sides: counted twice, one report's hours would prove a fix alone.
 fn drop_duplicates(
-    before: Vec<(String, Value)>,
-    after: Vec<(String, Value)>,
-) -> Result<(Vec<(String, Value)>, Vec<(String, Value)>, Vec<String>), VerdictError> {
+    before: Named,
+    after: Named,
+) -> Result<(Named, Named, Vec<String>), VerdictError> {
     let mut notes = Vec::new();
     let mut seen: std::collections::HashMap<String, (bool, String)> = Default::default();
     let mut keep = |side_after: bool, reports: Vec<(String, Value)>| {
