@@ -480,7 +480,9 @@ impl<G: Guests> Driver<'_, G> {
 
     fn best_named(&self) -> Suite {
         let mut s = self.best.clone();
-        s.name = format!("{}-repro", self.cfg.original.name);
+        // Within model::safe_name's 64 (suite names are ASCII, checked at load).
+        let base = &self.cfg.original.name;
+        s.name = format!("{}-repro", &base[..base.len().min(58)]);
         s.description = format!("minimal reproducer of: {}", self.cfg.title);
         s.duration = self.best_duration();
         s
