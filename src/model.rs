@@ -500,6 +500,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn safe_names_are_words_sh_takes_as_they_are() {
+        for ok in ["vmove", "my-suite_2.1", "a"] {
+            assert!(safe_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "-x",
+            "a b",
+            "x\ntouch /tmp/p #",
+            "$(reboot)",
+            "é",
+            &"a".repeat(65),
+        ] {
+            assert!(safe_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_deadline_never_overflows() {
+        let now = std::time::Instant::now();
+        let far = deadline(now, std::time::Duration::MAX);
+        assert_eq!(far, now + MAX_DURATION);
+        let near = deadline(now, std::time::Duration::from_secs(3));
+        assert_eq!(near, now + std::time::Duration::from_secs(3));
+    }
+
+    #[test]
     fn op_kind_index_round_trips() {
         for (i, k) in OpKind::ALL.iter().enumerate() {
             assert_eq!(k.index(), i);
