@@ -695,6 +695,10 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
 
 /// Parse, run, and return the exit status. Errors are printed as one line.
 pub fn main() -> i32 {
+    // Before anything else allocates: under a tight `ulimit -v` the first
+    // failed allocation then gives this back instead of aborting, and a run
+    // refuses to start (exit 2) when it cannot get it back (Run::prepare).
+    let _ = crate::memory::arm();
     std::panic::set_hook(Box::new(|info| {
         let msg = info
             .payload()
@@ -815,6 +819,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                     check_writable_file(p, what)?;
                 }
             }
+            check_distinct(&[
+                (report.as_deref(), "--report"),
+                (junit.as_deref(), "--junit"),
+            ])?;
             let explicit = crash.is_some();
             let crash = crash.unwrap_or_else(crate::postmortem::default_crash_dir);
             let r = crate::postmortem::run(journal.as_deref(), &crash, explicit)?;
@@ -851,6 +859,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Some(Cmd::Cleanup { force }) => {
             let p = platform::native()?;
             p.require_privileges()?;
+            // The sweep is bounded; a signal lets it finish, so its claims
+            // (lock files) are released, not left behind.
+            let (_stopped, _signals) =
+                stop_on_signal("ifstress cleanup: finishing the sweep, then releasing its claims")?;
             // Each tag's run lock is taken when the tag is first met and
             // held until the sweep ends: a live run (or one starting now)
             // holds its own, and is left alone.
@@ -885,6 +897,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                     );
                 }
             }
+            // Our claims end here; then the lock files of runs that died
+            // without unlinking theirs (a tag with no objects left is never
+            // claimed above).
+            drop(held);
+            let mut removed = removed;
+            removed.extend(crate::platform::runlock::sweep_stale());
             if removed.is_empty() {
                 outln!("nothing to clean up");
             }
@@ -911,26 +929,62 @@ fn writable(p: &std::path::Path) -> bool {
     nix::unistd::access(p, nix::unistd::AccessFlags::W_OK).is_ok()
 }
 
-/// Can a file be written at `p`? Checked before a run starts, so that a
-/// report path on a read-only mount is a usage error, not a lost report.
+/// Can a report be written at `p`? Checked before a run starts, so that a
+/// report path on a read-only mount, a full disk, a directory or a block
+/// device is a usage error, not a report lost after the run.
 fn check_writable_file(p: &std::path::Path, what: &str) -> Result<(), UsageError> {
-    let parent = p
+    use crate::report::output::{self, Target};
+    let bad = |why: String| UsageError(format!("{what} {}: {why}", p.display()));
+    let real = match output::target(p).map_err(|e| bad(e.to_string()))? {
+        Target::InPlace => {
+            return if writable(p) {
+                Ok(())
+            } else {
+                Err(bad("is not writable".into()))
+            };
+        }
+        Target::Atomic(real) => real,
+    };
+    let parent = real
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
-    let bad = |why: String| UsageError(format!("{what} {}: {why}", p.display()));
     if !parent.is_dir() {
         return Err(bad(format!(
             "directory {} does not exist",
             parent.display()
         )));
     }
-    if p.is_dir() {
-        return Err(bad("is a directory".into()));
-    }
     // Written beside, then renamed: the directory must take a new file.
-    if !writable(parent) || (p.exists() && !writable(p)) {
+    if !writable(parent) || (real.exists() && !writable(&real)) {
         return Err(bad(format!("{} is not writable", parent.display())));
+    }
+    match output::free_bytes(parent) {
+        Ok(free) if free < output::MIN_FREE_BYTES => Err(bad(format!(
+            "{} has {free} bytes free; a report needs at least {}",
+            parent.display(),
+            output::MIN_FREE_BYTES
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Two output flags naming one file would silently keep only the last.
+fn check_distinct(paths: &[(Option<&std::path::Path>, &str)]) -> Result<(), UsageError> {
+    let given: Vec<(&std::path::Path, &str)> = paths
+        .iter()
+        .filter_map(|(p, w)| p.map(|p| (p, *w)))
+        .collect();
+    for (i, (a, wa)) in given.iter().enumerate() {
+        for (b, wb) in &given[i + 1..] {
+            if crate::report::output::same_file(a, b) {
+                return Err(UsageError(format!(
+                    "{wa} {} and {wb} {} name the same file: one would overwrite the other",
+                    a.display(),
+                    b.display()
+                )));
+            }
+        }
     }
     Ok(())
 }
@@ -986,12 +1040,48 @@ fn run(a: RunArgs) -> anyhow::Result<i32> {
         a.yes_really,
         std::env::var(DISPOSABLE_ENV).is_ok_and(|v| v == "1"),
     )?;
+    if a.yes_really && a.on_hang != OnHang::Panic {
+        return Err(UsageError(
+            "--yes-really confirms --on-hang panic, which is not given: drop it, or add --on-hang panic".into(),
+        )
+        .into());
+    }
+    let threads = suite.total_workers() * a.workers as usize;
+    if threads > suite::MAX_WORKERS {
+        return Err(UsageError(format!(
+            "--workers {}: {threads} worker threads is more than {} (suite {} has {} per scale step)",
+            a.workers,
+            suite::MAX_WORKERS,
+            suite.name,
+            suite.total_workers()
+        ))
+        .into());
+    }
     for (p, what) in [(&a.report, "--report"), (&a.junit, "--junit")] {
         if let Some(p) = p {
             check_writable_file(p, what)?;
         }
     }
+    check_distinct(&[
+        (a.report.as_deref(), "--report"),
+        (a.junit.as_deref(), "--junit"),
+        (a.journal_port.as_deref(), "--journal-port"),
+    ])?;
     check_journal(a.journal.as_deref(), a.journal_port.as_deref())?;
+    // Descriptors: every worker holds about five per stack it uses; ask
+    // for that much, and refuse a limit too low to even set the run up
+    // (`ulimit -n 8` was an internal error from deep inside setup).
+    let stacks = 1 + suite.topology.stacks + suite.topology.churn_stacks;
+    let want = crate::resources::descriptors_to_start(stacks) + (threads * stacks * 5) as u64;
+    let have = crate::resources::raise_nofile(want);
+    let floor = crate::resources::descriptors_to_start(stacks);
+    if have < floor {
+        return Err(UsageError(format!(
+            "ulimit -n {have}: too few file descriptors to set up suite {} ({stacks} stacks need at least {floor}; its {threads} workers want about {want})",
+            suite.name
+        ))
+        .into());
+    }
     let platform = platform::native()?;
     let seed = a.seed.unwrap_or_else(|| {
         let t = std::time::SystemTime::now()
@@ -1083,14 +1173,14 @@ fn vm_run(a: VmRunArgs) -> anyhow::Result<i32> {
     cfg.kmods = a.guest_modules.resolve()?;
     cfg.max_guests = a.guests.map(|g| g as usize);
     if let Some(sc) = &a.script {
-        if !sc.is_file() {
-            return Err(UsageError(format!("--script {}: no such file", sc.display())).into());
-        }
+        crate::vm::check_regular("--script", sc)?;
         cfg.script = Some(sc.clone());
         cfg.tools = a
             .tool
             .iter()
             .map(|t| {
+                // Its upper-cased name becomes a variable of the script.
+                crate::model::safe_name(t).map_err(|m| UsageError(format!("--tool {m}")))?;
                 crate::vm::which(t)
                     .ok_or_else(|| UsageError(format!("--tool {t}: not found in PATH")))
             })
@@ -1197,6 +1287,18 @@ fn bench_seeded(a: SeededArgs, json: Option<PathBuf>) -> anyhow::Result<i32> {
 
 fn vm_ab(a: VmAbArgs) -> anyhow::Result<i32> {
     a.judge.check()?;
+    // Both sides the same kernel, modules and parameters: the budget would
+    // go to comparing a kernel with itself.
+    let image = |side: &Option<PathBuf>| side.clone().unwrap_or_else(|| a.guest.image.clone());
+    if image(&a.before_image) == image(&a.after_image)
+        && a.before_module == a.after_module
+        && a.before_param == a.after_param
+    {
+        return Err(UsageError(
+            "the before and after sides are the same: give --after-image, --after-module or --after-param (or their --before-* twins) for the side that differs".into(),
+        )
+        .into());
+    }
     let out = a.guest.out.clone();
     let base = a.guest.config(a.budget);
     let cfg = crate::vm::ab::AbConfig {
@@ -1444,7 +1546,9 @@ fn bench(a: BenchArgs) -> anyhow::Result<i32> {
         std::fs::write(p, serde_json::to_string_pretty(&report)? + "\n")
             .map_err(|e| anyhow::anyhow!("writing {}: {e}", p.display()))?;
     }
-    Ok(if report.findings.is_empty() && !report.interrupted {
+    // As a run: an interrupt is in the JSON (`interrupted`), not in the
+    // status, which says only whether the kernel logged something.
+    Ok(if report.findings.is_empty() {
         exit::CLEAN
     } else {
         exit::FINDINGS

@@ -40,6 +40,9 @@ pub struct Doctor {
     pub kinds: Vec<Row>,
     pub ops: Vec<Row>,
     pub leftovers: Vec<String>,
+    /// A signal stopped it: the ops after it were not run, and what it had
+    /// made was removed all the same.
+    pub interrupted: bool,
 }
 
 /// The engine scans the kernel log every other second (engine::progress);
@@ -232,6 +235,10 @@ fn steps(l: &Layout) -> Vec<Op> {
 }
 
 pub fn run(platform: &'static dyn Platform) -> anyhow::Result<Doctor> {
+    // The run's signal handling, before anything is made: a first signal
+    // ends the op sequence and still removes the scratch stacks; a second
+    // sweeps the tag and exits (it once left namespaces and lock files).
+    let signals = crate::engine::Signals::install(platform)?;
     platform.require_privileges()?;
     let mut d = Doctor {
         platform: platform.name().into(),
@@ -247,6 +254,7 @@ pub fn run(platform: &'static dyn Platform) -> anyhow::Result<Doctor> {
         kinds: vec![],
         ops: vec![],
         leftovers: vec![],
+        interrupted: false,
     };
     let features = platform.require_features();
     d.checks.push(Row {
@@ -283,6 +291,12 @@ pub fn run(platform: &'static dyn Platform) -> anyhow::Result<Doctor> {
     }
     // Locked like a run's tag, so that a `cleanup` meanwhile spares it.
     let (tag, _lock) = crate::engine::fresh_tag(platform)?;
+    signals.set_tag(&tag);
+    let interrupted = || {
+        signals
+            .interrupted
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
     let probes = platform
         .probe_kinds(&tag, &LinkKind::ALL)
         .context("probing link kinds")?;
@@ -302,6 +316,13 @@ pub fn run(platform: &'static dyn Platform) -> anyhow::Result<Doctor> {
             detail: p.result.err().unwrap_or_default(),
         });
     }
+    if interrupted() {
+        // The probe removes its own stack; sweep in case it was cut short.
+        platform.cleanup(crate::model::Scope::Run(&tag))?;
+        d.interrupted = true;
+        d.leftovers = platform.leftovers(crate::model::Scope::Run(&tag))?;
+        return Ok(judged(d));
+    }
     if !have.contains(&LinkKind::Pair) {
         return Ok(judged(d));
     }
@@ -312,6 +333,7 @@ pub fn run(platform: &'static dyn Platform) -> anyhow::Result<Doctor> {
         .context("creating scratch stacks")?;
     let s2 = session.clone();
     let w2 = world.clone();
+    let stop = signals.stop.clone();
     // What setup logged is not the ops' doing.
     let mut logged = String::new();
     if let Ok(k) = klog.as_mut() {
@@ -324,6 +346,9 @@ pub fn run(platform: &'static dyn Platform) -> anyhow::Result<Doctor> {
             let mut rows = Vec::new();
             let t0 = std::time::Instant::now();
             for op in steps(&w2.layout) {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
                 let slot = &w2.layout.links[op.link as usize];
                 let target = match op.kind {
                     OpKind::MemberAdd | OpKind::MemberDel => {
@@ -364,6 +389,7 @@ pub fn run(platform: &'static dyn Platform) -> anyhow::Result<Doctor> {
     drop(session);
     let (rows, secs) = rows??;
     d.ops = rows;
+    d.interrupted = interrupted();
     torn?;
     if let (Some(bytes), Some((suite, workers))) = (bytes, busiest_suite()) {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
@@ -389,6 +415,12 @@ pub fn render(d: &Doctor) -> String {
     use std::fmt::Write;
     let mut o = String::new();
     let _ = writeln!(o, "{} ({})", d.platform, d.kernel);
+    if d.interrupted {
+        let _ = writeln!(
+            o,
+            "interrupted: the checks below stop where the signal came; the scratch stacks were removed"
+        );
+    }
     let features: Vec<Row> = d
         .kernel_features
         .rows()

@@ -6,12 +6,14 @@
 
 pub mod addr;
 pub mod bench;
+pub mod bounded;
 pub mod check;
 pub mod cli;
 pub mod doctor;
 pub mod engine;
 pub mod error;
 pub mod journal;
+pub mod memory;
 pub mod model;
 pub mod netlink;
 pub mod plan;

@@ -470,9 +470,71 @@ pub fn derive_seed(parent: u64, index: u64) -> u64 {
     (z ^ (z >> 31)) >> 1
 }
 
+/// The longest duration ifstress takes anywhere (a run, a grace, a budget,
+/// a timeout): a year. Bounded at parse time so that adding one to an
+/// instant cannot overflow (`Instant + 500000000000y` panics in std).
+pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(366 * 24 * 3600);
+
+/// `from + d`, saturating at `from + MAX_DURATION`: deadlines never panic,
+/// whatever a caller passes.
+pub fn deadline(from: std::time::Instant, d: std::time::Duration) -> std::time::Instant {
+    from.checked_add(d.min(MAX_DURATION))
+        .or_else(|| from.checked_add(std::time::Duration::from_secs(3600)))
+        .unwrap_or(from)
+}
+
+/// The characters a name may hold when it reaches generated shell (a
+/// suite's and its loops' names, module and tool file names): letters,
+/// digits and `._-`, at most 64, not starting with `-`. Such a word needs
+/// no quoting in sh and cannot end a comment line.
+pub fn safe_name(s: &str) -> Result<(), String> {
+    if s.is_empty() || s.len() > 64 {
+        return Err(format!("{:?} must be 1 to 64 characters", s));
+    }
+    if s.starts_with('-') {
+        return Err(format!("{s:?} must not start with `-`"));
+    }
+    match s
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        Some(c) => Err(format!(
+            "{s:?} holds {c:?}; only letters, digits and `._-` are allowed (names reach generated shell scripts)"
+        )),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn safe_names_are_words_sh_takes_as_they_are() {
+        for ok in ["vmove", "my-suite_2.1", "a"] {
+            assert!(safe_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "-x",
+            "a b",
+            "x\ntouch /tmp/p #",
+            "$(reboot)",
+            "é",
+            &"a".repeat(65),
+        ] {
+            assert!(safe_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_deadline_never_overflows() {
+        let now = std::time::Instant::now();
+        let far = deadline(now, std::time::Duration::MAX);
+        assert_eq!(far, now + MAX_DURATION);
+        let near = deadline(now, std::time::Duration::from_secs(3));
+        assert_eq!(near, now + std::time::Duration::from_secs(3));
+    }
 
     #[test]
     fn op_kind_index_round_trips() {

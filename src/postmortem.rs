@@ -50,7 +50,10 @@ fn open_regular(p: &Path) -> std::io::Result<std::fs::File> {
     Ok(f)
 }
 
-/// The last `max` bytes of a file, invalid UTF-8 shown as U+FFFD.
+/// The last `max` bytes of a file, each line cleaned as triage cleans
+/// console lines: invalid UTF-8, control characters and terminal escapes
+/// (a journal may hold anything a disk returned after a crash) each shown
+/// as one U+FFFD, so printing a report cannot drive the terminal.
 fn tail(p: &Path, max: u64) -> std::io::Result<String> {
     use std::io::{Read, Seek, SeekFrom};
     let mut f = open_regular(p)?;
@@ -67,7 +70,13 @@ fn tail(p: &Path, max: u64) -> std::io::Result<String> {
     } else {
         0
     };
-    Ok(String::from_utf8_lossy(&buf[start..]).into_owned())
+    let mut out = String::with_capacity(buf.len() - start);
+    for l in buf[start..].split(|&b| b == b'\n') {
+        out.push_str(&crate::check::triage::clean(l));
+        out.push('\n');
+    }
+    out.pop();
+    Ok(out)
 }
 
 /// `run.txt` of a journal: `key = value` lines.

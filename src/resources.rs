@@ -12,6 +12,46 @@ pub fn page_size() -> u64 {
     if p > 0 { p as u64 } else { 4096 }
 }
 
+/// Descriptors a run needs before its first op: the setup thread's
+/// sockets in every stack (a route socket, three datagram and packet
+/// sockets, the stack's own handle: about five) plus the run's own (the
+/// kernel log, the lock, the signal runtime, stdio). Measured on Linux with
+/// `vmove` (six stacks): setup failed at 38 descriptors and got through at
+/// 40. Workers need more (their own sockets per stack); a worker that
+/// cannot open them fails on its own and the report says so.
+pub fn descriptors_to_start(stacks: usize) -> u64 {
+    20 + 6 * stacks as u64
+}
+
+/// Raise the soft descriptor limit towards `want` (never above the hard
+/// limit); the soft limit afterwards.
+// rlim_t is u64 on Linux and i64 on FreeBSD.
+#[allow(clippy::unnecessary_cast)]
+pub fn raise_nofile(want: u64) -> u64 {
+    let mut l = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) != 0 {
+            return u64::MAX;
+        }
+        let cur = l.rlim_cur as u64;
+        if cur < want {
+            let to = want.min(l.rlim_max as u64);
+            let n = libc::rlimit {
+                rlim_cur: to as libc::rlim_t,
+                rlim_max: l.rlim_max,
+            };
+            if to > cur && libc::setrlimit(libc::RLIMIT_NOFILE, &n) == 0 {
+                return to;
+            }
+        }
+        cur
+    }
+}
+
 /// User and system CPU this process (all threads) or its waited-for children used.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Cpu {

@@ -41,14 +41,21 @@ impl NotRun {
 
 /// A report field that makes no sense (the caller names the file).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{field} is {value}: a duration must be finite and not negative")]
+#[error(
+    "{field} is {value}: a duration must be finite, not negative and at most {MAX_REPORT_SECONDS} s (two of the longest runs ifstress takes)"
+)]
 pub struct BadDuration {
     pub field: String,
     pub value: f64,
 }
 
+/// The longest duration a report may claim: a run or `vm run` is at most
+/// `model::MAX_DURATION`, and the margin covers setup and teardown. A
+/// larger number (1e308) would swamp every other report's hours.
+pub const MAX_REPORT_SECONDS: f64 = 2.0 * crate::model::MAX_DURATION.as_secs() as f64;
+
 fn duration(field: impl FnOnce() -> String, value: f64) -> Result<f64, BadDuration> {
-    if value.is_finite() && value >= 0.0 {
+    if value.is_finite() && (0.0..=MAX_REPORT_SECONDS).contains(&value) {
         Ok(value)
     } else {
         Err(BadDuration {
@@ -75,10 +82,18 @@ pub struct Trial {
     pub work: Option<BTreeMap<String, OpCount>>,
     /// `MODULE.PARAM VALUE` lines read after the suite (racebench's counters).
     pub module_state: Vec<String>,
+    /// Where each signature is in `hits`, kept by `add_hit`: a report with
+    /// 200,000 distinct findings is one trial with as many hits, and a
+    /// search of the list per hit made reading it quadratic.
+    pub index: std::collections::HashMap<String, usize>,
 }
 
 impl Trial {
     pub fn hit_time(&self, sig: &str) -> Option<f64> {
+        if self.index.len() == self.hits.len() {
+            return self.index.get(sig).map(|&i| self.hits[i].1);
+        }
+        // Built by hand (tests): no index.
         self.hits.iter().find(|(s, _)| s == sig).map(|(_, t)| *t)
     }
 
@@ -88,6 +103,9 @@ impl Trial {
 
     pub fn add_hit(&mut self, sig: &str, at: f64) {
         if !self.hit(sig) {
+            if self.index.len() == self.hits.len() {
+                self.index.insert(sig.to_string(), self.hits.len());
+            }
             self.hits.push((sig.to_string(), at));
         }
     }

@@ -33,6 +33,8 @@ mod rules;
 use super::finding::Finding;
 pub use super::finding::{normalize, signature};
 use clean::Ctx;
+/// Journal lines shown by `postmortem` get the same cleaning as console lines.
+pub(crate) use clean::clean;
 pub use clean::strip_prefix;
 pub use frames::frame_of;
 #[cfg(test)]

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant, SystemTime};
 
+pub use progress::Signals;
 pub use shared::OnHang;
 pub(crate) use shared::Shared;
 pub use worker::WorkerSpec;
@@ -60,6 +61,20 @@ pub struct Run {
     _lock: RunLock,
 }
 
+const OUT_OF_MEMORY: &str =
+    "memory ran out (an allocation failed: `ulimit -v`, or the machine is out of memory)";
+
+/// EAGAIN or ENOMEM anywhere in the chain: a thread or memory the
+/// machine (or a ulimit) did not give.
+fn out_of_resources(e: &anyhow::Error) -> bool {
+    crate::memory::low()
+        || e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.raw_os_error())
+                .is_some_and(|n| n == libc::EAGAIN || n == libc::ENOMEM)
+        })
+}
+
 /// Pick a tag no live run holds and no earlier run left objects under, and
 /// lock it for this run.
 pub fn fresh_tag(platform: &dyn Platform) -> anyhow::Result<(Tag, RunLock)> {
@@ -83,6 +98,20 @@ impl Run {
     /// Signal handling is in place before anything is created (the link-kind
     /// probe creates a scratch stack).
     pub fn prepare(platform: &'static dyn Platform, cfg: RunConfig) -> anyhow::Result<Run> {
+        // First of all: the memory teardown and the report will need, and a
+        // thread can be started (the orchestrator's runtime panics if not).
+        if crate::memory::low() {
+            return Err(EnvError::Unusable(format!("{OUT_OF_MEMORY} before the run began")).into());
+        }
+        crate::memory::arm().map_err(|e| EnvError::Unusable(e.to_string()))?;
+        std::thread::Builder::new()
+            .spawn(|| ())
+            .and_then(|t| t.join().map_err(|_| std::io::Error::other("panicked")))
+            .map_err(|e| {
+                EnvError::Unusable(format!(
+                    "cannot start a thread ({e}): raise `ulimit -v` / `ulimit -u` or free memory"
+                ))
+            })?;
         let signals = progress::Signals::install(platform)?;
         platform.require_privileges()?;
         platform.require_features()?;
@@ -91,9 +120,21 @@ impl Run {
         let mut kinds: Vec<LinkKind> = cfg.suite.topology.links.iter().map(|l| l.kind).collect();
         kinds.sort();
         kinds.dedup();
-        let probes = platform
-            .probe_kinds(&tag, &kinds)
-            .context("probing link kinds")?;
+        let probes = match platform.probe_kinds(&tag, &kinds) {
+            Ok(p) => p,
+            Err(e) => {
+                // Whatever the cut-short probe made goes; a machine out of
+                // threads or memory is the environment, not ifstress.
+                let _ = platform.cleanup(Scope::Run(&tag));
+                if out_of_resources(&e) {
+                    return Err(EnvError::Unusable(format!(
+                        "probing link kinds: {e:#} (out of memory or threads: `ulimit -v`/`-u`?)"
+                    ))
+                    .into());
+                }
+                return Err(e.context("probing link kinds"));
+            }
+        };
         let mut missing = Vec::new();
         let mut notes = Vec::new();
         for p in probes {
@@ -302,6 +343,11 @@ impl Run {
     ) -> anyhow::Result<Report> {
         let signals = &self.signals;
         let setup = worker::populate(session.clone(), world.clone(), specs.len())?;
+        if crate::memory::low() {
+            // Out of memory already while setting up: no worker is started,
+            // the stacks are torn down and the report says why.
+            anyhow::bail!("{OUT_OF_MEMORY} during setup");
+        }
         let shared = Arc::new(Shared {
             stop: signals.stop.clone(),
             epoch: Instant::now(),
@@ -354,6 +400,11 @@ impl Run {
         let (tx, rx) = std::sync::mpsc::channel::<worker::Done>();
         let mut errors = Vec::new();
         for spec in specs {
+            if crate::memory::low() {
+                // Out of memory: start no more; the run stops at once.
+                shared.failed.fetch_add(1, Relaxed);
+                continue;
+            }
             let ring = rings.as_ref().map(|r| r[spec.index].clone());
             if let Err(e) = worker::spawn(
                 *spec,
@@ -438,6 +489,11 @@ impl Run {
         report.findings = findings;
         report.errors = errors.into_iter().map(|(_, e)| e).collect();
         report.notes.extend(journal_notes);
+        if crate::memory::low() {
+            report.errors.push(format!(
+                "{OUT_OF_MEMORY}: the run stopped early, tore down and wrote this report from the reserve"
+            ));
+        }
         if shared.failed.load(Relaxed) >= specs.len() && !report.interrupted {
             report
                 .notes

@@ -60,6 +60,7 @@ impl Signals {
             signals.recv().await;
             let Some(tag) = t2.get() else {
                 eprintln!("ifstress: second signal: nothing created yet; exiting");
+                crate::platform::runlock::release_all();
                 std::process::exit(130);
             };
             eprintln!("ifstress: second signal: removing objects tagged {} and exiting", tag.id);
@@ -73,6 +74,7 @@ impl Signals {
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
+            crate::platform::runlock::release_all();
             std::process::exit(130);
         });
         Ok(Signals {
@@ -150,6 +152,11 @@ pub fn orchestrate(
             }
             // Every worker failed (each said why): nothing is racing any more.
             if shared.failed.load(Relaxed) >= shared.live.len() {
+                return false;
+            }
+            // An allocation failed and the reserve was given back: stop
+            // while teardown and the report still have room.
+            if crate::memory::low() {
                 return false;
             }
             tokio::select! {

@@ -83,6 +83,7 @@ impl RunLock {
                 use std::io::Write;
                 let mut f = &file;
                 let _ = writeln!(f, "{}", std::process::id());
+                held().push(path.clone());
                 return Ok(Some(RunLock { _held: file, path }));
             }
         }
@@ -99,7 +100,48 @@ impl Drop for RunLock {
         // Unlink while still holding the lock, so nobody locks a file that is
         // about to vanish without noticing (see still_there).
         let _ = std::fs::remove_file(&self.path);
+        held().retain(|p| p != &self.path);
     }
+}
+
+/// The lock files this process holds, for an exit that skips destructors.
+fn held() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    static HELD: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    HELD.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Unlink every lock file this process holds; for `process::exit` after a
+/// second signal, which runs no destructor (a second SIGINT within 10 ms
+/// of the start left `<tag>.lock` behind). The flocks go with the process.
+pub fn release_all() {
+    for p in held().drain(..) {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// Remove the lock files in `dir` no live process holds (a run killed
+/// before it could unlink its own), and name them.
+pub fn sweep_stale_in(dir: &Path) -> Vec<String> {
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return removed;
+    };
+    for e in entries.flatten().take(65536 + 16) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(tag) = name.strip_suffix(".lock").and_then(Tag::parse) else {
+            continue;
+        };
+        // Taken: nobody held it; dropped at once, which unlinks it.
+        if let Ok(Some(l)) = RunLock::acquire_in(dir, &tag) {
+            drop(l);
+            removed.push(format!("stale run lock {}", dir.join(&name).display()));
+        }
+    }
+    removed
+}
+
+pub fn sweep_stale() -> Vec<String> {
+    sweep_stale_in(Path::new(DIR))
 }
 
 #[cfg(test)]
@@ -118,6 +160,20 @@ mod tests {
         drop(l);
         assert!(!d.path().join("beef.lock").exists());
         assert!(RunLock::acquire_in(d.path(), &t).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_sweep_removes_free_lock_files_and_spares_held_ones() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("abcd.lock"), "12345\n").unwrap();
+        let live = RunLock::acquire_in(d.path(), &Tag::new(0xbeef))
+            .unwrap()
+            .unwrap();
+        let removed = sweep_stale_in(d.path());
+        assert_eq!(removed.len(), 1, "{removed:?}");
+        assert!(!d.path().join("abcd.lock").exists());
+        assert!(d.path().join("beef.lock").exists());
+        drop(live);
     }
 
     #[test]

@@ -156,9 +156,8 @@ impl Report {
     }
 }
 
-/// Write beside, then rename: a report is either whole or absent.
+/// A regular file: written beside, then renamed (whole or absent); a
+/// device or FIFO: written in place (`report::output`).
 pub(super) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    super::output::write(path, bytes)
 }

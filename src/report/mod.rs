@@ -5,6 +5,7 @@ mod contents;
 pub mod guests;
 mod human;
 mod junit;
+pub mod output;
 
 use std::path::Path;
 

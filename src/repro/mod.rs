@@ -480,7 +480,9 @@ impl<G: Guests> Driver<'_, G> {
 
     fn best_named(&self) -> Suite {
         let mut s = self.best.clone();
-        s.name = format!("{}-repro", self.cfg.original.name);
+        // Within model::safe_name's 64 (suite names are ASCII, checked at load).
+        let base = &self.cfg.original.name;
+        s.name = format!("{}-repro", &base[..base.len().min(58)]);
         s.description = format!("minimal reproducer of: {}", self.cfg.title);
         s.duration = self.best_duration();
         s
@@ -680,8 +682,10 @@ pub fn source(path: &Path, signature: Option<&str>) -> Result<Source, SourceErro
         path.to_path_buf()
     };
     let name = file.display().to_string();
-    let text = std::fs::read_to_string(&file).map_err(|e| SourceError::Read(name.clone(), e))?;
-    let r: Report = serde_json::from_str(&text)
+    // Bounded like the verdict's reads: `repro /dev/zero` must not fill memory.
+    let text = crate::bounded::read(&file, crate::verdict::MAX_REPORT_BYTES, "a report")
+        .map_err(|e| SourceError::Read(name.clone(), e))?;
+    let r: Report = serde_json::from_slice(&text)
         .map_err(|e| SourceError::NotAReport(name.clone(), e.to_string()))?;
     let finding = match signature {
         Some(s) => r

@@ -179,8 +179,22 @@ fn targets(op: OpKind) -> &'static str {
     }
 }
 
+/// Text for a `#` comment line: a newline or carriage return would end the
+/// comment and make the rest a command, and other control characters
+/// rewrite a terminal showing the script; each becomes `?`. (A suite's
+/// name cannot hold them, checked at load; a title and a signature come
+/// from a kernel's log and a report.)
+fn comment(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
 /// The script. `title` and `signature` go into its header.
 pub fn render(s: &Suite, os: Os, title: &str, signature: &str) -> String {
+    let title = comment(title);
+    let signature = comment(signature);
+    let name = comment(&s.name);
     let mut links = Vec::new();
     let mut tops = Vec::new();
     let mut members = Vec::new();
@@ -231,7 +245,7 @@ pub fn render(s: &Suite, os: Os, title: &str, signature: &str) -> String {
          # to hit, or never hit a narrow race; prefer ifstress where you can.\n\
          # Run it as root in a disposable machine: a hit crashes the kernel.\n\
          # It creates only names starting with rp and removes them at the end.",
-        s.name
+        name
     );
     if !missing.is_empty() {
         let _ = writeln!(

@@ -173,6 +173,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if d.is_zero() {
         return Err(format!("invalid duration `{s}`: must be longer than zero"));
     }
+    if d > crate::model::MAX_DURATION {
+        return Err(format!(
+            "invalid duration `{s}`: longer than ifstress takes (366 days)"
+        ));
+    }
     Ok(d)
 }
 
@@ -190,6 +195,11 @@ impl Suite {
     }
 
     /// Every op kind any loop uses.
+    /// Worker threads over every loop, before `--workers`.
+    pub fn total_workers(&self) -> usize {
+        self.loops.iter().map(|l| l.workers).sum()
+    }
+
     pub fn op_kinds(&self) -> Vec<OpKind> {
         let mut v: Vec<OpKind> = self
             .loops
@@ -326,12 +336,25 @@ fn locate(text: &str, field: &str) -> usize {
         Some((t, r)) => (t, r),
         None => {
             let key = field.split('.').next_back().unwrap_or(field);
-            return line_of_key(text, 0, key).unwrap_or(1);
+            // `topology.stacks`, `checks.dying_grace`: the key inside its
+            // table's `[topology]` section, or the table's own line when it
+            // is written inline; a top-level key before any section.
+            return match field.rsplit_once('.') {
+                Some((t, _)) => section_line(text, t, key),
+                None => line_of_key(text, 0, key),
+            }
+            .unwrap_or(1);
         }
     };
     let header = match table {
         "loop" => "[[loop]]",
-        "topology.links" => "[[topology.links]]",
+        "topology.links" => {
+            // Usually inline: `links = [ { kind = ..., count = ... }, ... ]`.
+            if !text.lines().any(|l| l.trim() == "[[topology.links]]") {
+                return section_line(text, "topology", "links").unwrap_or(1);
+            }
+            "[[topology.links]]"
+        }
         _ => return 1,
     };
     let idx: usize = rest
@@ -357,6 +380,20 @@ fn locate(text: &str, field: &str) -> usize {
     line_of_key(text, start, key).unwrap_or_else(|| find_line(text, start))
 }
 
+/// The line of `key` in the `[table]` section, else of `table = ...`
+/// (an inline table) at the top level.
+fn section_line(text: &str, table: &str, key: &str) -> Option<usize> {
+    let header = format!("[{table}]");
+    let mut off = 0;
+    for line in text.split_inclusive('\n') {
+        if line.trim() == header {
+            return line_of_key(text, off, key).or(Some(find_line(text, off)));
+        }
+        off += line.len();
+    }
+    line_of_key(text, 0, table)
+}
+
 fn line_of_key(text: &str, from: usize, key: &str) -> Option<usize> {
     if key.is_empty() {
         return None;
@@ -378,9 +415,9 @@ fn line_of_key(text: &str, from: usize, key: &str) -> Option<usize> {
 /// Semantic checks serde cannot express. Errors are (field path, message).
 fn validate(s: &Suite) -> Result<(), (String, String)> {
     let err = |f: &str, m: String| Err((f.to_string(), m));
-    if s.name.trim().is_empty() {
-        return err("name", "must not be empty".into());
-    }
+    // The name reaches generated shell (`show --shell`, repro.sh), reports
+    // and file names: a safe set at load, not quoting at every use.
+    crate::model::safe_name(&s.name).map_err(|m| ("name".to_string(), m))?;
     parse_duration(&s.duration).map_err(|m| ("duration".to_string(), m))?;
     parse_duration(&s.checks.hang_after).map_err(|m| ("checks.hang_after".to_string(), m))?;
     parse_duration(&s.checks.dying_grace).map_err(|m| ("checks.dying_grace".to_string(), m))?;
@@ -419,7 +456,15 @@ fn validate(s: &Suite) -> Result<(), (String, String)> {
     if s.loops.is_empty() {
         return err("loop", "a suite needs at least one [[loop]]".into());
     }
+    let workers: usize = s.loops.iter().map(|l| l.workers.min(MAX_WORKERS)).sum();
+    if workers > MAX_WORKERS {
+        return err(
+            "loop",
+            format!("{workers} workers over all loops is more than {MAX_WORKERS}"),
+        );
+    }
     for (i, lp) in s.loops.iter().enumerate() {
+        crate::model::safe_name(&lp.name).map_err(|m| (format!("loop[{i}].name"), m))?;
         if lp.workers == 0 || lp.workers > 256 {
             return err(
                 &format!("loop[{i}].workers"),
@@ -473,6 +518,12 @@ fn validate(s: &Suite) -> Result<(), (String, String)> {
     Ok(())
 }
 
+/// The most worker threads a run starts, over every loop and after
+/// `--workers`: each is an OS thread with its own sockets per stack, and
+/// past this many a run spends its time on thread and descriptor failures
+/// (10,240 threads took 1.29 GB and failed with `os error -1`).
+pub const MAX_WORKERS: usize = 1024;
+
 /// The largest op weight: weights are relative, and with every op kind at
 /// this bound their sum still fits the planner's u32 draw.
 pub const MAX_WEIGHT: u32 = 1_000_000;
@@ -495,38 +546,9 @@ fn needs(op: OpKind) -> &'static str {
 /// suite names at most 4096 links and a few dozen loops.
 pub const MAX_SUITE_BYTES: u64 = 1 << 20;
 
-/// A suite file's text: a regular file (not /dev/zero, not a FIFO) of at
-/// most MAX_SUITE_BYTES, read with that bound whatever its size claims.
+/// A suite file's text: a regular file of at most MAX_SUITE_BYTES.
 fn read_bounded(path: &str) -> Result<String, String> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    // O_NONBLOCK: opening a FIFO must not wait for a writer before its type
-    // is seen; a regular file reads the same either way.
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| e.to_string())?;
-    let m = f.metadata().map_err(|e| e.to_string())?;
-    if !m.is_file() {
-        return Err("not a regular file".into());
-    }
-    if m.len() > MAX_SUITE_BYTES {
-        return Err(format!(
-            "{} bytes is larger than a suite can be ({MAX_SUITE_BYTES})",
-            m.len()
-        ));
-    }
-    let mut buf = Vec::new();
-    f.take(MAX_SUITE_BYTES + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| e.to_string())?;
-    if buf.len() as u64 > MAX_SUITE_BYTES {
-        return Err(format!(
-            "larger than a suite can be ({MAX_SUITE_BYTES} bytes)"
-        ));
-    }
-    String::from_utf8(buf).map_err(|_| "not UTF-8 text".to_string())
+    crate::bounded::read_text(std::path::Path::new(path), MAX_SUITE_BYTES, "a suite")
 }
 
 /// Load a suite by embedded name or by path (anything with a `/` or ending in `.toml`).

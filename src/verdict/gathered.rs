@@ -40,11 +40,21 @@ pub(super) struct Gathered {
     pub(super) kernels: Vec<String>,
     pub(super) seeds: Vec<u64>,
     pub(super) notes: Vec<String>,
+    /// Where each signature is in `findings`: looked up per finding and
+    /// per hit, so a search of the list would make verdict quadratic.
+    pub(super) by_sig: std::collections::HashMap<String, usize>,
 }
 
 impl Gathered {
     pub(super) fn info(&self, sig: &str) -> Option<&FindingInfo> {
-        self.findings.iter().find(|f| f.signature == sig)
+        self.by_sig.get(sig).map(|&i| &self.findings[i])
+    }
+
+    pub(super) fn add_finding(&mut self, f: FindingInfo) {
+        if !self.by_sig.contains_key(&f.signature) {
+            self.by_sig.insert(f.signature.clone(), self.findings.len());
+            self.findings.push(f);
+        }
     }
 
     /// Unknown kinds count as crash-like: a guest may list a signature the

@@ -63,6 +63,14 @@ pub enum VerdictError {
     },
     #[error("{file}: not an ifstress report: {why}")]
     NotAReport { file: String, why: String },
+    #[error(
+        "{file} is the same report as {other} (same {what}) on the other side: a run cannot be both before and after"
+    )]
+    BothSides {
+        file: String,
+        other: String,
+        what: String,
+    },
     #[error("--{side}: no report given")]
     NoReports { side: &'static str },
     #[error("--confidence {0}: must be strictly between 0 and 1")]
@@ -240,7 +248,11 @@ fn attribute_unlisted(
     guests: &[GuestSummary],
     t: &mut Trials,
 ) -> Option<String> {
-    let listed = |sig: &str| guests.iter().any(|g| g.signatures.iter().any(|s| s == sig));
+    let listed: std::collections::HashSet<&str> = guests
+        .iter()
+        .flat_map(|g| g.signatures.iter().map(String::as_str))
+        .collect();
+    let listed = |sig: &str| listed.contains(sig);
     let crashed = t.trials.iter().position(|x| x.crashed);
     let target = crashed.or(t.trials.len().checked_sub(1))?;
     let mut n = 0;
@@ -324,7 +336,7 @@ impl Gathered {
         }
         for f in &r.findings {
             if self.info(&f.signature).is_none() {
-                self.findings.push(FindingInfo {
+                self.add_finding(FindingInfo {
                     signature: f.signature.clone(),
                     title: f.title.clone(),
                     kind: f.kind.clone(),
@@ -348,22 +360,94 @@ fn gather(side: &'static str, reports: &[(String, Value)]) -> Result<Gathered, V
     Ok(g)
 }
 
+/// The largest report file read: a report holds one finding per signature
+/// and one entry per guest; ten thousand guests with their findings are a
+/// few MiB. The bound keeps `--before /dev/zero`'s kind out of memory.
+pub const MAX_REPORT_BYTES: u64 = 128 << 20;
+
 fn read_reports(paths: &[PathBuf]) -> Result<Vec<(String, Value)>, VerdictError> {
     paths
         .iter()
         .map(|p| {
             let file = p.display().to_string();
-            let text = std::fs::read_to_string(p).map_err(|error| VerdictError::Read {
-                file: file.clone(),
-                error,
+            let bytes = crate::bounded::read(p, MAX_REPORT_BYTES, "a report").map_err(|error| {
+                VerdictError::Read {
+                    file: file.clone(),
+                    error,
+                }
             })?;
-            let v = serde_json::from_str(&text).map_err(|error| VerdictError::NotJson {
+            let v = serde_json::from_slice(&bytes).map_err(|error| VerdictError::NotJson {
                 file: file.clone(),
                 error,
             })?;
             Ok((file, v))
         })
         .collect()
+}
+
+/// What makes a report one run: its tag, seed and start time (a `vm run`
+/// report's guests are told apart by their index inside it, so the same
+/// three name the same guests). A report without them (hand-made, or older)
+/// is known by its whole content. A path, a copy or a link to it is the
+/// same run.
+fn identity(v: &Value) -> (String, String) {
+    let field = |k: &str| v.get(k).filter(|x| !x.is_null()).map(|x| x.to_string());
+    match (field("tag"), field("started_at")) {
+        (Some(tag), Some(at)) => {
+            let seed = field("seed").unwrap_or_default();
+            (
+                format!("{tag}|{at}|{seed}"),
+                format!("run tag {tag}, seed {seed}, start {at}"),
+            )
+        }
+        _ => {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            v.to_string().hash(&mut h);
+            (format!("#{:016x}", h.finish()), "content".to_string())
+        }
+    }
+}
+
+/// Reports as read: (the name they were given by, the JSON).
+type Named = Vec<(String, Value)>;
+
+/// Drop a side's repeats of one run (each is noted) and refuse a run on
+/// both sides: counted twice, one report's hours would prove a fix alone.
+fn drop_duplicates(
+    before: Named,
+    after: Named,
+) -> Result<(Named, Named, Vec<String>), VerdictError> {
+    let mut notes = Vec::new();
+    let mut seen: std::collections::HashMap<String, (bool, String)> = Default::default();
+    let mut keep = |side_after: bool, reports: Vec<(String, Value)>| {
+        let mut kept = Vec::new();
+        for (file, v) in reports {
+            let (key, what) = identity(&v);
+            match seen.get(&key) {
+                Some((s, other)) if *s != side_after => {
+                    return Err(VerdictError::BothSides {
+                        file,
+                        other: other.clone(),
+                        what,
+                    });
+                }
+                Some((_, other)) => {
+                    notes.push(format!(
+                        "{file}: the same run as {other} ({what}): counted once"
+                    ));
+                }
+                None => {
+                    seen.insert(key, (side_after, file.clone()));
+                    kept.push((file, v));
+                }
+            }
+        }
+        Ok(kept)
+    };
+    let b = keep(false, before)?;
+    let a = keep(true, after)?;
+    Ok((b, a, notes))
 }
 
 fn check_confidence(c: f64) -> Result<(), VerdictError> {
@@ -379,12 +463,17 @@ fn check_confidence(c: f64) -> Result<(), VerdictError> {
 /// The before side's crash-like signature hit in the most trials; at a tie
 /// the first seen, so the order the user gave the files decides.
 fn auto_signature(before: &Gathered) -> Option<(String, usize)> {
+    // First seen first (ties go to it), counted through an index.
     let mut counts: Vec<(String, usize)> = Vec::new();
+    let mut at: std::collections::HashMap<&str, usize> = Default::default();
     for t in &before.trials.trials {
         for (s, _) in &t.hits {
-            match counts.iter_mut().find(|(x, _)| x == s) {
-                Some(c) => c.1 += 1,
-                None => counts.push((s.clone(), 1)),
+            match at.get(s.as_str()) {
+                Some(&i) => counts[i].1 += 1,
+                None => {
+                    at.insert(s, counts.len());
+                    counts.push((s.clone(), 1));
+                }
             }
         }
     }
@@ -665,7 +754,9 @@ pub fn judge(input: &VerdictInput) -> Result<Verdict, VerdictError> {
     }
     let before = read_reports(&input.before)?;
     let after = read_reports(&input.after)?;
+    let (before, after, dropped) = drop_duplicates(before, after)?;
     let mut v = judge_reports(&before, &after, &input.criteria)?;
+    v.notes.extend(dropped);
     v.partial = input.partial;
     Ok(v)
 }

@@ -63,7 +63,7 @@ pub(super) fn find(
     let alpha = 1.0 - confidence;
     let (t_b, t_a) = (before.exposure_s(), after.exposure_s());
     let judged_info = judged.and_then(|j| before.info(j).or_else(|| after.info(j)));
-    let mut seen: Vec<&str> = Vec::new();
+    let mut seen: std::collections::HashSet<&str> = Default::default();
     let sightings = after
         .trials
         .trials
@@ -78,10 +78,10 @@ pub(super) fn find(
         );
     let mut out = Vec::new();
     for s in sightings {
-        if Some(s) == judged || seen.contains(&s) || !after.is_crash_like(s) {
+        if Some(s) == judged || seen.contains(s) || !after.is_crash_like(s) {
             continue;
         }
-        seen.push(s);
+        seen.insert(s);
         let k_a = after.trials.hits(s);
         let k_b = before.trials.hits(s);
         let at_boot = after

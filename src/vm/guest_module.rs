@@ -14,6 +14,12 @@ impl GuestModule {
     /// Attach `--module-param` values to the modules they name:
     /// `MODULE.NAME=VALUE`, or plain `NAME=VALUE` when there is one module.
     pub fn assign(files: &[PathBuf], params: &[String]) -> Result<Vec<GuestModule>, String> {
+        // A module's name is written unquoted into the guests' scripts
+        // (insmod's path, kldload's, the failure marker).
+        for f in files {
+            crate::model::safe_name(&module_name(f))
+                .map_err(|m| format!("--module {}: its name {m}", f.display()))?;
+        }
         let mut mods: Vec<GuestModule> = files
             .iter()
             .map(|f| GuestModule {

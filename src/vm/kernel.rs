@@ -229,12 +229,7 @@ fn outcome(console: &str) -> Option<Outcome> {
 impl KernelBuild {
     pub fn check_inputs(&self) -> anyhow::Result<()> {
         use crate::error::UsageError;
-        if !self.image.is_file() {
-            bail!(UsageError(format!(
-                "--image {}: no such file",
-                self.image.display()
-            )));
-        }
+        super::host::check_regular("--image", &self.image)?;
         if !self.src.join("sys/conf/newvers.sh").is_file() {
             bail!(UsageError(format!(
                 "--src {}: not a FreeBSD source tree (no sys/conf/newvers.sh)",
@@ -250,9 +245,7 @@ impl KernelBuild {
             )));
         }
         for p in &self.patches {
-            if !p.is_file() {
-                bail!(UsageError(format!("--patch {}: no such file", p.display())));
-            }
+            super::host::check_regular("--patch", p)?;
         }
         if self.out_image.exists() {
             bail!(UsageError(format!(

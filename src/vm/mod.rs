@@ -89,7 +89,7 @@ pub use crate::report::guests::{GuestSummary, VmSummary};
 /// a loaded host, not a boot.
 pub const CONSOLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub use guest_module::GuestModule;
-pub(crate) use host::which;
+pub(crate) use host::{check_regular, which};
 
 /// What ended a guest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -478,20 +478,9 @@ impl VmConfig {
     /// The files a run needs, checked before anything is created or booted:
     /// a missing one is bad input (exit 2), not a guest that fails.
     pub fn check_inputs(&self) -> anyhow::Result<()> {
-        if !self.image.is_file() {
-            bail!(crate::error::UsageError(format!(
-                "--image {}: no such file",
-                self.image.display()
-            )));
-        }
-
+        host::check_regular("--image", &self.image)?;
         for m in &self.kmods {
-            if !m.file.is_file() {
-                bail!(crate::error::UsageError(format!(
-                    "--module {}: no such file",
-                    m.file.display()
-                )));
-            }
+            host::check_regular("--module", &m.file)?;
         }
         if self.script.is_some() && self.guest != GuestOs::Linux {
             bail!(crate::error::UsageError(

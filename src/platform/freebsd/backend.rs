@@ -565,7 +565,7 @@ impl Session for FbsdSession {
         let names: Vec<String> = (0..self.world.layout.stacks.len() as StackId)
             .map(|s| jail_name(&self.world, s))
             .collect();
-        let until = std::time::Instant::now() + grace;
+        let until = crate::model::deadline(std::time::Instant::now(), grace);
         loop {
             // `jls -vd`: jails the run removed that the kernel still holds.
             let held: Vec<(StackId, String)> = sys::jails()

@@ -370,7 +370,7 @@ impl Session for LinuxSession {
         else {
             return Ok(Vec::new());
         };
-        let until = std::time::Instant::now() + grace;
+        let until = crate::model::deadline(std::time::Instant::now(), grace);
         let result = loop {
             let alive = o.alive().context("listing namespace ids in the observer")?;
             let held: Vec<(StackId, String)> = o
