@@ -57,7 +57,7 @@ const LEAN_FRAMES: usize = 4;
 
 fn index() -> &'static Index {
     static IX: OnceLock<Index> = OnceLock::new();
-    IX.get_or_init(|| Index::new(&[linux::RULES, freebsd::RULES]))
+    IX.get_or_init(|| Index::new(&[freebsd::QUIET, linux::RULES, freebsd::RULES]))
 }
 
 /// Incremental scanner, fed line by line (live, from a file, or both).
@@ -79,6 +79,23 @@ pub struct Scanner {
     kernel_output: bool,
     /// Of `EVIDENCE_BUDGET`.
     evidence: usize,
+    /// The source is a crash dump's text (crashinfo's core.txt, kgdb's
+    /// output): one crash, however often its text repeats.
+    dump: Dump,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Dump {
+    on: bool,
+    /// Past crashinfo's first section rule: the crash is only repeated.
+    after: bool,
+    /// The crash's finding, in `done`.
+    found: Option<usize>,
+}
+
+/// Kinds a crash dump holds one of: the panic and the trap it followed.
+fn crash_kind(rule: &rules::Rule) -> bool {
+    matches!(rule.kind, "panic" | "fatal-trap" | "double-fault")
 }
 
 impl Scanner {
@@ -89,6 +106,16 @@ impl Scanner {
         self.line_no = 0;
         self.seen_report = false;
         self.kernel_output = false;
+        self.dump = Dump::default();
+    }
+
+    /// What follows is a crash dump's text (postmortem's crash files): one
+    /// crash, read as `feed_bytes` would read crashinfo's core.txt.
+    pub fn crash_dump(&mut self) {
+        self.dump.on = true;
+        for r in &mut self.open {
+            r.pinned |= crash_kind(r.rule);
+        }
     }
 
     /// One line of text (a trailing newline is ignored).
@@ -104,7 +131,22 @@ impl Scanner {
         let raw = &raw[..raw.len().min(clean::MAX_LINE)];
         let cleaned = clean::clean(raw);
         let (ctx, line) = clean::split(&cleaned);
-        let start = index().find(line);
+        if freebsd::crash_dump_start(line) {
+            self.crash_dump();
+        }
+        if self.dump.on && !self.dump.after && freebsd::crashinfo_section(line) {
+            self.dump.after = true;
+            let (pinned, keep): (Vec<Report>, Vec<Report>) = std::mem::take(&mut self.open)
+                .into_iter()
+                .partition(|r| r.pinned);
+            self.open = keep;
+            for r in pinned {
+                self.close(r);
+            }
+        }
+        let start = index()
+            .find(line)
+            .filter(|(_, r)| r.kind != freebsd::BENIGN);
         for r in &mut self.open {
             r.idle += 1;
         }
@@ -120,10 +162,10 @@ impl Scanner {
             self.kernel_output = true;
         }
         // Reports that are full or whose context went quiet are over.
-        if self.open.iter().any(|r| r.full() || r.idle > MAX_IDLE) {
-            let (over, keep): (Vec<Report>, Vec<Report>) = std::mem::take(&mut self.open)
-                .into_iter()
-                .partition(|r| r.full() || r.idle > MAX_IDLE);
+        let over = |r: &Report| r.full() || (r.idle > MAX_IDLE && !r.pinned);
+        if self.open.iter().any(over) {
+            let (over, keep): (Vec<Report>, Vec<Report>) =
+                std::mem::take(&mut self.open).into_iter().partition(over);
             self.open = keep;
             for r in over {
                 self.close(r);
@@ -158,6 +200,23 @@ impl Scanner {
             self.open[i].push_head(line);
             return;
         }
+        if self.dump.on && crash_kind(rule) {
+            // A crash dump's text is one crash: its summary panic, the
+            // message buffer's trap and panic, kgdb's backtrace; past the
+            // first section rule, the same again.
+            let after = self.dump.after;
+            let same = self
+                .open
+                .iter()
+                .rposition(|r| crash_kind(r.rule) && r.shadow == after && (r.pinned || after));
+            self.fatal = true;
+            if let Some(i) = same {
+                let mut r = self.open.remove(i);
+                r.take(rule, line, at);
+                self.open.push(r);
+                return;
+            }
+        }
         let joins = match rule.joins {
             Joins::Never => None,
             Joins::Any | Joins::Consequence => mine.or_else(|| self.open.len().checked_sub(1)),
@@ -181,8 +240,9 @@ impl Scanner {
             self.route(ctx, line);
             return;
         }
-        // Another report in the same context ends the one open there.
-        if let Some(i) = mine {
+        // Another report in the same context ends the one open there (not
+        // a crash dump's crash: kgdb's backtrace is still to come).
+        if let Some(i) = mine.filter(|&i| !self.open[i].pinned) {
             let r = self.open.remove(i);
             self.close(r);
         }
@@ -196,20 +256,63 @@ impl Scanner {
             format!("{}:{}", self.source, self.line_no)
         };
         self.seen_report = true;
-        self.open.push(Report::new(rule, ctx, line, at, first_seen));
+        let mut r = Report::new(rule, ctx, line, at, first_seen);
+        if self.dump.on && crash_kind(rule) {
+            r.pinned = !self.dump.after;
+            r.shadow = self.dump.after;
+        }
+        self.open.push(r);
     }
 
     fn close(&mut self, r: Report) {
         let f = r.finish();
-        self.add(f);
+        if r.shadow
+            && let Some(k) = self.dump.found
+        {
+            self.complete(k, f);
+            return;
+        }
+        let pinned = r.pinned;
+        let at = self.add(f);
+        if pinned || r.shadow {
+            self.dump.found = Some(at);
+        }
     }
 
-    fn add(&mut self, mut f: Finding) {
+    /// The crash of a dump read again in a later section of its text: it
+    /// only fills in what the first reading lacked (a function to blame,
+    /// when kgdb printed no backtrace). The same crash, so no count.
+    fn complete(&mut self, k: usize, f: Finding) {
+        let main = &self.done[k];
+        if main.guilty_frame.is_some() || f.guilty_frame.is_none() {
+            return;
+        }
+        let key = |f: &Finding| u64::from_str_radix(&f.signature, 16).unwrap_or_default();
+        let old = key(main);
+        if self.by_signature.contains_key(&key(&f)) {
+            return;
+        }
+        self.by_signature.remove(&old);
+        self.by_signature.insert(key(&f), k);
+        let main = &mut self.done[k];
+        main.kind = f.kind;
+        main.title = f.title;
+        main.signature = f.signature;
+        main.guilty_frame = f.guilty_frame;
+        main.frames = f.frames;
+        main.corrupted = f.corrupted;
+    }
+
+    /// Where `f` is kept: a new finding, or the one of its signature.
+    fn add(&mut self, mut f: Finding) -> usize {
         let key = u64::from_str_radix(&f.signature, 16).unwrap_or_else(|_| {
             u64::from_str_radix(&signature(&f.kind, &f.signature), 16).unwrap_or_default()
         });
         match self.by_signature.get(&key) {
-            Some(&i) => self.done[i].count += f.count,
+            Some(&i) => {
+                self.done[i].count += f.count;
+                i
+            }
             None => {
                 let weight = |f: &Finding| {
                     f.excerpt.len() + f.frames.iter().map(|x| x.len() + 24).sum::<usize>()
@@ -224,6 +327,7 @@ impl Scanner {
                 self.evidence += weight(&f);
                 self.by_signature.insert(key, self.done.len());
                 self.done.push(f);
+                self.done.len() - 1
             }
         }
     }

@@ -124,6 +124,7 @@ pub(crate) fn split(line: &str) -> (Ctx, &str) {
     {
         s = r[end + 3..].trim_start();
     }
+    s = unquote(s);
     let t = s.trim_start();
     if let Some((inside, after)) = bracket(t)
         && is_stamp(inside)
@@ -139,6 +140,36 @@ pub(crate) fn split(line: &str) -> (Ctx, &str) {
         s = s.strip_prefix(' ').unwrap_or(s);
     }
     (ctx, s.trim_start())
+}
+
+/// Text as pasted through mail and trackers: "> " quote marks, nested or
+/// not; gdb's "(kgdb) " prompt before the first frame of `bt`; a stray
+/// punctuation mark before a numbered frame ("*#0 0x...", "`#0 ...").
+fn unquote(s: &str) -> &str {
+    let mut t = s;
+    while let Some(r) = t.trim_start_matches([' ', '\t']).strip_prefix('>') {
+        if !(r.is_empty() || r.starts_with([' ', '\t', '>'])) {
+            break;
+        }
+        t = r;
+    }
+    let u = t.trim_start();
+    if let Some(r) = u.strip_prefix("(kgdb)") {
+        let r = r.trim_start();
+        if r.starts_with('#') {
+            return r;
+        }
+    }
+    if let Some(c) = u.bytes().next()
+        && c.is_ascii_punctuation()
+        && c != b'#'
+    {
+        let r = u[1..].trim_start();
+        if r.starts_with('#') && r.as_bytes().get(1).is_some_and(u8::is_ascii_digit) {
+            return r;
+        }
+    }
+    t
 }
 
 /// "[inside]rest" split, when `s` starts with a short bracketed field.
@@ -228,5 +259,21 @@ mod tests {
         );
         assert_eq!(split("[link] up"), (Ctx::None, "[link] up"));
         assert_eq!(split("[114565] panic: x"), (Ctx::Console, "panic: x"));
+        // Quoted, prompted and bulleted.
+        assert_eq!(split("> > panic: x"), (Ctx::None, "panic: x"));
+        assert_eq!(split(">panic: x"), (Ctx::None, ">panic: x"));
+        assert_eq!(
+            split("(kgdb) #0  __curthread () at pcpu_aux.h:55"),
+            (Ctx::None, "#0  __curthread () at pcpu_aux.h:55")
+        );
+        assert_eq!(
+            split("*#0 0xffff at f+0x1"),
+            (Ctx::None, "#0 0xffff at f+0x1")
+        );
+        assert_eq!(
+            split("> \t#3 0xffff at f+0x1"),
+            (Ctx::None, "#3 0xffff at f+0x1")
+        );
+        assert_eq!(split("--- trap 0xc"), (Ctx::None, "--- trap 0xc"));
     }
 }
