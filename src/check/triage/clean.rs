@@ -100,7 +100,7 @@ pub fn strip_prefix(line: &str) -> &str {
 
 /// The printk context of a cleaned line and its text after the prefixes.
 pub(crate) fn split(line: &str) -> (Ctx, &str) {
-    let mut s = line.trim_end_matches(['\r', '\n']);
+    let mut s = unquote(line.trim_end_matches(['\r', '\n'])).trim_start();
     let mut ctx = Ctx::None;
     // "<4>" from /dev/kmsg-style or `dmesg -r` captures.
     if let Some(r) = s.strip_prefix('<')
@@ -124,7 +124,6 @@ pub(crate) fn split(line: &str) -> (Ctx, &str) {
     {
         s = r[end + 3..].trim_start();
     }
-    s = unquote(s);
     let t = s.trim_start();
     if let Some((inside, after)) = bracket(t)
         && is_stamp(inside)

@@ -56,6 +56,8 @@ pub(crate) static MACHINERY: &[Pat] = &[
     Exact("db_trap"),
     Exact("db_fncall"),
     Exact("db_fncall_generic"),
+    // linuxkpi's dump_stack() (compat/linuxkpi/common/src/linux_compat.c).
+    Exact("linux_dump_stack"),
     Prefix("witness_"),
     // Sleep and scheduling: where a thread waited.
     Exact("mi_switch"),
@@ -396,6 +398,15 @@ pub(crate) static RULES: &[Rule] = &[
             Guilty::Panic,
         )
     },
+    // A kgdb `bt` of a vmcore with no report before it: its innermost
+    // frames are always the dump's own (sys/kern/kern_shutdown.c doadump,
+    // called by kern_reboot, with amd64's __curthread inlined into it).
+    // After a report, or inside a crash dump's text, it is that report's.
+    Rule {
+        check: Some(|l| kgdb_line(l) && (l.contains(" doadump (") || l.contains(" __curthread ("))),
+        joins: Joins::Kinds(&["panic", "fatal-trap", "double-fault"]),
+        ..rule("#0 ", "panic", Title::In("panic"), Guilty::Panic)
+    },
     // witness_checkorder.
     rule(
         "lock order reversal",
@@ -576,4 +587,20 @@ pub(crate) fn continues(prev: &str, next: &str) -> Option<&'static str> {
 fn complete_frame(p: &str) -> bool {
     p.rsplit_once("/frame 0x")
         .is_some_and(|(_, hex)| hex.len() >= 8 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The function witness_warn's message names as the one that may sleep
+/// ("Calling uiomove() with ...", "calling _callout_stop_safe with ...",
+/// "uma_zalloc_debug: zone ... with ..."): it only reports that its caller
+/// held the lock, so neither it nor its own helpers are to blame.
+pub(crate) fn sleeps_in(head: &str, frame: &str) -> bool {
+    let msg = head.split(" with the following").next().unwrap_or(head);
+    msg.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.len() >= 4 && w.contains(|c: char| c == '_' || c.is_ascii_lowercase()))
+        .any(|w| {
+            frame == w
+                || frame
+                    .strip_prefix(w)
+                    .is_some_and(|rest| rest.starts_with('_'))
+        })
 }

@@ -589,9 +589,15 @@ fn bsd_blame(
         .flatten()
         .filter(|m| all.iter().any(|f| f.name == *m) && !skipped(rule, m))
         .map(str::to_string);
+    // witness_warn names where the thread may sleep; its caller held the lock.
+    let candidates: Vec<Frame> = candidates
+        .iter()
+        .filter(|f| rule.kind != "witness" || !freebsd::sleeps_in(lines[0], f.name))
+        .copied()
+        .collect();
     let guilty = match rule.guilty {
         Guilty::None => None,
-        _ => named.or_else(|| first(rule, candidates)),
+        _ => named.or_else(|| first(rule, &candidates)),
     };
     (guilty, names(&all))
 }
