@@ -118,28 +118,55 @@ pub fn last_ops(dir: &Path, n: usize) -> anyhow::Result<BTreeMap<String, Vec<Str
     Ok(out)
 }
 
-/// Crash texts: core.txt.N and info.N (FreeBSD), dmesg-* (Linux pstore),
-/// and any *.txt or console log given directly. Regular files only.
-fn crash_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    let n = p
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    (n.starts_with("core.txt.")
-                        || n.starts_with("info.")
-                        || n.starts_with("dmesg-")
-                        || n.ends_with(".log"))
-                        && regular(p)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
+/// What a crash directory holds: FreeBSD's crashes, by dump number
+/// (savecore's info.N, crashinfo's core.txt.N, either may be missing), and
+/// other crash texts (Linux pstore's dmesg-*, any *.log). Regular files only.
+#[derive(Debug, Default)]
+struct CrashFiles {
+    dumps: BTreeMap<u64, (Option<PathBuf>, Option<PathBuf>)>,
+    texts: Vec<PathBuf>,
+}
+
+impl CrashFiles {
+    fn is_empty(&self) -> bool {
+        self.dumps.is_empty() && self.texts.is_empty()
+    }
+}
+
+fn crash_files(dir: &Path) -> CrashFiles {
+    let mut out = CrashFiles::default();
+    let Ok(d) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for p in d.filter_map(|e| e.ok().map(|e| e.path())) {
+        let n = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if !regular(&p) {
+            continue;
+        }
+        let number = |prefix: &str| n.strip_prefix(prefix).and_then(|k| k.parse::<u64>().ok());
+        if let Some(k) = number("info.") {
+            out.dumps.entry(k).or_default().0 = Some(p);
+        } else if let Some(k) = number("core.txt.") {
+            out.dumps.entry(k).or_default().1 = Some(p);
+        } else if n.starts_with("dmesg-") || n.ends_with(".log") {
+            out.texts.push(p);
+        }
+    }
+    out.texts.sort();
+    out
+}
+
+/// savecore's info.N: "  Panic String: page fault" (sbin/savecore/savecore.c
+/// printheader, `{P:  }{Lwc:Panic String}{:panic_string/%s}`), the line
+/// crashinfo.sh turns into core.txt's "panic: ..." summary.
+fn panic_string(info: &Path) -> std::io::Result<Option<String>> {
+    let t = tail(info, HEADER_BYTES)?;
+    Ok(t.lines()
+        .find_map(|l| l.trim_start().strip_prefix("Panic String:"))
+        .map(|p| p.trim().to_string()))
 }
 
 /// `crash_explicit`: the user named the crash directory, so its absence is
@@ -159,10 +186,33 @@ pub fn run(journal: Option<&Path>, crash: &Path, crash_explicit: bool) -> anyhow
     };
     let mut s = Scanner::default();
     let files = crash_files(crash);
-    for f in &files {
-        // Streamed: memory bounded by the findings, not by the file.
-        let r = open_regular(f).map(|h| std::io::BufReader::with_capacity(256 << 10, h));
-        r.and_then(|r| s.read(&f.display().to_string(), r))
+    // Streamed: memory bounded by the findings, not by the file.
+    let open = |f: &Path| open_regular(f).map(|h| std::io::BufReader::with_capacity(256 << 10, h));
+    for (info, core) in files.dumps.values() {
+        let panic = match info {
+            Some(i) => panic_string(i).with_context(|| format!("reading {}", i.display()))?,
+            None => None,
+        };
+        let name = core
+            .as_ref()
+            .or(info.as_ref())
+            .map(|p| p.display().to_string());
+        let reader = core.as_deref().map(open).transpose();
+        reader
+            .and_then(|r| s.read_crash(&name.unwrap_or_default(), panic.as_deref(), r))
+            .with_context(|| {
+                format!(
+                    "reading {}",
+                    core.as_ref()
+                        .or(info.as_ref())
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                )
+            })?;
+    }
+    for f in &files.texts {
+        open(f)
+            .and_then(|r| s.read(&f.display().to_string(), r))
             .with_context(|| format!("reading {}", f.display()))?;
     }
     let mut findings: Vec<Finding> = s.into_findings();
@@ -259,6 +309,131 @@ mod tests {
             .recv_timeout(std::time::Duration::from_secs(10))
             .expect("postmortem blocked on a FIFO");
         assert_eq!(got.unwrap(), 1, "the FIFO is listed with no ops");
+    }
+
+    /// A core.txt in crashinfo.sh's layout (its echo lines, the summary
+    /// panic from info.N, kgdb's banner, unread message buffer and `bt`, then
+    /// the sections that repeat the message buffer). Synthetic: the layout
+    /// is usr.sbin/crashinfo/crashinfo.sh's and the frame lines gdb's
+    /// print_frame form, the crash the if_vmove page fault ifstress hunts.
+    pub(crate) const CORE_TXT: &str = "\
+host dumped core - see /var/crash/vmcore.0
+
+Tue Dec  8 00:00:00 UTC 2026
+
+FreeBSD host 15.0-CURRENT FreeBSD 15.0-CURRENT #0: amd64
+
+panic: page fault
+
+GNU gdb (GDB) 14.1 [GDB v14.1 for FreeBSD]
+Reading symbols from /boot/kernel/kernel...
+
+Unread portion of the kernel message buffer:
+
+
+Fatal trap 12: page fault while in kernel mode
+cpuid = 1; apic id = 01
+fault virtual address\t= 0x10
+fault code\t\t= supervisor read data, page not present
+current process\t\t= 1234 (ifstress)
+trap number\t\t= 12
+panic: page fault
+cpuid = 1
+time = 1765152000
+KDB: stack backtrace:
+#0 0xffffffff80b9009d at kdb_backtrace+0x5d
+#1 0xffffffff80b431a2 at vpanic+0x132
+#2 0xffffffff80b43063 at panic+0x43
+#3 0xffffffff8102ee5b at trap_fatal+0x40b
+#4 0xffffffff8102eeaf at trap_pfault+0x4f
+#5 0xffffffff81004d38 at calltrap+0x8
+#6 0xffffffff80c7a1b5 at if_vmove+0x45
+#7 0xffffffff80c7f0c2 at if_vmove_loan+0x1a2
+Uptime: 1m2s
+Dumping 256 out of 4071 MB:..7%..13%..26%..32%..44%..51%..63%..76%..82%..94%
+
+__curthread () at /usr/src/sys/amd64/include/pcpu_aux.h:57
+57\t\t__asm(\"movq %%gs:%P1,%0\" : \"=r\" (td) : \"n\" (offsetof(struct pcpu,
+(kgdb) #0  __curthread () at /usr/src/sys/amd64/include/pcpu_aux.h:57
+#1  doadump (textdump=<optimized out>) at /usr/src/sys/kern/kern_shutdown.c:405
+#2  0xffffffff80b42d38 in kern_reboot (howto=260)
+    at /usr/src/sys/kern/kern_shutdown.c:523
+#3  0xffffffff80b4321f in vpanic (fmt=0xffffffff81207b8b \"%s\",
+    ap=ap@entry=0xfffffe00c1a4f8c0) at /usr/src/sys/kern/kern_shutdown.c:967
+#4  0xffffffff80b43063 in panic (fmt=<unavailable>)
+    at /usr/src/sys/kern/kern_shutdown.c:891
+#5  0xffffffff8102ee5b in trap_fatal (frame=0xfffffe00c1a4f9b0, eva=16)
+    at /usr/src/sys/amd64/amd64/trap.c:952
+#6  0xffffffff8102eeaf in trap_pfault (frame=0xfffffe00c1a4f9b0,
+    usermode=false, signo=<optimized out>, ucode=<optimized out>)
+    at /usr/src/sys/amd64/amd64/trap.c:760
+#7  <signal handler called>
+#8  if_vmove (ifp=0xfffff80003b4c800, newvnet=0xfffff80001b2a1c0)
+    at /usr/src/sys/net/if.c:1234
+#9  0xffffffff80c7f0c2 in if_vmove_loan (td=<optimized out>,
+    ifp=0xfffff80003b4c800, ifname=<optimized out>, jid=<optimized out>)
+    at /usr/src/sys/net/if.c:1330
+#10 0xffffffff80c80a1d in ifioctl (so=0xfffff80012345678, cmd=2149607786,
+    data=0xfffffe00c1a4fc00 \"epair0a\", td=0xfffff80012abcdef)
+    at /usr/src/sys/net/if.c:2990
+(kgdb) 
+
+------------------------------------------------------------------------
+ps -axl
+
+UID   PID  PPID C PRI NI   VSZ  RSS MWCHAN   STAT TT         TIME COMMAND
+  0  1234  1000 0  20  0 12345 6789 -        R+    0    0:01.00 ifstress
+
+------------------------------------------------------------------------
+dmesg
+
+WARNING: WITNESS option enabled, expect reduced performance.
+Fatal trap 12: page fault while in kernel mode
+cpuid = 1; apic id = 01
+panic: page fault
+cpuid = 1
+KDB: stack backtrace:
+#0 0xffffffff80b9009d at kdb_backtrace+0x5d
+#6 0xffffffff80c7a1b5 at if_vmove+0x45
+
+------------------------------------------------------------------------
+kernel config
+
+options\tWITNESS
+";
+
+    #[test]
+    fn a_crash_dump_is_one_finding_with_kgdbs_frames_and_infos_panic() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("core.txt.0"), CORE_TXT).unwrap();
+        std::fs::write(
+            d.path().join("info.0"),
+            "Dump header from device: /dev/vtbd0p3\n  Architecture: amd64\n  Panic String: page fault\n  Dump Parity: 1\n",
+        )
+        .unwrap();
+        // A second crash with only savecore's info: its panic string alone.
+        std::fs::write(
+            d.path().join("info.1"),
+            "  Architecture: amd64\n  Panic String: vm_fault_lookup: fault on nofault entry\n",
+        )
+        .unwrap();
+        let r = run(None, d.path(), true).unwrap();
+        let titles: Vec<&str> = r.findings.iter().map(|f| f.title.as_str()).collect();
+        assert_eq!(
+            titles,
+            [
+                "Fatal trap N: page fault while in kernel mode in if_vmove",
+                "panic: vm_fault_lookup: fault on nofault entry",
+            ],
+            "{:#?}",
+            r.findings
+        );
+        let f = &r.findings[0];
+        assert_eq!(f.guilty_frame.as_deref(), Some("if_vmove"));
+        assert_eq!(f.count, 1);
+        // kgdb's frames, not ddb's.
+        assert_eq!(f.frames.first().map(String::as_str), Some("__curthread"));
+        assert!(f.frames.iter().any(|x| x == "ifioctl"), "{:?}", f.frames);
     }
 
     #[test]

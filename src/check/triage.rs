@@ -368,8 +368,34 @@ impl Scanner {
     /// Read `input` to its end, line by line, as the source `name`: memory
     /// stays bounded whatever the input (a line is cut at `clean::MAX_LINE`
     /// bytes, the rest of it skipped).
-    pub fn read<R: BufRead>(&mut self, name: &str, mut input: R) -> std::io::Result<()> {
+    pub fn read<R: BufRead>(&mut self, name: &str, input: R) -> std::io::Result<()> {
         self.source(name);
+        self.read_lines(input)
+    }
+
+    /// One crash of a crash directory, as the source `name`: savecore's
+    /// panic string (info.N's "Panic String:") and crashinfo's core.txt.N,
+    /// either of which may be missing, are one finding.
+    pub fn read_crash<R: BufRead>(
+        &mut self,
+        name: &str,
+        panic: Option<&str>,
+        core: Option<R>,
+    ) -> std::io::Result<()> {
+        self.source(name);
+        self.crash_dump();
+        if let Some(p) = panic.map(str::trim).filter(|p| !p.is_empty()) {
+            self.feed(&format!("panic: {p}"));
+            self.line_no = 0;
+        }
+        if let Some(r) = core {
+            self.read_lines(r)?;
+        }
+        self.flush();
+        Ok(())
+    }
+
+    fn read_lines<R: BufRead>(&mut self, mut input: R) -> std::io::Result<()> {
         let mut line: Vec<u8> = Vec::with_capacity(clean::MAX_LINE);
         loop {
             let buf = match input.fill_buf() {
