@@ -510,7 +510,8 @@ pub(crate) fn kgdb_line(t: &str) -> bool {
 /// 0/frame ...", arm64's "(null)() at ..."); a kgdb line naming nothing;
 /// `kgdb` (the line before was gdb's) its argument list or location
 /// wrapped onto the next lines ("    at /usr/src/sys/kern/x.c:12", "
-/// from /boot/kernel/if_x.ko", "usermode=<optimized out>, ...)"); arm64
+/// from /boot/kernel/if_x.ko", "usermode=<optimized out>, ...)") and
+/// `bt full`'s locals ("        res = <optimized out>", "No locals."); arm64
 /// and riscv ddb before FreeBSD 14 print each frame's registers on two
 /// lines, "\t pc = 0x%016lx  lr = 0x%016lx" and "\t sp = 0x%016lx  fp =
 /// 0x%016lx" (riscv: "ra =" for "lr ="), then an empty line
@@ -523,7 +524,10 @@ pub(crate) fn filler(t: &str, kgdb: bool) -> bool {
         || kgdb_line(t)
         || (kgdb
             && !t.starts_with('#')
-            && (t.starts_with("at ") || t.starts_with("from /") || t.contains('=')))
+            && (t.starts_with("at ")
+                || t.starts_with("from /")
+                || t.contains('=')
+                || t == "No locals."))
         || t.starts_with("pc = 0x")
         || t.starts_with("sp = 0x")
 }
