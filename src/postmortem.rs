@@ -316,91 +316,9 @@ mod tests {
     /// the sections that repeat the message buffer). Synthetic: the layout
     /// is usr.sbin/crashinfo/crashinfo.sh's and the frame lines gdb's
     /// print_frame form, the crash the if_vmove page fault ifstress hunts.
-    pub(crate) const CORE_TXT: &str = "\
-host dumped core - see /var/crash/vmcore.0
-
-Tue Dec  8 00:00:00 UTC 2026
-
-FreeBSD host 15.0-CURRENT FreeBSD 15.0-CURRENT #0: amd64
-
-panic: page fault
-
-GNU gdb (GDB) 14.1 [GDB v14.1 for FreeBSD]
-Reading symbols from /boot/kernel/kernel...
-
-Unread portion of the kernel message buffer:
-
-
-Fatal trap 12: page fault while in kernel mode
-cpuid = 1; apic id = 01
-fault virtual address\t= 0x10
-fault code\t\t= supervisor read data, page not present
-current process\t\t= 1234 (ifstress)
-trap number\t\t= 12
-panic: page fault
-cpuid = 1
-time = 1765152000
-KDB: stack backtrace:
-#0 0xffffffff80b9009d at kdb_backtrace+0x5d
-#1 0xffffffff80b431a2 at vpanic+0x132
-#2 0xffffffff80b43063 at panic+0x43
-#3 0xffffffff8102ee5b at trap_fatal+0x40b
-#4 0xffffffff8102eeaf at trap_pfault+0x4f
-#5 0xffffffff81004d38 at calltrap+0x8
-#6 0xffffffff80c7a1b5 at if_vmove+0x45
-#7 0xffffffff80c7f0c2 at if_vmove_loan+0x1a2
-Uptime: 1m2s
-Dumping 256 out of 4071 MB:..7%..13%..26%..32%..44%..51%..63%..76%..82%..94%
-
-__curthread () at /usr/src/sys/amd64/include/pcpu_aux.h:57
-57\t\t__asm(\"movq %%gs:%P1,%0\" : \"=r\" (td) : \"n\" (offsetof(struct pcpu,
-(kgdb) #0  __curthread () at /usr/src/sys/amd64/include/pcpu_aux.h:57
-#1  doadump (textdump=<optimized out>) at /usr/src/sys/kern/kern_shutdown.c:405
-#2  0xffffffff80b42d38 in kern_reboot (howto=260)
-    at /usr/src/sys/kern/kern_shutdown.c:523
-#3  0xffffffff80b4321f in vpanic (fmt=0xffffffff81207b8b \"%s\",
-    ap=ap@entry=0xfffffe00c1a4f8c0) at /usr/src/sys/kern/kern_shutdown.c:967
-#4  0xffffffff80b43063 in panic (fmt=<unavailable>)
-    at /usr/src/sys/kern/kern_shutdown.c:891
-#5  0xffffffff8102ee5b in trap_fatal (frame=0xfffffe00c1a4f9b0, eva=16)
-    at /usr/src/sys/amd64/amd64/trap.c:952
-#6  0xffffffff8102eeaf in trap_pfault (frame=0xfffffe00c1a4f9b0,
-    usermode=false, signo=<optimized out>, ucode=<optimized out>)
-    at /usr/src/sys/amd64/amd64/trap.c:760
-#7  <signal handler called>
-#8  if_vmove (ifp=0xfffff80003b4c800, newvnet=0xfffff80001b2a1c0)
-    at /usr/src/sys/net/if.c:1234
-#9  0xffffffff80c7f0c2 in if_vmove_loan (td=<optimized out>,
-    ifp=0xfffff80003b4c800, ifname=<optimized out>, jid=<optimized out>)
-    at /usr/src/sys/net/if.c:1330
-#10 0xffffffff80c80a1d in ifioctl (so=0xfffff80012345678, cmd=2149607786,
-    data=0xfffffe00c1a4fc00 \"epair0a\", td=0xfffff80012abcdef)
-    at /usr/src/sys/net/if.c:2990
-(kgdb) 
-
-------------------------------------------------------------------------
-ps -axl
-
-UID   PID  PPID C PRI NI   VSZ  RSS MWCHAN   STAT TT         TIME COMMAND
-  0  1234  1000 0  20  0 12345 6789 -        R+    0    0:01.00 ifstress
-
-------------------------------------------------------------------------
-dmesg
-
-WARNING: WITNESS option enabled, expect reduced performance.
-Fatal trap 12: page fault while in kernel mode
-cpuid = 1; apic id = 01
-panic: page fault
-cpuid = 1
-KDB: stack backtrace:
-#0 0xffffffff80b9009d at kdb_backtrace+0x5d
-#6 0xffffffff80c7a1b5 at if_vmove+0x45
-
-------------------------------------------------------------------------
-kernel config
-
-options\tWITNESS
-";
+    /// tests/cli.rs reads the same file through `ifstress triage`.
+    pub(crate) const CORE_TXT: &str =
+        include_str!("../tests/data/crashinfo-if_vmove.core.txt");
 
     #[test]
     fn a_crash_dump_is_one_finding_with_kgdbs_frames_and_infos_panic() {
