@@ -317,8 +317,7 @@ mod tests {
     /// is usr.sbin/crashinfo/crashinfo.sh's and the frame lines gdb's
     /// print_frame form, the crash the if_vmove page fault ifstress hunts.
     /// tests/cli.rs reads the same file through `ifstress triage`.
-    pub(crate) const CORE_TXT: &str =
-        include_str!("../tests/data/crashinfo-if_vmove.core.txt");
+    pub(crate) const CORE_TXT: &str = include_str!("../tests/data/crashinfo-if_vmove.core.txt");
 
     #[test]
     fn a_crash_dump_is_one_finding_with_kgdbs_frames_and_infos_panic() {
