@@ -913,3 +913,27 @@ fn freebsd_frame_lines_of_every_printer() {
         Some("epair_qflush")
     );
 }
+
+/// A crashinfo file whose kgdb printed no backtrace (a kernel without
+/// debug symbols): the dmesg section's repeat of the crash supplies the
+/// frames, and it is still one finding. Built from the synthetic
+/// tests/data core.txt with its unread message buffer's and kgdb's
+/// backtraces cut out.
+#[test]
+fn a_crash_dump_without_kgdb_frames_is_completed_from_its_dmesg() {
+    let core = include_str!("../../../tests/data/crashinfo-if_vmove.core.txt");
+    let from = core.find("KDB: stack backtrace:").unwrap();
+    let to = core.find("(kgdb) \n").unwrap();
+    let cut = format!("{}{}", &core[..from], &core[to..]);
+    let f = scan(&cut);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(
+        f[0].title,
+        "Fatal trap N: page fault while in kernel mode in if_vmove"
+    );
+    assert_eq!(f[0].count, 1);
+    // Whole, kgdb's frames are read and the repeat adds nothing.
+    let whole = scan(core);
+    assert_eq!(whole.len(), 1);
+    assert_eq!(whole[0].frames[0], "__curthread");
+}
