@@ -322,6 +322,13 @@ pub(crate) static QUIET: &[Rule] = &[
     // sys/kern/init_main.c: SYSINITs diagwarn/diagwarn2, diag_warn, the same
     // for DIAGNOSTIC kernels.
     benign("WARNING: DIAGNOSTIC option enabled, expect reduced performance."),
+    // sys/kern/kern_conf.c prep_cdevsw: "WARNING: Device \"%s\" is Giant
+    // locked and may be deleted before FreeBSD N.0.\n" for every cdevsw with
+    // D_NEEDGIANT (kbd, spkr, openfirm, psm, fb on stock kernels), at boot.
+    Rule {
+        when: &["is Giant locked and may be deleted"],
+        ..benign("WARNING: Device \"")
+    },
     // sys/ufs/ffs/ffs_vfsops.c ffs_mountfs: "WARNING: %s was not properly
     // dismounted\n", printed on the first mount after every crash.
     Rule {
