@@ -91,6 +91,9 @@ struct Dump {
     after: bool,
     /// The crash's finding, in `done`.
     found: Option<usize>,
+    /// Signatures of the reports read before the first section rule: the
+    /// dmesg section prints the same message buffer again.
+    read: std::collections::HashSet<u64>,
 }
 
 /// Kinds a crash dump holds one of: the panic and the trap it followed.
@@ -261,6 +264,7 @@ impl Scanner {
             r.pinned = !self.dump.after;
             r.shadow = self.dump.after;
         }
+        r.repeat = self.dump.after;
         self.open.push(r);
     }
 
@@ -271,6 +275,15 @@ impl Scanner {
         {
             self.complete(k, f);
             return;
+        }
+        let key = u64::from_str_radix(&f.signature, 16).unwrap_or_default();
+        if self.dump.on {
+            if r.repeat && self.dump.read.contains(&key) {
+                return;
+            }
+            if !r.repeat {
+                self.dump.read.insert(key);
+            }
         }
         let pinned = r.pinned;
         let at = self.add(f);

@@ -50,6 +50,9 @@ pub(crate) struct Report {
     /// The crash repeated in a crash dump's later sections (its dmesg): it
     /// only completes the crash already read.
     pub shadow: bool,
+    /// Read past a crash dump's first section rule: a report its message
+    /// buffer already showed is not counted twice.
+    pub repeat: bool,
 }
 
 impl Report {
@@ -74,6 +77,7 @@ impl Report {
             head_line: 0,
             pinned: false,
             shadow: false,
+            repeat: false,
         };
         r.push(line);
         r

@@ -937,3 +937,30 @@ fn a_crash_dump_without_kgdb_frames_is_completed_from_its_dmesg() {
     assert_eq!(whole.len(), 1);
     assert_eq!(whole[0].frames[0], "__curthread");
 }
+
+/// A report the crash dump's message buffer shows before the crash is
+/// printed again by crashinfo's dmesg section: one finding, counted once,
+/// after the crash (a dump's first finding is its crash).
+/// The LOR lines are D31611's (testdata/freebsd-lor-d31611.txt) put into
+/// the synthetic tests/data core.txt's unread message buffer and dmesg.
+#[test]
+fn a_report_repeated_in_a_crash_dumps_dmesg_is_counted_once() {
+    let core = include_str!("../../../tests/data/crashinfo-if_vmove.core.txt");
+    let lor = recorded_body("freebsd-lor-d31611.txt");
+    let text = core
+        .replace("\n\nFatal trap 12", &format!("\n{lor}\nFatal trap 12"))
+        .replace("dmesg\n\nWARNING", &format!("dmesg\n\n{lor}\nWARNING"));
+    let f = scan(&text);
+    let titles: Vec<(&str, u64)> = f.iter().map(|x| (x.title.as_str(), x.count)).collect();
+    assert_eq!(
+        titles,
+        [
+            (
+                "Fatal trap N: page fault while in kernel mode in if_vmove",
+                1
+            ),
+            ("lock order reversal: ufs -> devfs", 1)
+        ],
+        "{f:#?}"
+    );
+}
