@@ -329,6 +329,10 @@ pub(crate) static QUIET: &[Rule] = &[
         when: &["is Giant locked and may be deleted"],
         ..benign("WARNING: Device \"")
     },
+    // sys/libkern/arc4random.c chacha20_randomstir: printed once on boots
+    // where arc4random is used before the random device is seeded
+    // (kern.random.initial_seeding.bypass_before_seeding, the default).
+    benign("arc4random: WARNING: initial seeding bypassed the cryptographic random"),
     // sys/ufs/ffs/ffs_vfsops.c ffs_mountfs: "WARNING: %s was not properly
     // dismounted\n", printed on the first mount after every crash.
     Rule {

@@ -964,3 +964,26 @@ fn a_report_repeated_in_a_crash_dumps_dmesg_is_counted_once() {
         "{f:#?}"
     );
 }
+
+/// Each silenced printf, as its format string prints it (synthetic lines
+/// from the printfs `freebsd::QUIET` cites), is no finding; other WARNING
+/// lines still are.
+#[test]
+fn benign_boot_printfs_are_no_findings() {
+    for line in [
+        "WARNING: WITNESS option enabled, expect reduced performance.",
+        "WARNING: DIAGNOSTIC option enabled, expect reduced performance.",
+        "WARNING: Device \"kbd\" is Giant locked and may be deleted before FreeBSD 15.0.",
+        "WARNING: / was not properly dismounted",
+        "ZFS WARNING: Recommended minimum RAM size is 512MB; expect unstable behavior.",
+        "ZFS WARNING: Recommended minimum kmem_size is 512MB; expect unstable behavior.",
+        "arc4random: WARNING: initial seeding bypassed the cryptographic random device because it was not yet seeded and the knob 'bypass_before_seeding' was enabled.",
+        "> WARNING: WITNESS option enabled, expect reduced performance.",
+    ] {
+        assert!(scan(line).is_empty(), "{line}: {:?}", scan(line));
+    }
+    assert_eq!(
+        scan("WARNING: Device driver \"x\" has wrong version and is disabled.").len(),
+        1
+    );
+}
