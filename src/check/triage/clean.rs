@@ -110,10 +110,12 @@ pub(crate) fn split(line: &str) -> (Ctx, &str) {
     {
         s = &r[end + 1..];
     }
-    // journald / syslog: "Jan  2 03:04:05 host kernel: [   1.2] text".
+    // journald / syslog: "Jan  2 03:04:05 host kernel: [   1.2] text";
+    // OpenWrt's logread: "Tue Feb  1 19:02:25 2022 kern.warn kernel: ...".
     if s.len() > 16
         && s.as_bytes()[..3].iter().all(u8::is_ascii_alphabetic)
-        && s.as_bytes()[9] == b':'
+        && s.as_bytes()[3] == b' '
+        && (s.as_bytes()[9] == b':' || s.as_bytes()[13] == b':')
         && let Some(k) = s[..s.len().min(80)].find(" kernel: ")
     {
         s = &s[k + 9..];
@@ -258,6 +260,13 @@ mod tests {
         );
         assert_eq!(split("[link] up"), (Ctx::None, "[link] up"));
         assert_eq!(split("[114565] panic: x"), (Ctx::Console, "panic: x"));
+        // OpenWrt's logread (openwrt/mt76 issue 646).
+        assert_eq!(
+            split(
+                "Tue Feb  1 19:02:25 2022 kern.warn kernel: [11134.332928] ------------[ cut here ]------------"
+            ),
+            (Ctx::Console, "------------[ cut here ]------------")
+        );
         // Quoted, prompted and bulleted.
         assert_eq!(split("> > panic: x"), (Ctx::None, "panic: x"));
         assert_eq!(split(">panic: x"), (Ctx::None, ">panic: x"));
