@@ -837,19 +837,19 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             osreldate,
         }) => {
             let findings = crate::check::triage_files(&files, osreldate)?;
-            if json {
-                // Written as it is serialised, not built as one string first
-                // (100,000 findings would double the memory); a closed pipe
-                // ends the output, not the command.
-                use std::io::Write;
-                let mut o = std::io::BufWriter::new(std::io::stdout().lock());
-                let _ = serde_json::to_writer_pretty(&mut o, &findings)
+            // Written as it is made, not built as one string first (100,000
+            // findings would double the memory); a closed pipe ends the
+            // output, not the command.
+            use std::io::Write;
+            let mut o = std::io::BufWriter::new(std::io::stdout().lock());
+            let _ = if json {
+                serde_json::to_writer_pretty(&mut o, &findings)
                     .map_err(std::io::Error::from)
                     .and_then(|()| writeln!(o))
-                    .and_then(|()| o.flush());
             } else {
-                out!("{}", crate::report::findings_text(&findings));
+                crate::report::write_findings(&mut o, &findings)
             }
+            .and_then(|()| o.flush());
             Ok(if findings.is_empty() {
                 exit::CLEAN
             } else {

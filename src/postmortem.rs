@@ -127,28 +127,55 @@ pub fn last_ops(dir: &Path, n: usize) -> anyhow::Result<BTreeMap<String, Vec<Str
     Ok(out)
 }
 
-/// Crash texts: core.txt.N and info.N (FreeBSD), dmesg-* (Linux pstore),
-/// and any *.txt or console log given directly. Regular files only.
-fn crash_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    let n = p
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    (n.starts_with("core.txt.")
-                        || n.starts_with("info.")
-                        || n.starts_with("dmesg-")
-                        || n.ends_with(".log"))
-                        && regular(p)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
+/// What a crash directory holds: FreeBSD's crashes, by dump number
+/// (savecore's info.N, crashinfo's core.txt.N, either may be missing), and
+/// other crash texts (Linux pstore's dmesg-*, any *.log). Regular files only.
+#[derive(Debug, Default)]
+struct CrashFiles {
+    dumps: BTreeMap<u64, (Option<PathBuf>, Option<PathBuf>)>,
+    texts: Vec<PathBuf>,
+}
+
+impl CrashFiles {
+    fn is_empty(&self) -> bool {
+        self.dumps.is_empty() && self.texts.is_empty()
+    }
+}
+
+fn crash_files(dir: &Path) -> CrashFiles {
+    let mut out = CrashFiles::default();
+    let Ok(d) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for p in d.filter_map(|e| e.ok().map(|e| e.path())) {
+        let n = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if !regular(&p) {
+            continue;
+        }
+        let number = |prefix: &str| n.strip_prefix(prefix).and_then(|k| k.parse::<u64>().ok());
+        if let Some(k) = number("info.") {
+            out.dumps.entry(k).or_default().0 = Some(p);
+        } else if let Some(k) = number("core.txt.") {
+            out.dumps.entry(k).or_default().1 = Some(p);
+        } else if n.starts_with("dmesg-") || n.ends_with(".log") {
+            out.texts.push(p);
+        }
+    }
+    out.texts.sort();
+    out
+}
+
+/// savecore's info.N: "  Panic String: page fault" (sbin/savecore/savecore.c
+/// printheader, `{P:  }{Lwc:Panic String}{:panic_string/%s}`), the line
+/// crashinfo.sh turns into core.txt's "panic: ..." summary.
+fn panic_string(info: &Path) -> std::io::Result<Option<String>> {
+    let t = tail(info, HEADER_BYTES)?;
+    Ok(t.lines()
+        .find_map(|l| l.trim_start().strip_prefix("Panic String:"))
+        .map(|p| p.trim().to_string()))
 }
 
 /// `crash_explicit`: the user named the crash directory, so its absence is
@@ -168,10 +195,33 @@ pub fn run(journal: Option<&Path>, crash: &Path, crash_explicit: bool) -> anyhow
     };
     let mut s = Scanner::default();
     let files = crash_files(crash);
-    for f in &files {
-        // Streamed: memory bounded by the findings, not by the file.
-        let r = open_regular(f).map(|h| std::io::BufReader::with_capacity(256 << 10, h));
-        r.and_then(|r| s.read(&f.display().to_string(), r))
+    // Streamed: memory bounded by the findings, not by the file.
+    let open = |f: &Path| open_regular(f).map(|h| std::io::BufReader::with_capacity(256 << 10, h));
+    for (info, core) in files.dumps.values() {
+        let panic = match info {
+            Some(i) => panic_string(i).with_context(|| format!("reading {}", i.display()))?,
+            None => None,
+        };
+        let name = core
+            .as_ref()
+            .or(info.as_ref())
+            .map(|p| p.display().to_string());
+        let reader = core.as_deref().map(open).transpose();
+        reader
+            .and_then(|r| s.read_crash(&name.unwrap_or_default(), panic.as_deref(), r))
+            .with_context(|| {
+                format!(
+                    "reading {}",
+                    core.as_ref()
+                        .or(info.as_ref())
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                )
+            })?;
+    }
+    for f in &files.texts {
+        open(f)
+            .and_then(|r| s.read(&f.display().to_string(), r))
             .with_context(|| format!("reading {}", f.display()))?;
     }
     let mut findings: Vec<Finding> = s.into_findings();
@@ -274,6 +324,48 @@ mod tests {
             .recv_timeout(std::time::Duration::from_secs(10))
             .expect("postmortem blocked on a FIFO");
         assert_eq!(got.unwrap(), 1, "the FIFO is listed with no ops");
+    }
+
+    /// A core.txt in crashinfo.sh's layout (its echo lines, the summary
+    /// panic from info.N, kgdb's banner, unread message buffer and `bt`, then
+    /// the sections that repeat the message buffer). Synthetic: the layout
+    /// is usr.sbin/crashinfo/crashinfo.sh's and the frame lines gdb's
+    /// print_frame form, the crash the if_vmove page fault ifstress hunts.
+    /// tests/cli.rs reads the same file through `ifstress triage`.
+    pub(crate) const CORE_TXT: &str = include_str!("../tests/data/crashinfo-if_vmove.core.txt");
+
+    #[test]
+    fn a_crash_dump_is_one_finding_with_kgdbs_frames_and_infos_panic() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("core.txt.0"), CORE_TXT).unwrap();
+        std::fs::write(
+            d.path().join("info.0"),
+            "Dump header from device: /dev/vtbd0p3\n  Architecture: amd64\n  Panic String: page fault\n  Dump Parity: 1\n",
+        )
+        .unwrap();
+        // A second crash with only savecore's info: its panic string alone.
+        std::fs::write(
+            d.path().join("info.1"),
+            "  Architecture: amd64\n  Panic String: vm_fault_lookup: fault on nofault entry\n",
+        )
+        .unwrap();
+        let r = run(None, d.path(), true).unwrap();
+        let titles: Vec<&str> = r.findings.iter().map(|f| f.title.as_str()).collect();
+        assert_eq!(
+            titles,
+            [
+                "Fatal trap N: page fault while in kernel mode in if_vmove",
+                "panic: vm_fault_lookup: fault on nofault entry",
+            ],
+            "{:#?}",
+            r.findings
+        );
+        let f = &r.findings[0];
+        assert_eq!(f.guilty_frame.as_deref(), Some("if_vmove"));
+        assert_eq!(f.count, 1);
+        // kgdb's frames, not ddb's.
+        assert_eq!(f.frames.first().map(String::as_str), Some("__curthread"));
+        assert!(f.frames.iter().any(|x| x == "ifioctl"), "{:?}", f.frames);
     }
 
     #[test]

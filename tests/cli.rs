@@ -85,6 +85,26 @@ fn list_and_show() {
     assert_eq!(run(&["show", p.to_str().unwrap()]).stdout, o.stdout);
 }
 
+/// Issue 26: `ifstress triage core.txt.0` on a crashinfo file of a page
+/// fault is one finding, with kgdb's frames and the function to blame.
+/// The file is synthetic, in crashinfo.sh's layout (see postmortem.rs).
+#[test]
+fn triage_of_a_crashinfo_file_is_one_finding_with_frames() {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/crashinfo-if_vmove.core.txt");
+    let o = run(&["triage", "--json", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "findings exit 1");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let all = v.as_array().unwrap();
+    assert_eq!(all.len(), 1, "{v:#}");
+    assert_eq!(
+        all[0]["title"],
+        "Fatal trap N: page fault while in kernel mode in if_vmove"
+    );
+    assert_eq!(all[0]["guilty_frame"], "if_vmove");
+    assert_eq!(all[0]["frames"][0], "__curthread");
+}
+
 /// A real transcript (syzkaller pkg/report testdata, Apache-2.0, in
 /// ../shared/fixtures) through `ifstress triage -`.
 #[test]

@@ -59,7 +59,7 @@ const LEAN_FRAMES: usize = 4;
 
 fn index() -> &'static Index {
     static IX: OnceLock<Index> = OnceLock::new();
-    IX.get_or_init(|| Index::new(&[linux::RULES, freebsd::RULES]))
+    IX.get_or_init(|| Index::new(&[freebsd::QUIET, linux::RULES, freebsd::RULES]))
 }
 
 /// Incremental scanner, fed line by line (live, from a file, or both).
@@ -81,6 +81,26 @@ pub struct Scanner {
     kernel_output: bool,
     /// Of `EVIDENCE_BUDGET`.
     evidence: usize,
+    /// The source is a crash dump's text (crashinfo's core.txt, kgdb's
+    /// output): one crash, however often its text repeats.
+    dump: Dump,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Dump {
+    on: bool,
+    /// Past crashinfo's first section rule: the crash is only repeated.
+    after: bool,
+    /// The crash's finding, in `done`.
+    found: Option<usize>,
+    /// Signatures of the reports read before the first section rule: the
+    /// dmesg section prints the same message buffer again.
+    read: std::collections::HashSet<u64>,
+}
+
+/// Kinds a crash dump holds one of: the panic and the trap it followed.
+fn crash_kind(rule: &rules::Rule) -> bool {
+    matches!(rule.kind, "panic" | "fatal-trap" | "double-fault")
 }
 
 impl Scanner {
@@ -91,6 +111,16 @@ impl Scanner {
         self.line_no = 0;
         self.seen_report = false;
         self.kernel_output = false;
+        self.dump = Dump::default();
+    }
+
+    /// What follows is a crash dump's text (postmortem's crash files): one
+    /// crash, read as `feed_bytes` would read crashinfo's core.txt.
+    pub fn crash_dump(&mut self) {
+        self.dump.on = true;
+        for r in &mut self.open {
+            r.pinned |= crash_kind(r.rule);
+        }
     }
 
     /// One line of text (a trailing newline is ignored).
@@ -106,7 +136,22 @@ impl Scanner {
         let raw = &raw[..raw.len().min(clean::MAX_LINE)];
         let cleaned = clean::clean(raw);
         let (ctx, line) = clean::split(&cleaned);
-        let start = index().find(line);
+        if freebsd::crash_dump_start(line) {
+            self.crash_dump();
+        }
+        if self.dump.on && !self.dump.after && freebsd::crashinfo_section(line) {
+            self.dump.after = true;
+            let (pinned, keep): (Vec<Report>, Vec<Report>) = std::mem::take(&mut self.open)
+                .into_iter()
+                .partition(|r| r.pinned);
+            self.open = keep;
+            for r in pinned {
+                self.close(r);
+            }
+        }
+        let start = index()
+            .find(line)
+            .filter(|(_, r)| r.kind != freebsd::BENIGN);
         for r in &mut self.open {
             r.idle += 1;
         }
@@ -122,10 +167,10 @@ impl Scanner {
             self.kernel_output = true;
         }
         // Reports that are full or whose context went quiet are over.
-        if self.open.iter().any(|r| r.full() || r.idle > MAX_IDLE) {
-            let (over, keep): (Vec<Report>, Vec<Report>) = std::mem::take(&mut self.open)
-                .into_iter()
-                .partition(|r| r.full() || r.idle > MAX_IDLE);
+        let over = |r: &Report| r.full() || (r.idle > MAX_IDLE && !r.pinned);
+        if self.open.iter().any(over) {
+            let (over, keep): (Vec<Report>, Vec<Report>) =
+                std::mem::take(&mut self.open).into_iter().partition(over);
             self.open = keep;
             for r in over {
                 self.close(r);
@@ -160,6 +205,23 @@ impl Scanner {
             self.open[i].push_head(line);
             return;
         }
+        if self.dump.on && crash_kind(rule) {
+            // A crash dump's text is one crash: its summary panic, the
+            // message buffer's trap and panic, kgdb's backtrace; past the
+            // first section rule, the same again.
+            let after = self.dump.after;
+            let same = self
+                .open
+                .iter()
+                .rposition(|r| crash_kind(r.rule) && r.shadow == after && (r.pinned || after));
+            self.fatal = true;
+            if let Some(i) = same {
+                let mut r = self.open.remove(i);
+                r.take(rule, line, at);
+                self.open.push(r);
+                return;
+            }
+        }
         let joins = match rule.joins {
             Joins::Never => None,
             Joins::Any | Joins::Consequence => mine.or_else(|| self.open.len().checked_sub(1)),
@@ -183,8 +245,9 @@ impl Scanner {
             self.route(ctx, line);
             return;
         }
-        // Another report in the same context ends the one open there.
-        if let Some(i) = mine {
+        // Another report in the same context ends the one open there (not
+        // a crash dump's crash: kgdb's backtrace is still to come).
+        if let Some(i) = mine.filter(|&i| !self.open[i].pinned) {
             let r = self.open.remove(i);
             self.close(r);
         }
@@ -198,20 +261,73 @@ impl Scanner {
             format!("{}:{}", self.source, self.line_no)
         };
         self.seen_report = true;
-        self.open.push(Report::new(rule, ctx, line, at, first_seen));
+        let mut r = Report::new(rule, ctx, line, at, first_seen);
+        if self.dump.on && crash_kind(rule) {
+            r.pinned = !self.dump.after;
+            r.shadow = self.dump.after;
+        }
+        r.repeat = self.dump.after;
+        self.open.push(r);
     }
 
     fn close(&mut self, r: Report) {
         let f = r.finish();
-        self.add(f);
+        if r.shadow
+            && let Some(k) = self.dump.found
+        {
+            self.complete(k, f);
+            return;
+        }
+        let key = u64::from_str_radix(&f.signature, 16).unwrap_or_default();
+        if self.dump.on {
+            if r.repeat && self.dump.read.contains(&key) {
+                return;
+            }
+            if !r.repeat {
+                self.dump.read.insert(key);
+            }
+        }
+        let pinned = r.pinned;
+        let at = self.add(f);
+        if pinned || r.shadow {
+            self.dump.found = Some(at);
+        }
     }
 
-    fn add(&mut self, mut f: Finding) {
+    /// The crash of a dump read again in a later section of its text: it
+    /// only fills in what the first reading lacked (a function to blame,
+    /// when kgdb printed no backtrace). The same crash, so no count.
+    fn complete(&mut self, k: usize, f: Finding) {
+        let main = &self.done[k];
+        if main.guilty_frame.is_some() || f.guilty_frame.is_none() {
+            return;
+        }
+        let key = |f: &Finding| u64::from_str_radix(&f.signature, 16).unwrap_or_default();
+        let old = key(main);
+        if self.by_signature.contains_key(&key(&f)) {
+            return;
+        }
+        self.by_signature.remove(&old);
+        self.by_signature.insert(key(&f), k);
+        let main = &mut self.done[k];
+        main.kind = f.kind;
+        main.title = f.title;
+        main.signature = f.signature;
+        main.guilty_frame = f.guilty_frame;
+        main.frames = f.frames;
+        main.corrupted = f.corrupted;
+    }
+
+    /// Where `f` is kept: a new finding, or the one of its signature.
+    fn add(&mut self, mut f: Finding) -> usize {
         let key = u64::from_str_radix(&f.signature, 16).unwrap_or_else(|_| {
             u64::from_str_radix(&signature(&f.kind, &f.signature), 16).unwrap_or_default()
         });
         match self.by_signature.get(&key) {
-            Some(&i) => self.done[i].count += f.count,
+            Some(&i) => {
+                self.done[i].count += f.count;
+                i
+            }
             None => {
                 let weight = |f: &Finding| {
                     f.excerpt.len() + f.frames.iter().map(|x| x.len() + 24).sum::<usize>()
@@ -226,6 +342,7 @@ impl Scanner {
                 self.evidence += weight(&f);
                 self.by_signature.insert(key, self.done.len());
                 self.done.push(f);
+                self.done.len() - 1
             }
         }
     }
@@ -266,8 +383,34 @@ impl Scanner {
     /// Read `input` to its end, line by line, as the source `name`: memory
     /// stays bounded whatever the input (a line is cut at `clean::MAX_LINE`
     /// bytes, the rest of it skipped).
-    pub fn read<R: BufRead>(&mut self, name: &str, mut input: R) -> std::io::Result<()> {
+    pub fn read<R: BufRead>(&mut self, name: &str, input: R) -> std::io::Result<()> {
         self.source(name);
+        self.read_lines(input)
+    }
+
+    /// One crash of a crash directory, as the source `name`: savecore's
+    /// panic string (info.N's "Panic String:") and crashinfo's core.txt.N,
+    /// either of which may be missing, are one finding.
+    pub fn read_crash<R: BufRead>(
+        &mut self,
+        name: &str,
+        panic: Option<&str>,
+        core: Option<R>,
+    ) -> std::io::Result<()> {
+        self.source(name);
+        self.crash_dump();
+        if let Some(p) = panic.map(str::trim).filter(|p| !p.is_empty()) {
+            self.feed(&format!("panic: {p}"));
+            self.line_no = 0;
+        }
+        if let Some(r) = core {
+            self.read_lines(r)?;
+        }
+        self.flush();
+        Ok(())
+    }
+
+    fn read_lines<R: BufRead>(&mut self, mut input: R) -> std::io::Result<()> {
         let mut line: Vec<u8> = Vec::with_capacity(clean::MAX_LINE);
         loop {
             let buf = match input.fill_buf() {

@@ -127,34 +127,46 @@ pub fn render(r: &Report) -> String {
 
 /// Findings as a kernel developer reads them: what, where, known or new.
 pub fn findings_text(findings: &[crate::check::Finding]) -> String {
-    let mut o = String::new();
+    let mut o = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = write_findings(&mut o, findings);
+    String::from_utf8(o).unwrap_or_default()
+}
+
+/// `findings_text`, written finding by finding: a hundred thousand findings
+/// never stand in memory twice, as one string and as its copy on the way
+/// out.
+pub fn write_findings<W: std::io::Write>(
+    o: &mut W,
+    findings: &[crate::check::Finding],
+) -> std::io::Result<()> {
     for f in findings {
-        let times = if f.count > 1 {
-            format!(" (x{})", f.count)
-        } else {
-            String::new()
-        };
-        let _ = writeln!(o, "  [{}] {}{times}", f.kind, f.title);
-        let _ = writeln!(
-            o,
-            "      {}  signature {}{}",
-            f.known_issue
-                .as_deref()
-                .map(|k| format!("known: {k}"))
-                .unwrap_or_else(|| "NEW".into()),
-            f.signature,
-            if f.first_seen.is_empty() {
-                String::new()
-            } else {
-                format!("  first at {}", f.first_seen)
-            }
-        );
+        write!(o, "  [{}] {}", f.kind, f.title)?;
+        if f.count > 1 {
+            write!(o, " (x{})", f.count)?;
+        }
+        writeln!(o)?;
+        match f.known_issue.as_deref() {
+            Some(k) => write!(o, "      known: {k}")?,
+            None => write!(o, "      NEW")?,
+        }
+        write!(o, "  signature {}", f.signature)?;
+        if !f.first_seen.is_empty() {
+            write!(o, "  first at {}", f.first_seen)?;
+        }
+        writeln!(o)?;
         if !f.frames.is_empty() {
-            let shown: Vec<&str> = f.frames.iter().take(8).map(String::as_str).collect();
-            let _ = writeln!(o, "      frames: {}", shown.join(" < "));
+            write!(o, "      frames: ")?;
+            for (i, x) in f.frames.iter().take(8).enumerate() {
+                if i > 0 {
+                    write!(o, " < ")?;
+                }
+                write!(o, "{x}")?;
+            }
+            writeln!(o)?;
         }
     }
-    o
+    Ok(())
 }
 
 #[cfg(test)]

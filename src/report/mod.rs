@@ -15,7 +15,7 @@ pub use contents::{Report, SetupSummary};
 #[cfg(test)]
 use std::collections::BTreeMap;
 
-pub use human::{findings_text, render as human};
+pub use human::{findings_text, render as human, write_findings};
 pub use junit::render as junit;
 
 impl Report {

@@ -100,7 +100,7 @@ pub fn strip_prefix(line: &str) -> &str {
 
 /// The printk context of a cleaned line and its text after the prefixes.
 pub(crate) fn split(line: &str) -> (Ctx, &str) {
-    let mut s = line.trim_end_matches(['\r', '\n']);
+    let mut s = unquote(line.trim_end_matches(['\r', '\n'])).trim_start();
     let mut ctx = Ctx::None;
     // "<4>" from /dev/kmsg-style or `dmesg -r` captures.
     if let Some(r) = s.strip_prefix('<')
@@ -110,10 +110,12 @@ pub(crate) fn split(line: &str) -> (Ctx, &str) {
     {
         s = &r[end + 1..];
     }
-    // journald / syslog: "Jan  2 03:04:05 host kernel: [   1.2] text".
+    // journald / syslog: "Jan  2 03:04:05 host kernel: [   1.2] text";
+    // OpenWrt's logread: "Tue Feb  1 19:02:25 2022 kern.warn kernel: ...".
     if s.len() > 16
         && s.as_bytes()[..3].iter().all(u8::is_ascii_alphabetic)
-        && s.as_bytes()[9] == b':'
+        && s.as_bytes()[3] == b' '
+        && (s.as_bytes()[9] == b':' || s.as_bytes()[13] == b':')
         && let Some(k) = s[..s.len().min(80)].find(" kernel: ")
     {
         s = &s[k + 9..];
@@ -139,6 +141,36 @@ pub(crate) fn split(line: &str) -> (Ctx, &str) {
         s = s.strip_prefix(' ').unwrap_or(s);
     }
     (ctx, s.trim_start())
+}
+
+/// Text as pasted through mail and trackers: "> " quote marks, nested or
+/// not; gdb's "(kgdb) " prompt before the first frame of `bt`; a stray
+/// punctuation mark before a numbered frame ("*#0 0x...", "`#0 ...").
+fn unquote(s: &str) -> &str {
+    let mut t = s;
+    while let Some(r) = t.trim_start_matches([' ', '\t']).strip_prefix('>') {
+        if !(r.is_empty() || r.starts_with([' ', '\t', '>'])) {
+            break;
+        }
+        t = r;
+    }
+    let u = t.trim_start();
+    if let Some(r) = u.strip_prefix("(kgdb)") {
+        let r = r.trim_start();
+        if r.starts_with('#') {
+            return r;
+        }
+    }
+    if let Some(c) = u.bytes().next()
+        && c.is_ascii_punctuation()
+        && c != b'#'
+    {
+        let r = u[1..].trim_start();
+        if r.starts_with('#') && r.as_bytes().get(1).is_some_and(u8::is_ascii_digit) {
+            return r;
+        }
+    }
+    t
 }
 
 /// "[inside]rest" split, when `s` starts with a short bracketed field.
@@ -228,5 +260,28 @@ mod tests {
         );
         assert_eq!(split("[link] up"), (Ctx::None, "[link] up"));
         assert_eq!(split("[114565] panic: x"), (Ctx::Console, "panic: x"));
+        // OpenWrt's logread (openwrt/mt76 issue 646).
+        assert_eq!(
+            split(
+                "Tue Feb  1 19:02:25 2022 kern.warn kernel: [11134.332928] ------------[ cut here ]------------"
+            ),
+            (Ctx::Console, "------------[ cut here ]------------")
+        );
+        // Quoted, prompted and bulleted.
+        assert_eq!(split("> > panic: x"), (Ctx::None, "panic: x"));
+        assert_eq!(split(">panic: x"), (Ctx::None, ">panic: x"));
+        assert_eq!(
+            split("(kgdb) #0  __curthread () at pcpu_aux.h:55"),
+            (Ctx::None, "#0  __curthread () at pcpu_aux.h:55")
+        );
+        assert_eq!(
+            split("*#0 0xffff at f+0x1"),
+            (Ctx::None, "#0 0xffff at f+0x1")
+        );
+        assert_eq!(
+            split("> \t#3 0xffff at f+0x1"),
+            (Ctx::None, "#3 0xffff at f+0x1")
+        );
+        assert_eq!(split("--- trap 0xc"), (Ctx::None, "--- trap 0xc"));
     }
 }

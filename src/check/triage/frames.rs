@@ -106,17 +106,30 @@ pub(crate) fn parse(text: &str) -> Option<Frame<'_>> {
     let b = t.as_bytes();
     match b.first()? {
         b'#' => {
-            // "#7 0xffffffff810302fc at atrtc_settime+0xc"
+            // stack(9): "#7 0xffffffff810302fc at atrtc_settime+0xc";
+            // kgdb: "#8  0xffff... in selrecord (selector=..." or, for a
+            // frame at a line's start, "#1  doadump (textdump=1) at ...".
             let r = t[1..].trim_start_matches(|c: char| c.is_ascii_digit());
-            let r = r.strip_prefix(" 0x")?;
-            let r = r.trim_start_matches(|c: char| c.is_ascii_hexdigit());
-            let r = r.strip_prefix(" at ")?;
-            let n = r.bytes().take_while(|&c| ident(c)).count();
-            let after = &r[n..];
-            (n > 0 && (after.is_empty() || after.starts_with('+'))).then(|| Frame {
-                name: &r[..n],
-                inline: false,
-            })
+            if r.len() + 1 == t.len() || !r.starts_with([' ', '\t']) {
+                return None;
+            }
+            let r = r.trim_start();
+            match r.strip_prefix("0x") {
+                Some(r) => {
+                    let r = r.trim_start_matches(|c: char| c.is_ascii_hexdigit());
+                    if let Some(r) = r.strip_prefix(" at ") {
+                        let n = r.bytes().take_while(|&c| ident(c)).count();
+                        let after = &r[n..];
+                        (n > 0 && (after.is_empty() || after.starts_with('+'))).then(|| Frame {
+                            name: &r[..n],
+                            inline: false,
+                        })
+                    } else {
+                        gdb_function(r.strip_prefix(" in ")?, true)
+                    }
+                }
+                None => gdb_function(r, false),
+            }
         }
         b'[' if t.as_bytes().get(1) == Some(&b'<') && t.contains(") from [<") => {
             // ARM: "[<8133f374>] (foo) from [<8133fffc>] (bar+0x154/0x258)"
@@ -131,16 +144,19 @@ pub(crate) fn parse(text: &str) -> Option<Frame<'_>> {
         }
         _ => {
             // The first '(' of a ddb line ends the function's name.
-            if let Some(i) = t.find('(').filter(|&i| t[i..].starts_with("() at ")) {
+            if let Some((i, at)) = ddb_call(t) {
                 // ddb: "vpanic() at vpanic+0x1e0/frame 0xfffffe004b9db6b0";
-                // older arm64 ddb names the return address instead:
-                // "panic() at pmap_is_modified+0x18".
+                // i386 prints the arguments, "panic(c0b3c5ce,e7b0ba9c) at
+                // panic+0x14b/frame 0xe7b0ba7c"; arm64 and riscv before
+                // FreeBSD 14 name the return address's function after "at":
+                // "panic() at pmap_is_modified+0x18". The frame is the name
+                // before the parenthesis in every form.
                 let name = &t[..i];
                 // Unknown symbols print as their address: nothing to blame.
                 return (!name.is_empty()
                     && !name.as_bytes()[0].is_ascii_digit()
                     && name.bytes().all(ident)
-                    && symbol(&t[i + 6..]).is_some())
+                    && symbol(&t[at..]).is_some())
                 .then_some(Frame {
                     name,
                     inline: false,
@@ -167,6 +183,30 @@ pub(crate) fn parse(text: &str) -> Option<Frame<'_>> {
             })
         }
     }
+}
+
+/// A ddb frame line "name(args) at ...": where the '(' is and where the
+/// text after " at " starts. The arguments hold no parenthesis or space.
+pub(crate) fn ddb_call(t: &str) -> Option<(usize, usize)> {
+    let i = t.find('(')?;
+    let close = i + t[i..].find(") at ")?;
+    let args = &t[i + 1..close];
+    (!args.contains(['(', ' ', '\t'])).then_some((i, close + 5))
+}
+
+/// gdb's frame after the address: "selrecord (selector=...) at f.c:1",
+/// "cail_ioreg_write () from /boot/modules/amdgpu.ko" (gdb/stack.c
+/// print_frame). "?? ()" names nothing. Without an address (`addressed`
+/// false) the argument list must be there, opened or whole, so that a
+/// numbered line of prose is no frame.
+fn gdb_function(r: &str, addressed: bool) -> Option<Frame<'_>> {
+    let n = r.bytes().take_while(|&c| ident(c)).count();
+    let after = &r[n..];
+    let args = after.strip_prefix(" (")?;
+    (n > 0 && (addressed || args.contains(')') || args.trim_end().ends_with(','))).then(|| Frame {
+        name: &r[..n],
+        inline: false,
+    })
 }
 
 /// The function a register dump says the CPU was in: Linux's `RIP:`

@@ -37,6 +37,27 @@ pub(crate) static MACHINERY: &[Pat] = &[
     Exact("data_abort"),
     Exact("do_el1h_sync"),
     Exact("handle_el1h_sync"),
+    // riscv's trap entry and handler (sys/riscv/riscv/exception.S, trap.c).
+    Exact("cpu_exception_handler_supervisor"),
+    Exact("cpu_exception_handler"),
+    Exact("do_trap_supervisor"),
+    Exact("page_fault_handler"),
+    // kgdb's view of a dump: the dump itself and the debugger that took it
+    // (kern/kern_shutdown.c doadump, kern_reboot; ddb/db_command.c db_dump,
+    // db_command, db_command_loop; ddb/db_main.c db_trap).
+    Exact("__curthread"),
+    Exact("doadump"),
+    Exact("kern_reboot"),
+    Exact("dump_savectx"),
+    Exact("savectx"),
+    Exact("db_dump"),
+    Exact("db_command"),
+    Exact("db_command_loop"),
+    Exact("db_trap"),
+    Exact("db_fncall"),
+    Exact("db_fncall_generic"),
+    // linuxkpi's dump_stack() (compat/linuxkpi/common/src/linux_compat.c).
+    Exact("linux_dump_stack"),
     Prefix("witness_"),
     // Sleep and scheduling: where a thread waited.
     Exact("mi_switch"),
@@ -274,6 +295,60 @@ fn fatal_trap(from_header: &str) -> bool {
 
 // ------------------------------------------------------------------- rules
 
+/// Kind of the rules that silence a line: informational printfs that stock
+/// configurations print on every boot, or after every crash, and that no
+/// kernel developer would file.
+pub(crate) const BENIGN: &str = "benign";
+
+const fn benign(header: &'static str) -> Rule {
+    Rule::opening(
+        Os::FreeBsd,
+        MACHINERY,
+        header,
+        BENIGN,
+        Title::Fixed(""),
+        Guilty::None,
+        false,
+    )
+}
+
+/// Lines that look like reports to the Linux rules ("WARNING: ...") but
+/// are FreeBSD's informational printfs. Read before every other rule.
+pub(crate) static QUIET: &[Rule] = &[
+    // sys/kern/init_main.c: SYSINITs witwarn/witwarn2 print wit_warn
+    // through print_caddr_t on every boot of a WITNESS kernel (GENERIC on
+    // -CURRENT), at SI_SUB_COPYRIGHT and again at SI_SUB_LAST.
+    benign("WARNING: WITNESS option enabled, expect reduced performance."),
+    // sys/kern/init_main.c: SYSINITs diagwarn/diagwarn2, diag_warn, the same
+    // for DIAGNOSTIC kernels.
+    benign("WARNING: DIAGNOSTIC option enabled, expect reduced performance."),
+    // sys/kern/kern_conf.c prep_cdevsw: "WARNING: Device \"%s\" is Giant
+    // locked and may be deleted before FreeBSD N.0.\n" for every cdevsw with
+    // D_NEEDGIANT (kbd, spkr, openfirm, psm, fb on stock kernels), at boot.
+    Rule {
+        when: &["is Giant locked and may be deleted"],
+        ..benign("WARNING: Device \"")
+    },
+    // sys/libkern/arc4random.c chacha20_randomstir: printed once on boots
+    // where arc4random is used before the random device is seeded
+    // (kern.random.initial_seeding.bypass_before_seeding, the default).
+    benign("arc4random: WARNING: initial seeding bypassed the cryptographic random"),
+    // sys/ufs/ffs/ffs_vfsops.c ffs_mountfs: "WARNING: %s was not properly
+    // dismounted\n", printed on the first mount after every crash.
+    Rule {
+        when: &["was not properly dismounted"],
+        ..benign("WARNING: ")
+    },
+    // sys/cddl/contrib/opensolaris/uts/common/fs/zfs/arc.c arc_init:
+    // "ZFS WARNING: Recommended minimum RAM size is 512MB; expect unstable
+    // behavior." and "... minimum kmem_size is 512MB ...", on every boot of
+    // a small machine with ZFS.
+    Rule {
+        when: &["Recommended minimum"],
+        ..benign("ZFS WARNING: ")
+    },
+];
+
 const fn rule(header: &'static str, kind: &'static str, title: Title, guilty: Guilty) -> Rule {
     // A kernel without KDB prints no backtrace: not a cut report.
     Rule::opening(Os::FreeBsd, MACHINERY, header, kind, title, guilty, false)
@@ -334,6 +409,15 @@ pub(crate) static RULES: &[Rule] = &[
             Guilty::Panic,
         )
     },
+    // A kgdb `bt` of a vmcore with no report before it: its innermost
+    // frames are always the dump's own (sys/kern/kern_shutdown.c doadump,
+    // called by kern_reboot, with amd64's __curthread inlined into it).
+    // After a report, or inside a crash dump's text, it is that report's.
+    Rule {
+        check: Some(|l| kgdb_line(l) && (l.contains(" doadump (") || l.contains(" __curthread ("))),
+        joins: Joins::Kinds(&["panic", "fatal-trap", "double-fault"]),
+        ..rule("#0 ", "panic", Title::In("panic"), Guilty::Panic)
+    },
     // witness_checkorder.
     rule(
         "lock order reversal",
@@ -381,17 +465,100 @@ pub(crate) fn separator(t: &str) -> Option<&str> {
         return None;
     }
     let r = r.trim_start_matches('-').trim_start();
-    ["trap", "exception", "syscall", "interrupt"]
-        .iter()
-        .any(|k| r.starts_with(k))
-        .then_some(r)
+    // amd64/i386 db_nextframe: "--- trap 0xc, rip = ...", "--- syscall
+    // (...)", "--- interrupt, ..."; arm64 db_stack_trace_cmd: "--- exception,
+    // esr %#x", "--- interrupt", "--- system error, esr", "--- unhandled
+    // exception", "--- invalid trapframe"; riscv: "--- exception %ld, tval
+    // = %#lx", "--- interrupt %ld".
+    [
+        "trap",
+        "exception",
+        "syscall",
+        "interrupt",
+        "system error",
+        "unhandled exception",
+        "invalid trapframe",
+    ]
+    .iter()
+    .any(|k| r.starts_with(k))
+    .then_some(r)
 }
 
-/// A separator that starts the faulting code's own frames.
+/// A separator that starts the faulting code's own frames; in kgdb, the
+/// trap frame its FreeBSD unwinder prints as "<signal handler called>".
 pub(crate) fn trap_separator(t: &str) -> bool {
     separator(t).is_some_and(|r| {
-        (r.starts_with("trap") && !r.starts_with("trap 0,")) || r.starts_with("exception")
-    })
+        (r.starts_with("trap") && !r.starts_with("trap 0,"))
+            || r.starts_with("exception")
+            || r.starts_with("system error")
+            || r.starts_with("unhandled exception")
+    }) || (kgdb_line(t) && t.contains("<signal handler called>"))
+}
+
+/// A numbered line of gdb's `bt` (gdb/stack.c print_frame): "#N  0x... in
+/// f (...)", "#N  f (...) at ...", and the ones that name no function,
+/// "#N  0x0000000000000000 in ?? ()" and "#N  <signal handler called>".
+/// stack(9)'s "#N 0x... at f+0x.." is not one.
+pub(crate) fn kgdb_line(t: &str) -> bool {
+    let Some(r) = t.strip_prefix('#') else {
+        return false;
+    };
+    let d = r.bytes().take_while(u8::is_ascii_digit).count();
+    if d == 0 || !r[d..].starts_with([' ', '\t']) {
+        return false;
+    }
+    let r = r[d..].trim_start();
+    match r.strip_prefix("0x") {
+        Some(a) => a
+            .trim_start_matches(|c: char| c.is_ascii_hexdigit())
+            .starts_with(" in "),
+        None => r.starts_with('<') || r.contains(" ("),
+    }
+}
+
+/// A line inside a backtrace that names no frame of its own but does not
+/// end it: a trap separator; a ddb frame of an unknown symbol ("??() at
+/// 0/frame ...", arm64's "(null)() at ..."); a kgdb line naming nothing;
+/// `kgdb` (the line before was gdb's) its argument list or location
+/// wrapped onto the next lines ("    at /usr/src/sys/kern/x.c:12", "
+/// from /boot/kernel/if_x.ko", "usermode=<optimized out>, ...)") and
+/// `bt full`'s locals ("        res = <optimized out>", "No locals."); arm64
+/// and riscv ddb before FreeBSD 14 print each frame's registers on two
+/// lines, "\t pc = 0x%016lx  lr = 0x%016lx" and "\t sp = 0x%016lx  fp =
+/// 0x%016lx" (riscv: "ra =" for "lr ="), then an empty line
+/// (sys/arm64/arm64/db_trace.c, sys/riscv/riscv/db_trace.c
+/// db_stack_trace_cmd).
+pub(crate) fn filler(t: &str, kgdb: bool) -> bool {
+    let t = t.trim();
+    separator(t).is_some()
+        || (t.contains("() at ") && !t.starts_with('#'))
+        || kgdb_line(t)
+        || (kgdb
+            && !t.starts_with('#')
+            && (t.starts_with("at ")
+                || t.starts_with("from /")
+                || t.contains('=')
+                || t == "No locals."))
+        || t.starts_with("pc = 0x")
+        || t.starts_with("sp = 0x")
+}
+
+/// The first line of a crash dump's text: crashinfo(8)'s core.txt
+/// (usr.sbin/crashinfo/crashinfo.sh: `echo "$HOSTNAME dumped core - see
+/// $VMCORE"`) or kgdb's message buffer ("Unread portion of the kernel
+/// message buffer:", printed by kgdb when it opens a vmcore). What follows
+/// is one crash: the summary's panic, the message buffer's report and
+/// kgdb's backtrace.
+pub(crate) fn crash_dump_start(t: &str) -> bool {
+    t.contains(" dumped core - see ")
+        || t.starts_with("Unread portion of the kernel message buffer")
+}
+
+/// crashinfo.sh's rule between sections ("ps -axl", "vmstat -s", ...,
+/// "dmesg", "ddb capture buffer"): 72 dashes. Past it the crash is only
+/// repeated.
+pub(crate) fn crashinfo_section(t: &str) -> bool {
+    t.len() >= 60 && t.bytes().all(|b| b == b'-')
 }
 
 /// ddb's "Stopped at      atrtc_settime+0xc:  movl ...": where the CPU was.
@@ -402,4 +569,53 @@ pub(crate) fn stopped_at(t: &str) -> Option<&str> {
         .take_while(|&b| b.is_ascii_alphanumeric() || b == b'_')
         .count();
     (n > 0 && r[n..].starts_with('+')).then(|| &r[..n])
+}
+
+/// `next` is the rest of `prev`, cut by the console's width (80 columns
+/// on a VGA or serial console; mail wraps at about as much): what joins
+/// them again. A trap separator ("--- trap 0xc, rip = 0x..., rsp = 0x...,
+/// rbp =") goes on to the line ending in "---"; a long ddb frame line
+/// broken inside a word ("... at sctp_common_input_processing+0xa2a/fra")
+/// goes on to a lone fragment ("me 0xfffffe2f434b7e40").
+pub(crate) fn continues(prev: &str, next: &str) -> Option<&'static str> {
+    let n = next.trim();
+    if n.is_empty()
+        || separator(n).is_some()
+        || n.starts_with('#')
+        || super::frames::parse(n).is_some()
+    {
+        return None;
+    }
+    let p = prev.trim_end();
+    if separator(p).is_some() && !p.ends_with("---") && n.ends_with("---") {
+        return Some(" ");
+    }
+    let cut_frame = p.len() >= 60
+        && super::frames::ddb_call(p).is_some()
+        && !p.ends_with("---")
+        && !complete_frame(p);
+    (cut_frame && !n.contains([' ', '\t']) && n.len() < 40).then_some("")
+}
+
+/// An amd64/i386 ddb frame line that ends in its whole frame address
+/// ("/frame 0xfffffe0074be6750", at least 8 hex digits).
+fn complete_frame(p: &str) -> bool {
+    p.rsplit_once("/frame 0x")
+        .is_some_and(|(_, hex)| hex.len() >= 8 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The function witness_warn's message names as the one that may sleep
+/// ("Calling uiomove() with ...", "calling _callout_stop_safe with ...",
+/// "uma_zalloc_debug: zone ... with ..."): it only reports that its caller
+/// held the lock, so neither it nor its own helpers are to blame.
+pub(crate) fn sleeps_in(head: &str, frame: &str) -> bool {
+    let msg = head.split(" with the following").next().unwrap_or(head);
+    msg.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.len() >= 4 && w.contains(|c: char| c == '_' || c.is_ascii_lowercase()))
+        .any(|w| {
+            frame == w
+                || frame
+                    .strip_prefix(w)
+                    .is_some_and(|rest| rest.starts_with('_'))
+        })
 }

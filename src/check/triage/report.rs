@@ -14,6 +14,9 @@ const EXCERPT_BYTES: usize = 8 * 1024;
 /// Lines a report may take: a hung-task report with every CPU's backtrace
 /// and every held lock is a few hundred.
 pub(crate) const MAX_LINES: usize = 800;
+/// Lines a crash dump's report may take (crashinfo's summary, kgdb's
+/// banner, the unread message buffer and the backtrace): still a bound.
+const CRASH_LINES: usize = 4000;
 /// Frames kept on a finding.
 const MAX_FRAMES: usize = 64;
 /// Titles longer than this were merged with other output.
@@ -38,6 +41,18 @@ pub(crate) struct Report {
     pub idle: u32,
     /// Leading lines that are the header (repeated per inlined frame).
     heads: usize,
+    /// The line the title is read from: the first, or the trap report a
+    /// crash dump's summary panic was followed by.
+    head_line: usize,
+    /// The crash of a crash dump's text: open until its sections start,
+    /// whatever else starts meanwhile, and bounded by `CRASH_LINES`.
+    pub pinned: bool,
+    /// The crash repeated in a crash dump's later sections (its dmesg): it
+    /// only completes the crash already read.
+    pub shadow: bool,
+    /// Read past a crash dump's first section rule: a report its message
+    /// buffer already showed is not counted twice.
+    pub repeat: bool,
 }
 
 impl Report {
@@ -59,6 +74,10 @@ impl Report {
             joined: Vec::new(),
             idle: 0,
             heads: 1,
+            head_line: 0,
+            pinned: false,
+            shadow: false,
+            repeat: false,
         };
         r.push(line);
         r
@@ -69,10 +88,45 @@ impl Report {
         if line.starts_with("Sending NMI from CPU") || line.starts_with("NMI backtrace for cpu") {
             self.cpu_traceback = true;
         }
-        if self.ends.len() < MAX_LINES {
+        if self.rule.os == Os::FreeBsd
+            && self.ends.len() > 1
+            && let Some(glue) = freebsd::continues(self.last(), line)
+        {
+            // A line the console wrapped at its width: one line again.
+            self.text.push_str(glue);
+            self.text.push_str(line);
+            if let Some(e) = self.ends.last_mut() {
+                *e = self.text.len() as u32;
+            }
+            return;
+        }
+        if self.ends.len() < self.cap() {
             self.text.push_str(line);
             self.ends.push(self.text.len() as u32);
         }
+    }
+
+    fn cap(&self) -> usize {
+        if self.pinned { CRASH_LINES } else { MAX_LINES }
+    }
+
+    fn last(&self) -> &str {
+        let n = self.ends.len();
+        let from = if n > 1 { self.ends[n - 2] as usize } else { 0 };
+        &self.text[from..]
+    }
+
+    /// A further report of the same crash in a crash dump's text: its
+    /// lines are this one's, and a trap report titles it rather than the
+    /// panic the summary printed first.
+    pub(crate) fn take(&mut self, rule: &'static Rule, line: &str, at: usize) {
+        let trap = matches!(rule.kind, "fatal-trap" | "double-fault");
+        if trap && self.rule.kind == "panic" && self.ends.len() < self.cap() {
+            self.rule = rule;
+            self.head_line = self.ends.len();
+            self.head_at = at;
+        }
+        self.push(line);
     }
 
     /// Is this a header line again, right after the header lines?
@@ -90,7 +144,7 @@ impl Report {
     }
 
     pub(crate) fn full(&self) -> bool {
-        self.ends.len() >= MAX_LINES
+        self.ends.len() >= self.cap()
     }
 
     fn lines(&self) -> Vec<&str> {
@@ -109,11 +163,9 @@ impl Report {
     pub(crate) fn finish(&self) -> Finding {
         let lines = self.lines();
         let rule = self.rule;
-        let head = lines[0].get(self.head_at..).unwrap_or(lines[0]);
-        let seen = Seen {
-            head,
-            lines: &lines,
-        };
+        let own = &lines[self.head_line.min(lines.len() - 1)..];
+        let head = own[0].get(self.head_at..).unwrap_or(own[0]);
+        let seen = Seen { head, lines: own };
         let (guilty, frames) = blame(rule, head, &lines);
         let base = match rule.title {
             Title::Fixed(t) | Title::In(t) => t.to_string(),
@@ -142,7 +194,7 @@ impl Report {
         }
         let title = tidy(&normalize(&title));
         let mut excerpt = String::new();
-        for l in lines.iter().take(EXCERPT_LINES) {
+        for l in own.iter().take(EXCERPT_LINES) {
             if excerpt.len() + l.len() + 1 > EXCERPT_BYTES {
                 break;
             }
@@ -462,6 +514,39 @@ fn stall(frames: &[String], dispatch: &[frames::Pat]) -> Option<String> {
     None
 }
 
+/// The backtraces of a FreeBSD report from line `from` on: runs of frame
+/// lines and what may sit between them (`freebsd::filler`), as (first
+/// line, end, printed by kgdb).
+fn bsd_runs(lines: &[&str], parsed: &Parsed, from: usize) -> Vec<(usize, usize, bool)> {
+    let mut runs = Vec::new();
+    let mut i = from;
+    while i < lines.len() && runs.len() < 32 {
+        if parsed.frames[i].is_none() {
+            i += 1;
+            continue;
+        }
+        let first = i;
+        let (mut end, mut kgdb, mut any_kgdb, mut regs) = (i, false, false, false);
+        while i < lines.len() {
+            let t = lines[i].trim();
+            let frame = parsed.frames[i].is_some();
+            if !(frame || freebsd::filler(t, kgdb) || (t.is_empty() && regs)) {
+                break;
+            }
+            if !t.is_empty() {
+                let gdb = freebsd::kgdb_line(t);
+                kgdb = gdb || (kgdb && !frame);
+                any_kgdb |= gdb;
+                end = i + 1;
+            }
+            regs = t.starts_with("sp = 0x");
+            i += 1;
+        }
+        runs.push((first, end, any_kgdb));
+    }
+    runs
+}
+
 fn bsd_blame(
     rule: &Rule,
     head: &str,
@@ -474,11 +559,10 @@ fn bsd_blame(
         .position(|l| l.trim_end().ends_with("attempted at:"))
         .map_or(1, |i| i + 1)
         .min(lines.len());
-    let Some(s) = parsed.frames[start..]
-        .iter()
-        .position(Option::is_some)
-        .map(|p| p + start)
-    else {
+    let runs = bsd_runs(lines, parsed, start);
+    // kgdb's backtrace of a dump, when there is one, is the one read: it
+    // holds the frames ddb's may lack (a module's functions, inlined ones).
+    let Some(&(s, e, _)) = runs.iter().rev().find(|r| r.2).or(runs.first()) else {
         let stopped = matches!(rule.guilty, Guilty::AfterTrap | Guilty::Panic)
             .then(|| lines.iter().find_map(|l| freebsd::stopped_at(l)))
             .flatten()
@@ -486,14 +570,11 @@ fn bsd_blame(
             .map(str::to_string);
         return (stopped, Vec::new());
     };
-    let n = (s..lines.len())
-        .take_while(|&i| parsed.frames[i].is_some() || freebsd::separator(lines[i]).is_some())
-        .count();
-    let all = parsed.in_range(s, s + n);
+    let all = parsed.in_range(s, e);
     // The faulting code's own frames start after the trap frame.
-    let after_trap = (s..s + n)
-        .find(|&i| freebsd::trap_separator(lines[i]))
-        .map(|i| parsed.in_range(i + 1, s + n))
+    let after_trap = (s..e)
+        .find(|&i| freebsd::trap_separator(lines[i].trim()))
+        .map(|i| parsed.in_range(i + 1, e))
         .filter(|v| !v.is_empty());
     let candidates = match rule.guilty {
         Guilty::AfterTrap | Guilty::Panic => after_trap.as_deref().unwrap_or(&all),
@@ -512,9 +593,15 @@ fn bsd_blame(
         .flatten()
         .filter(|m| all.iter().any(|f| f.name == *m) && !skipped(rule, m))
         .map(str::to_string);
+    // witness_warn names where the thread may sleep; its caller held the lock.
+    let candidates: Vec<Frame> = candidates
+        .iter()
+        .filter(|f| rule.kind != "witness" || !freebsd::sleeps_in(lines[0], f.name))
+        .copied()
+        .collect();
     let guilty = match rule.guilty {
         Guilty::None => None,
-        _ => named.or_else(|| first(rule, candidates)),
+        _ => named.or_else(|| first(rule, &candidates)),
     };
     (guilty, names(&all))
 }

@@ -775,3 +775,231 @@ fn loading_an_unsigned_out_of_tree_module_is_not_a_finding() {
         f[0].known_issue
     );
 }
+
+/// Issue 26: every form a FreeBSD crash reaches a developer in has recorded
+/// texts (FORM:), and on each the function blamed is the expected one.
+/// Run with `--nocapture` for the per-form table.
+#[test]
+fn freebsd_recorded_texts_cover_every_form_and_blame_right() {
+    let all: Vec<Recorded> = recorded()
+        .into_iter()
+        .filter(|r| r.name.starts_with("freebsd-"))
+        .collect();
+    let mut per: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+    for r in &all {
+        let form = r
+            .get("FORM")
+            .unwrap_or_else(|| panic!("{} has no FORM", r.name));
+        let found = scan(&r.body);
+        let right = match r.get("KIND") {
+            Some("none") => found.is_empty(),
+            _ => found.first().is_some_and(|f| {
+                Some(f.guilty_frame.as_deref().unwrap_or("none")) == r.get("GUILTY")
+                    && Some(f.title.as_str()) == r.get("EXPECT")
+            }),
+        };
+        let e = per.entry(form.to_string()).or_default();
+        e.0 += usize::from(right);
+        e.1 += 1;
+    }
+    for (form, (right, total)) in &per {
+        eprintln!("{form:12} {right}/{total}");
+    }
+    for form in [
+        "kgdb",
+        "crashinfo",
+        "ddb-amd64",
+        "ddb-arm64",
+        "stack9",
+        "quoted",
+        "benign",
+    ] {
+        assert!(per.contains_key(form), "no recorded text of form {form}");
+    }
+    assert!(per.values().all(|(r, t)| r == t), "{per:?}");
+}
+
+/// The recorded texts as mail and trackers and narrow consoles pass them
+/// on, built here from each real text: every line quoted with "> " (twice;
+/// Linux's too, as LKML replies quote them), a stray mark before each
+/// numbered frame, and for FreeBSD's ddb and stack(9) texts every
+/// backtrace line (frames, the trap line) cut at the console's 80 columns.
+/// Each keeps its kind, title and culprit.
+#[test]
+fn recorded_texts_survive_quoting_bullets_and_console_wrapping() {
+    let texts: Vec<Recorded> = recorded()
+        .into_iter()
+        .filter(|r| r.get("KIND") != Some("none"))
+        .collect();
+    let mut failures = Vec::new();
+    for r in &texts {
+        let want = scan(&r.body);
+        let form = r.get("FORM").unwrap_or("");
+        let quoted: String = r.body.lines().map(|l| format!("> > {l}\n")).collect();
+        let bulleted: String = r
+            .body
+            .lines()
+            .map(|l| {
+                if l.trim_start().starts_with('#') {
+                    format!("* {l}\n")
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        let mut variants = vec![("quoted", quoted), ("bulleted", bulleted)];
+        if form.starts_with("ddb") || form == "stack9" {
+            let mut wrapped = String::new();
+            for l in r.body.lines() {
+                let mut l = l.trim_end();
+                // The backtrace's lines: frames and the trap line.
+                let bt = frame_of(l).is_some() || strip_prefix(l).trim_start().starts_with("--");
+                while bt && l.len() > 80 {
+                    let mut cut = 80;
+                    while !l.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    wrapped.push_str(&l[..cut]);
+                    wrapped.push('\n');
+                    l = &l[cut..];
+                }
+                wrapped.push_str(l);
+                wrapped.push('\n');
+            }
+            variants.push(("wrapped", wrapped));
+        }
+        for (how, text) in variants {
+            let got = scan(&text);
+            let (a, b) = (want.first(), got.first());
+            let same = match (a, b) {
+                (Some(a), Some(b)) => {
+                    a.kind == b.kind && a.title == b.title && a.guilty_frame == b.guilty_frame
+                }
+                (None, None) => true,
+                _ => false,
+            };
+            if !same {
+                failures.push(format!(
+                    "{} {how}: {:?} vs {:?}",
+                    r.name,
+                    a.map(|f| (&f.title, &f.guilty_frame)),
+                    b.map(|f| (&f.title, &f.guilty_frame))
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+/// One real ddb line per kernel printer, and the forms only described by
+/// their printers (arm64 and riscv after D28026, i386's argument lists):
+/// synthetic lines in the printers' formats, not counted as coverage.
+#[test]
+fn freebsd_frame_lines_of_every_printer() {
+    // gdb/stack.c print_frame.
+    assert_eq!(
+        frame_of("#8  0xffffffff80c7a1b5 in selrecord (selector=0x0, sip=0x1) at /usr/src/sys/kern/sys_generic.c:1145").as_deref(),
+        Some("selrecord")
+    );
+    assert_eq!(
+        frame_of("#1  doadump (textdump=1) at /usr/src/sys/kern/kern_shutdown.c:399").as_deref(),
+        Some("doadump")
+    );
+    assert_eq!(
+        frame_of("#3  0xffffffff80b4321f in vpanic (fmt=0xffffffff81207b8b \"%s\",").as_deref(),
+        Some("vpanic")
+    );
+    assert_eq!(frame_of("#9  0x0000000000000000 in ?? ()"), None);
+    assert_eq!(frame_of("#8  <signal handler called>"), None);
+    assert_eq!(frame_of("#1 the second point of a list (see above"), None);
+    // i386 db_print_stack_entry: "%s(args) at %s+%#x/frame %#x".
+    assert_eq!(
+        frame_of("panic(c0bcd0b4,c0b3e5d4,e3e0fae0) at panic+0x14b/frame 0xe3e0fab0").as_deref(),
+        Some("panic")
+    );
+    // riscv and arm64 db_stack_trace_cmd after D28026.
+    let riscv = "panic: x\nKDB: stack backtrace:\ndb_trace_self() at db_trace_self\ndb_trace_self_wrapper() at db_trace_self_wrapper+0x36\nvpanic() at vpanic+0x134\npanic() at panic+0x26\npage_fault_handler() at page_fault_handler+0x1b6\ndo_trap_supervisor() at do_trap_supervisor+0x76\ncpu_exception_handler_supervisor() at cpu_exception_handler_supervisor+0x70\n--- exception 13, tval = 0x8\nre_attach() at re_attach+0x4a\ndevice_attach() at device_attach+0x3ea\n";
+    assert_eq!(scan(riscv)[0].guilty_frame.as_deref(), Some("re_attach"));
+    let arm64 = "Fatal data abort:\n  x0: 0\nKDB: stack backtrace:\ndb_trace_self() at db_trace_self\ndb_trace_self_wrapper() at db_trace_self_wrapper+0x30\nvpanic() at vpanic+0x13c\npanic() at panic+0x44\ndata_abort() at data_abort+0x2fc\nhandle_el1h_sync() at handle_el1h_sync+0x14\n--- exception, esr 0x96000004\nif_vmove() at if_vmove+0x40\nvnet_if_return() at vnet_if_return+0x4c\n";
+    assert_eq!(scan(arm64)[0].guilty_frame.as_deref(), Some("if_vmove"));
+    // A trap line cut by an 80-column console: still the trap frame.
+    let wrapped = "Fatal trap 12: page fault while in kernel mode\ncalltrap() at calltrap+0x8/frame 0xfffffe0074be6640\n--- trap 0xc, rip = 0xffffffff8364f13f, rsp = 0xfffffe0074be6710, rbp =\n0xfffffe0074be6750 ---\nepair_qflush() at epair_qflush+0x13f/frame 0xfffffe0074be6750\n";
+    assert_eq!(
+        scan(wrapped)[0].guilty_frame.as_deref(),
+        Some("epair_qflush")
+    );
+}
+
+/// A crashinfo file whose kgdb printed no backtrace (a kernel without
+/// debug symbols): the dmesg section's repeat of the crash supplies the
+/// frames, and it is still one finding. Built from the synthetic
+/// tests/data core.txt with its unread message buffer's and kgdb's
+/// backtraces cut out.
+#[test]
+fn a_crash_dump_without_kgdb_frames_is_completed_from_its_dmesg() {
+    let core = include_str!("../../../tests/data/crashinfo-if_vmove.core.txt");
+    let from = core.find("KDB: stack backtrace:").unwrap();
+    let to = core.find("(kgdb) \n").unwrap();
+    let cut = format!("{}{}", &core[..from], &core[to..]);
+    let f = scan(&cut);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(
+        f[0].title,
+        "Fatal trap N: page fault while in kernel mode in if_vmove"
+    );
+    assert_eq!(f[0].count, 1);
+    // Whole, kgdb's frames are read and the repeat adds nothing.
+    let whole = scan(core);
+    assert_eq!(whole.len(), 1);
+    assert_eq!(whole[0].frames[0], "__curthread");
+}
+
+/// A report the crash dump's message buffer shows before the crash is
+/// printed again by crashinfo's dmesg section: one finding, counted once,
+/// after the crash (a dump's first finding is its crash).
+/// The LOR lines are D31611's (testdata/freebsd-lor-d31611.txt) put into
+/// the synthetic tests/data core.txt's unread message buffer and dmesg.
+#[test]
+fn a_report_repeated_in_a_crash_dumps_dmesg_is_counted_once() {
+    let core = include_str!("../../../tests/data/crashinfo-if_vmove.core.txt");
+    let lor = recorded_body("freebsd-lor-d31611.txt");
+    let text = core
+        .replace("\n\nFatal trap 12", &format!("\n{lor}\nFatal trap 12"))
+        .replace("dmesg\n\nWARNING", &format!("dmesg\n\n{lor}\nWARNING"));
+    let f = scan(&text);
+    let titles: Vec<(&str, u64)> = f.iter().map(|x| (x.title.as_str(), x.count)).collect();
+    assert_eq!(
+        titles,
+        [
+            (
+                "Fatal trap N: page fault while in kernel mode in if_vmove",
+                1
+            ),
+            ("lock order reversal: ufs -> devfs", 1)
+        ],
+        "{f:#?}"
+    );
+}
+
+/// Each silenced printf, as its format string prints it (synthetic lines
+/// from the printfs `freebsd::QUIET` cites), is no finding; other WARNING
+/// lines still are.
+#[test]
+fn benign_boot_printfs_are_no_findings() {
+    for line in [
+        "WARNING: WITNESS option enabled, expect reduced performance.",
+        "WARNING: DIAGNOSTIC option enabled, expect reduced performance.",
+        "WARNING: Device \"kbd\" is Giant locked and may be deleted before FreeBSD 15.0.",
+        "WARNING: / was not properly dismounted",
+        "ZFS WARNING: Recommended minimum RAM size is 512MB; expect unstable behavior.",
+        "ZFS WARNING: Recommended minimum kmem_size is 512MB; expect unstable behavior.",
+        "arc4random: WARNING: initial seeding bypassed the cryptographic random device because it was not yet seeded and the knob 'bypass_before_seeding' was enabled.",
+        "> WARNING: WITNESS option enabled, expect reduced performance.",
+    ] {
+        assert!(scan(line).is_empty(), "{line}: {:?}", scan(line));
+    }
+    assert_eq!(
+        scan("WARNING: Device driver \"x\" has wrong version and is disabled.").len(),
+        1
+    );
+}
