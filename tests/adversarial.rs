@@ -12,14 +12,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn assert_one_line_exit_2(o: &std::process::Output, needle: &str) {
-    let err = stderr(o);
-    assert_eq!(o.status.code(), Some(2), "stderr: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
-    assert!(err.contains(needle), "`{needle}` not in: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-}
-
 /// Spawn ifstress and collect its stderr lines on a channel.
 fn spawn_watched(cmd: &mut Command) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
     let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
@@ -489,24 +481,10 @@ fn item10_argument_problems_are_usage_errors_before_the_run() {
 )]
 fn item10_a_report_on_a_read_only_mount_is_refused_before_the_run() {
     require_root!();
-    if Command::new("unshare").arg("--version").output().is_err() {
-        skip("unshare(1) missing (util-linux)");
-        return;
-    }
-    // A read-only tmpfs in a private mount namespace: the host's mounts are
-    // not touched.
-    let d = tmp();
-    let script = format!(
-        "set -e; mount -t tmpfs -o ro none '{0}'; \
-         exec {1} --suite vmove --duration 10m --report '{0}/r.json'",
-        d.path().display(),
-        bin()
-    );
     let t = Instant::now();
-    let o = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
-        .output()
-        .unwrap();
+    let Some(o) = run_reporting_to_a_private_tmpfs("ro", "10m") else {
+        return;
+    };
     assert_one_line_exit_2(&o, "is not writable");
     assert!(t.elapsed() < Duration::from_secs(20));
 }

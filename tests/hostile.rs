@@ -14,14 +14,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn assert_one_line_exit_2(o: &std::process::Output, needle: &str) {
-    let err = stderr(o);
-    assert_eq!(o.status.code(), Some(2), "stderr: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
-    assert!(err.contains(needle), "`{needle}` not in: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-}
-
 /// A child that must end within `limit`; killed (and the test failed) if not.
 fn output_within(cmd: &mut Command, limit: Duration) -> std::process::Output {
     let mut child = cmd
@@ -586,24 +578,11 @@ fn item8_too_few_descriptors_is_bad_input() {
 #[test]
 fn item8_a_full_disk_is_refused_before_the_run() {
     require_root!();
-    if Command::new("unshare").arg("--version").output().is_err() {
-        skip("unshare(1) missing (util-linux)");
-        return;
-    }
-    // A 256 KiB tmpfs in a private mount namespace: the host's mounts are
-    // not touched.
-    let d = tmp();
-    let script = format!(
-        "set -e; mount -t tmpfs -o size=256k none '{0}'; \
-         exec {1} --suite vmove --duration 2s --report '{0}/r.json'",
-        d.path().display(),
-        bin()
-    );
+    // A 256 KiB tmpfs: too small for a report.
     let t = Instant::now();
-    let o = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
-        .output()
-        .unwrap();
+    let Some(o) = run_reporting_to_a_private_tmpfs("size=256k", "2s") else {
+        return;
+    };
     assert_one_line_exit_2(&o, "bytes free; a report needs at least");
     assert!(t.elapsed() < Duration::from_secs(20));
 }

@@ -250,3 +250,36 @@ pub fn boot_kernels() -> Result<Vec<PathBuf>, String> {
     }
     Ok(k)
 }
+
+/// Bad input, said as it must be: exit 2, one line on stderr naming
+/// `needle`, no panic.
+pub fn assert_one_line_exit_2(o: &Output, needle: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(2), "stderr: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+    assert!(err.contains(needle), "`{needle}` not in: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// `ifstress --suite vmove --duration DURATION --report DIR/r.json` with DIR
+/// a tmpfs mounted with `options` in a private mount namespace (the host's
+/// mounts are not touched), or `None` (said) where unshare(1) is missing.
+pub fn run_reporting_to_a_private_tmpfs(options: &str, duration: &str) -> Option<Output> {
+    if Command::new("unshare").arg("--version").output().is_err() {
+        skip("unshare(1) missing (util-linux)");
+        return None;
+    }
+    let d = tmp();
+    let script = format!(
+        "set -e; mount -t tmpfs -o {options} none '{0}'; \
+         exec {1} --suite vmove --duration {duration} --report '{0}/r.json'",
+        d.path().display(),
+        bin()
+    );
+    Some(
+        Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+            .output()
+            .unwrap(),
+    )
+}
