@@ -174,11 +174,16 @@ fn a_module_that_does_not_load_ends_the_guest_at_once_with_one_line() {
             .unwrap()
             .contains("broken")
     );
-    // Not exposure: the suite never ran, so a verdict counts no trial.
+    // Not exposure: the suite never ran, so a verdict counts no trial. The
+    // before side is another run (the same report on both sides is refused).
     assert!(guests[0].get("suite_seconds").is_none(), "{:?}", guests[0]);
+    let mut other = r.clone();
+    other["seed"] = serde_json::json!(r["seed"].as_u64().unwrap() ^ 1);
+    let before = d.path().join("before.json");
+    std::fs::write(&before, other.to_string()).unwrap();
     let o = Command::new(bin())
         .args(["verdict", "--before"])
-        .arg(out.join("report.json"))
+        .arg(&before)
         .arg("--after")
         .arg(out.join("report.json"))
         .args(["--json"])
