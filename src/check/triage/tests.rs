@@ -1003,3 +1003,99 @@ fn benign_boot_printfs_are_no_findings() {
         1
     );
 }
+
+/// Report kinds whose recorded texts were dropped (they held syzkaller's
+/// console text): synthetic texts in the forms the kernel prints them,
+/// kernel/watchdog.c watchdog_timer_fn ("BUG: soft lockup - CPU#%d stuck
+/// for %us! [%s:%d]"), lib/ubsan.c ubsan_prologue ("UBSAN: %s in
+/// %s:%d:%d") and arch/arm64/mm/fault.c die_kernel_fault ("Unable to handle
+/// kernel %s at virtual address %016lx"), with ifstress's own call paths.
+#[test]
+fn soft_lockup_ubsan_and_arm64_paging_request_are_titled_and_blamed() {
+    let cases: [(&str, &str, &str, Option<&str>); 3] = [
+        (SOFT_LOCKUP, "soft-lockup", "BUG: soft lockup in ", None),
+        (
+            UBSAN,
+            "ubsan",
+            "UBSAN: array-index-out-of-bounds in dev_set_mtu_ext",
+            Some("dev_set_mtu_ext"),
+        ),
+        (
+            PAGING,
+            "bug",
+            "BUG: unable to handle kernel paging request in netdev_run_todo",
+            Some("netdev_run_todo"),
+        ),
+    ];
+    for (text, kind, title, guilty) in cases {
+        let found = scan(text);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        let f = &found[0];
+        assert_eq!(f.kind, kind, "{f:#?}");
+        assert!(f.title.starts_with(title), "{f:#?}");
+        if let Some(g) = guilty {
+            assert_eq!(f.guilty_frame.as_deref(), Some(g), "{f:#?}");
+        } else {
+            assert!(f.guilty_frame.is_some(), "{f:#?}");
+        }
+    }
+}
+
+const SOFT_LOCKUP: &str = "\
+[  120.000001] watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [ifstress:4242]
+[  120.000002] Modules linked in:
+[  120.000003] CPU: 1 PID: 4242 Comm: ifstress Not tainted 6.1.0-57-amd64 #1
+[  120.000004] RIP: 0010:dev_change_net_namespace+0x1a2/0x900
+[  120.000005] Call Trace:
+[  120.000006]  <TASK>
+[  120.000007]  do_setlink+0x2b1/0xe00
+[  120.000008]  rtnl_setlink+0xf2/0x180
+[  120.000009]  rtnetlink_rcv_msg+0x14e/0x3c0
+[  120.000010]  netlink_rcv_skb+0x54/0x100
+[  120.000011]  netlink_unicast+0x243/0x390
+[  120.000012]  netlink_sendmsg+0x250/0x4c0
+[  120.000013]  __sys_sendto+0x1c3/0x1d0
+[  120.000014]  do_syscall_64+0x5b/0xc0
+[  120.000015]  entry_SYSCALL_64_after_hwframe+0x64/0xce
+[  120.000016]  </TASK>
+";
+
+const UBSAN: &str = "\
+[   50.100000] ================================================================================
+[   50.100001] UBSAN: array-index-out-of-bounds in net/core/dev.c:1234:17
+[   50.100002] index 8 is out of range for type 'u32 [8]'
+[   50.100003] CPU: 0 PID: 311 Comm: ifstress Not tainted 6.1.0-57-amd64 #1
+[   50.100004] Call Trace:
+[   50.100005]  <TASK>
+[   50.100006]  dump_stack_lvl+0x44/0x5c
+[   50.100007]  ubsan_epilogue+0x5/0x40
+[   50.100008]  __ubsan_handle_out_of_bounds.cold+0x44/0x49
+[   50.100009]  dev_set_mtu_ext+0x1f0/0x200
+[   50.100010]  dev_ifsioc+0x1a2/0x4d0
+[   50.100011]  dev_ioctl+0x2b4/0x520
+[   50.100012]  sock_do_ioctl+0xa6/0x120
+[   50.100013]  __x64_sys_ioctl+0x8d/0xd0
+[   50.100014]  do_syscall_64+0x5b/0xc0
+[   50.100015]  entry_SYSCALL_64_after_hwframe+0x64/0xce
+[   50.100016]  </TASK>
+[   50.100017] ================================================================================
+";
+
+const PAGING: &str = "\
+[   70.000000] Unable to handle kernel paging request at virtual address 00000000000012e8
+[   70.000001] Mem abort info:
+[   70.000002]   ESR = 0x0000000096000006
+[   70.000003]   EC = 0x25: DABT (current EL), IL = 32 bits
+[   70.000004] Internal error: Oops: 0000000096000006 [#1] PREEMPT SMP
+[   70.000005] Modules linked in:
+[   70.000006] CPU: 1 PID: 99 Comm: ifstress Not tainted 6.1.0 #1
+[   70.000007] pc : netdev_run_todo+0x1c4/0x4a0
+[   70.000008] lr : netdev_run_todo+0x1b8/0x4a0
+[   70.000009] Call trace:
+[   70.000010]  netdev_run_todo+0x1c4/0x4a0
+[   70.000011]  rtnl_unlock+0x10/0x1c
+[   70.000012]  veth_newlink+0x2f0/0x3c0
+[   70.000013]  rtnl_newlink+0x5a8/0x8f0
+[   70.000014]  rtnetlink_rcv_msg+0x2f4/0x3c0
+[   70.000015]  netlink_rcv_skb+0x64/0x130
+";
