@@ -266,11 +266,16 @@ pub fn fall_back(qemu: &Path, why: &str) -> Option<Choice> {
     let c = chosen
         .iter_mut()
         .find(|(q, c)| q == qemu && c.accel == Accel::Kvm)?;
-    c.1 = Choice {
+    c.1 = fallen_back(why);
+    Some(c.1.clone())
+}
+
+/// TCG after `auto`'s KVM ran a guest that printed nothing (`why`).
+pub fn fallen_back(why: &str) -> Choice {
+    Choice {
         accel: Accel::Tcg,
         why: format!("auto: KVM passed the probe, but {why}: TCG from then on"),
-    };
-    Some(c.1.clone())
+    }
 }
 
 #[cfg(test)]

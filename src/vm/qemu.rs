@@ -179,10 +179,8 @@ impl Hypervisor for Qemu {
         }
         // The process's choice too: later runs (bench, repro steps) start
         // on TCG. Another runner may have turned it already.
-        *c = super::accel::fall_back(&self.qemu, why).unwrap_or_else(|| super::accel::Choice {
-            accel: Accel::Tcg,
-            why: format!("auto: KVM passed the probe, but {why}: TCG from then on"),
-        });
+        *c = super::accel::fall_back(&self.qemu, why)
+            .unwrap_or_else(|| super::accel::fallen_back(why));
         Some(c.why.clone())
     }
 }
