@@ -7,12 +7,15 @@ use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-/// The file's bytes, or why not (the OS's error, its kind kept, or one of
-/// ours). `what` names the kind of file in the size message ("a suite").
-pub fn read(path: &Path, max: u64, what: &str) -> std::io::Result<Vec<u8>> {
-    let ours = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, m);
-    // O_NONBLOCK: opening a FIFO must not wait for a writer before its type
-    // is seen; a regular file reads the same either way.
+fn ours(m: String) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidInput, m)
+}
+
+/// `path` opened for reading if it is a regular file, with its metadata.
+/// Non-blocking, and typed by the descriptor, not by an earlier stat: a
+/// FIFO (or one swapped in meanwhile) is refused without waiting for a
+/// writer; a regular file reads the same either way.
+pub fn open_regular(path: &Path) -> std::io::Result<(std::fs::File, std::fs::Metadata)> {
     let f = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
@@ -21,6 +24,13 @@ pub fn read(path: &Path, max: u64, what: &str) -> std::io::Result<Vec<u8>> {
     if !m.is_file() {
         return Err(ours("not a regular file".into()));
     }
+    Ok((f, m))
+}
+
+/// The file's bytes, or why not (the OS's error, its kind kept, or one of
+/// ours). `what` names the kind of file in the size message ("a suite").
+pub fn read(path: &Path, max: u64, what: &str) -> std::io::Result<Vec<u8>> {
+    let (f, m) = open_regular(path)?;
     if m.len() > max {
         return Err(ours(format!(
             "{} bytes is larger than {what} can be ({max})",

@@ -653,6 +653,11 @@ fn check_on_hang(on_hang: OnHang, yes_really: bool, disposable: bool) -> Result<
             "--on-hang=panic crashes this machine on purpose; it is meant for disposable VMs: add --yes-really (guests of `ifstress vm` have {DISPOSABLE_ENV}=1)"
         )));
     }
+    if yes_really && on_hang != OnHang::Panic {
+        return Err(UsageError(
+            "--yes-really confirms --on-hang panic, which is not given: drop it, or add --on-hang panic".into(),
+        ));
+    }
     Ok(())
 }
 
@@ -1040,12 +1045,6 @@ fn run(a: RunArgs) -> anyhow::Result<i32> {
         a.yes_really,
         std::env::var(DISPOSABLE_ENV).is_ok_and(|v| v == "1"),
     )?;
-    if a.yes_really && a.on_hang != OnHang::Panic {
-        return Err(UsageError(
-            "--yes-really confirms --on-hang panic, which is not given: drop it, or add --on-hang panic".into(),
-        )
-        .into());
-    }
     let threads = suite.total_workers() * a.workers as usize;
     if threads > suite::MAX_WORKERS {
         return Err(UsageError(format!(
@@ -1072,9 +1071,9 @@ fn run(a: RunArgs) -> anyhow::Result<i32> {
     // for that much, and refuse a limit too low to even set the run up
     // (`ulimit -n 8` was an internal error from deep inside setup).
     let stacks = 1 + suite.topology.stacks + suite.topology.churn_stacks;
-    let want = crate::resources::descriptors_to_start(stacks) + (threads * stacks * 5) as u64;
-    let have = crate::resources::raise_nofile(want);
     let floor = crate::resources::descriptors_to_start(stacks);
+    let want = floor + (threads * stacks * 5) as u64;
+    let have = crate::resources::raise_nofile(want);
     if have < floor {
         return Err(UsageError(format!(
             "ulimit -n {have}: too few file descriptors to set up suite {} ({stacks} stacks need at least {floor}; its {threads} workers want about {want})",

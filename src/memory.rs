@@ -103,27 +103,29 @@ pub fn low() -> bool {
 /// The system allocator, with one retry after giving back the reserve.
 pub struct Allocator;
 
+/// `f` (an allocation), again after each piece of the reserve given back,
+/// until it succeeds or the reserve is gone.
+#[inline]
+fn retrying(mut f: impl FnMut() -> *mut u8) -> *mut u8 {
+    let mut p = f();
+    while p.is_null() && release() {
+        p = f();
+    }
+    p
+}
+
 // SAFETY: every call is forwarded to System with the same arguments; the
-// retry happens only after a null result, which leaves nothing allocated.
+// retry happens only after a null result, which leaves nothing allocated
+// (a failed realloc leaves `p` as it was).
 unsafe impl GlobalAlloc for Allocator {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         // SAFETY: forwarded.
-        let mut p = unsafe { System.alloc(l) };
-        while p.is_null() && release() {
-            // SAFETY: forwarded.
-            p = unsafe { System.alloc(l) };
-        }
-        p
+        retrying(|| unsafe { System.alloc(l) })
     }
 
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
         // SAFETY: forwarded.
-        let mut p = unsafe { System.alloc_zeroed(l) };
-        while p.is_null() && release() {
-            // SAFETY: forwarded.
-            p = unsafe { System.alloc_zeroed(l) };
-        }
-        p
+        retrying(|| unsafe { System.alloc_zeroed(l) })
     }
 
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
@@ -133,11 +135,6 @@ unsafe impl GlobalAlloc for Allocator {
 
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
         // SAFETY: forwarded.
-        let mut q = unsafe { System.realloc(p, l, new) };
-        while q.is_null() && release() {
-            // SAFETY: forwarded; a failed realloc left `p` as it was.
-            q = unsafe { System.realloc(p, l, new) };
-        }
-        q
+        retrying(|| unsafe { System.realloc(p, l, new) })
     }
 }

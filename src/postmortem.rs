@@ -35,29 +35,14 @@ fn regular(p: &Path) -> bool {
     std::fs::metadata(p).is_ok_and(|m| m.is_file())
 }
 
-/// Open `p` for reading if it is a regular file. Non-blocking, and typed by
-/// the descriptor, not by an earlier stat: a FIFO swapped in meanwhile
-/// cannot block the reader.
-fn open_regular(p: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(p)?;
-    if !f.metadata()?.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    Ok(f)
-}
-
 /// The last `max` bytes of a file, each line cleaned as triage cleans
 /// console lines: invalid UTF-8, control characters and terminal escapes
 /// (a journal may hold anything a disk returned after a crash) each shown
 /// as one U+FFFD, so printing a report cannot drive the terminal.
 fn tail(p: &Path, max: u64) -> std::io::Result<String> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut f = open_regular(p)?;
-    let len = f.metadata()?.len();
+    let (mut f, m) = crate::bounded::open_regular(p)?;
+    let len = m.len();
     let from = len.saturating_sub(max);
     f.seek(SeekFrom::Start(from))?;
     let mut buf = Vec::with_capacity((len - from) as usize);
@@ -196,7 +181,10 @@ pub fn run(journal: Option<&Path>, crash: &Path, crash_explicit: bool) -> anyhow
     let mut s = Scanner::default();
     let files = crash_files(crash);
     // Streamed: memory bounded by the findings, not by the file.
-    let open = |f: &Path| open_regular(f).map(|h| std::io::BufReader::with_capacity(256 << 10, h));
+    let open = |f: &Path| {
+        crate::bounded::open_regular(f)
+            .map(|(h, _)| std::io::BufReader::with_capacity(256 << 10, h))
+    };
     for (info, core) in files.dumps.values() {
         let panic = match info {
             Some(i) => panic_string(i).with_context(|| format!("reading {}", i.display()))?,

@@ -71,7 +71,7 @@ pub struct Trial {
     /// Seconds of suite time: to the end, or to the first crash.
     pub exposure_s: f64,
     /// Signatures hit, each with the seconds into the suite of its first
-    /// occurrence.
+    /// occurrence. Filled by `add_hit` only, which keeps `index`.
     pub hits: Vec<(String, f64)>,
     pub seed: Option<u64>,
     /// The guest's index in its `vm run` (None for a run).
@@ -90,11 +90,7 @@ pub struct Trial {
 
 impl Trial {
     pub fn hit_time(&self, sig: &str) -> Option<f64> {
-        if self.index.len() == self.hits.len() {
-            return self.index.get(sig).map(|&i| self.hits[i].1);
-        }
-        // Built by hand (tests): no index.
-        self.hits.iter().find(|(s, _)| s == sig).map(|(_, t)| *t)
+        self.index.get(sig).map(|&i| self.hits[i].1)
     }
 
     pub fn hit(&self, sig: &str) -> bool {
@@ -103,9 +99,7 @@ impl Trial {
 
     pub fn add_hit(&mut self, sig: &str, at: f64) {
         if !self.hit(sig) {
-            if self.index.len() == self.hits.len() {
-                self.index.insert(sig.to_string(), self.hits.len());
-            }
+            self.index.insert(sig.to_string(), self.hits.len());
             self.hits.push((sig.to_string(), at));
         }
     }
@@ -171,14 +165,13 @@ pub fn not_run(g: &GuestSummary) -> Option<NotRun> {
 pub fn of_guests(guests: &[GuestSummary]) -> Result<Trials, BadDuration> {
     let mut out = Trials::default();
     for (i, g) in guests.iter().enumerate() {
-        let what = if g.index > 0 {
-            format!("guest {}", g.index)
-        } else {
-            format!("guest #{}", i + 1)
-        };
         if let Some(why) = not_run(g) {
             out.not_run.push(Skipped {
-                what,
+                what: if g.index > 0 {
+                    format!("guest {}", g.index)
+                } else {
+                    format!("guest #{}", i + 1)
+                },
                 why,
                 signatures: g.signatures.clone(),
             });

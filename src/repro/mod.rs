@@ -526,10 +526,10 @@ impl<G: Guests> Driver<'_, G> {
     }
 }
 
+/// As every report is written (`report::output`): atomically beside a
+/// regular file, never over a device, a link's target kept a link.
 fn write(p: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = p.with_extension("tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, p).with_context(|| format!("writing {}", p.display()))
+    crate::report::output::write(p, bytes).with_context(|| format!("writing {}", p.display()))
 }
 
 pub const METHOD: &str = "confirm: the original suite until TRIALS hits; step budget E = ln(1/MISS) / λ_lo, \

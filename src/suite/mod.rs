@@ -194,12 +194,12 @@ impl Suite {
         parse_duration(&self.checks.hang_after).expect("validated at load")
     }
 
-    /// Every op kind any loop uses.
     /// Worker threads over every loop, before `--workers`.
     pub fn total_workers(&self) -> usize {
         self.loops.iter().map(|l| l.workers).sum()
     }
 
+    /// Every op kind any loop uses.
     pub fn op_kinds(&self) -> Vec<OpKind> {
         let mut v: Vec<OpKind> = self
             .loops
@@ -350,7 +350,7 @@ fn locate(text: &str, field: &str) -> usize {
         "loop" => "[[loop]]",
         "topology.links" => {
             // Usually inline: `links = [ { kind = ..., count = ... }, ... ]`.
-            if !text.lines().any(|l| l.trim() == "[[topology.links]]") {
+            if header_offset(text, "[[topology.links]]", 0).is_none() {
                 return section_line(text, "topology", "links").unwrap_or(1);
             }
             "[[topology.links]]"
@@ -362,20 +362,9 @@ fn locate(text: &str, field: &str) -> usize {
         .next()
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
-    let mut start = None;
-    let mut seen = 0;
-    let mut off = 0;
-    for line in text.split_inclusive('\n') {
-        if line.trim() == header {
-            if seen == idx {
-                start = Some(off);
-                break;
-            }
-            seen += 1;
-        }
-        off += line.len();
-    }
-    let Some(start) = start else { return 1 };
+    let Some(start) = header_offset(text, header, idx) else {
+        return 1;
+    };
     let key = rest.split('.').nth(1).unwrap_or("");
     line_of_key(text, start, key).unwrap_or_else(|| find_line(text, start))
 }
@@ -383,15 +372,26 @@ fn locate(text: &str, field: &str) -> usize {
 /// The line of `key` in the `[table]` section, else of `table = ...`
 /// (an inline table) at the top level.
 fn section_line(text: &str, table: &str, key: &str) -> Option<usize> {
-    let header = format!("[{table}]");
+    match header_offset(text, &format!("[{table}]"), 0) {
+        Some(off) => line_of_key(text, off, key).or(Some(find_line(text, off))),
+        None => line_of_key(text, 0, table),
+    }
+}
+
+/// The byte offset of the `nth` line (from 0) that is `header` alone.
+fn header_offset(text: &str, header: &str, nth: usize) -> Option<usize> {
     let mut off = 0;
+    let mut seen = 0;
     for line in text.split_inclusive('\n') {
         if line.trim() == header {
-            return line_of_key(text, off, key).or(Some(find_line(text, off)));
+            if seen == nth {
+                return Some(off);
+            }
+            seen += 1;
         }
         off += line.len();
     }
-    line_of_key(text, 0, table)
+    None
 }
 
 fn line_of_key(text: &str, from: usize, key: &str) -> Option<usize> {
@@ -546,15 +546,15 @@ fn needs(op: OpKind) -> &'static str {
 /// suite names at most 4096 links and a few dozen loops.
 pub const MAX_SUITE_BYTES: u64 = 1 << 20;
 
-/// A suite file's text: a regular file of at most MAX_SUITE_BYTES.
-fn read_bounded(path: &str) -> Result<String, String> {
-    crate::bounded::read_text(std::path::Path::new(path), MAX_SUITE_BYTES, "a suite")
-}
-
 /// Load a suite by embedded name or by path (anything with a `/` or ending in `.toml`).
 pub fn load(name_or_path: &str) -> Result<Suite, SuiteError> {
     if name_or_path.contains('/') || name_or_path.ends_with(".toml") {
-        let text = read_bounded(name_or_path).map_err(|reason| SuiteError::Read {
+        let text = crate::bounded::read_text(
+            std::path::Path::new(name_or_path),
+            MAX_SUITE_BYTES,
+            "a suite",
+        )
+        .map_err(|reason| SuiteError::Read {
             file: name_or_path.to_string(),
             reason,
         })?;
