@@ -137,15 +137,17 @@ fn crash_files(dir: &Path) -> CrashFiles {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        if !regular(&p) {
-            continue;
-        }
+        // The name first: a vmcore is large and its stat not needed.
         let number = |prefix: &str| n.strip_prefix(prefix).and_then(|k| k.parse::<u64>().ok());
         if let Some(k) = number("info.") {
-            out.dumps.entry(k).or_default().0 = Some(p);
+            if regular(&p) {
+                out.dumps.entry(k).or_default().0 = Some(p);
+            }
         } else if let Some(k) = number("core.txt.") {
-            out.dumps.entry(k).or_default().1 = Some(p);
-        } else if n.starts_with("dmesg-") || n.ends_with(".log") {
+            if regular(&p) {
+                out.dumps.entry(k).or_default().1 = Some(p);
+            }
+        } else if (n.starts_with("dmesg-") || n.ends_with(".log")) && regular(&p) {
             out.texts.push(p);
         }
     }
@@ -193,19 +195,11 @@ pub fn run(journal: Option<&Path>, crash: &Path, crash_explicit: bool) -> anyhow
         let name = core
             .as_ref()
             .or(info.as_ref())
-            .map(|p| p.display().to_string());
+            .map_or_else(String::new, |p| p.display().to_string());
         let reader = core.as_deref().map(open).transpose();
         reader
-            .and_then(|r| s.read_crash(&name.unwrap_or_default(), panic.as_deref(), r))
-            .with_context(|| {
-                format!(
-                    "reading {}",
-                    core.as_ref()
-                        .or(info.as_ref())
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default()
-                )
-            })?;
+            .and_then(|r| s.read_crash(&name, panic.as_deref(), r))
+            .with_context(|| format!("reading {name}"))?;
     }
     for f in &files.texts {
         open(f)

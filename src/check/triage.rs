@@ -205,6 +205,8 @@ impl Scanner {
             self.open[i].push_head(line);
             return;
         }
+        // The machine is going down, whichever report this belongs to.
+        self.fatal |= crash_kind(rule);
         if self.dump.on && crash_kind(rule) {
             // A crash dump's text is one crash: its summary panic, the
             // message buffer's trap and panic, kgdb's backtrace; past the
@@ -214,7 +216,6 @@ impl Scanner {
                 .open
                 .iter()
                 .rposition(|r| crash_kind(r.rule) && r.shadow == after && (r.pinned || after));
-            self.fatal = true;
             if let Some(i) = same {
                 let mut r = self.open.remove(i);
                 r.take(rule, line, at);
@@ -230,8 +231,6 @@ impl Scanner {
                 kinds.contains(&r.rule.kind) && !r.joined.contains(&rule.header)
             }),
         };
-        // The machine is going down, whichever report this belongs to.
-        self.fatal |= matches!(rule.kind, "panic" | "fatal-trap" | "double-fault");
         if let Some(i) = joins {
             self.open[i].joined.push(rule.header);
             self.open[i].push(line);

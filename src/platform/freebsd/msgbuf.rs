@@ -130,11 +130,6 @@ fn lor_blocks(text: &str) -> Vec<&str> {
         .collect()
 }
 
-/// The reversal blocks of `now` that `before` does not have. WITNESS prints
-/// reversals in lock order (i over witnesses, j > i), not in the order they
-/// were found, so a new one between older locks lands in the middle of the
-/// text: blocks are compared as a set, keyed by their header line (the pair of
-/// locks; the stacks under it are the first seen and do not change).
 /// How often at most `debug.witness.badstacks` is read between a run's first
 /// and last read. Its handler (sys/kern/subr_witness.c,
 /// sysctl_debug_witness_badstacks -> sbuf_print_witness_badstacks) walks
@@ -150,6 +145,11 @@ pub fn badstacks_due(since_last: Duration, last_read: bool) -> bool {
     last_read || since_last >= BADSTACKS_EVERY
 }
 
+/// The reversal blocks of `now` that `before` does not have. WITNESS prints
+/// reversals in lock order (i over witnesses, j > i), not in the order they
+/// were found, so a new one between older locks lands in the middle of the
+/// text: blocks are compared as a set, keyed by their header line (the pair of
+/// locks; the stacks under it are the first seen and do not change).
 pub fn new_badstacks<'a>(before: &str, now: &'a str) -> Vec<&'a str> {
     let header = |b: &str| b.lines().next().unwrap_or("").trim_end().to_string();
     let old: std::collections::HashSet<String> =
